@@ -1,0 +1,2 @@
+//! dcc-router: the Service Request routing pipeline (work in progress: see issue 3).
+#![forbid(unsafe_code)]

@@ -1,0 +1,29 @@
+//! # dcc-signing
+//!
+//! The ground the DCC Service Request router stands on:
+//!
+//! * domain types: [`Eui64`], [`RequestId`], [`UserRole`], [`RemotePartyRole`], [`Srv`],
+//!   [`CommandVariant`], [`ExecutionKind`], [`CertId`];
+//! * [`envelope`]: the binary, versioned, signed Service Request format (byte table there);
+//! * [`pki`]: an SMKI-profile test PKI — issue and parse Organisation Certificates and CRLs,
+//!   validate chains; it also reads the real DCC Boxed certificates;
+//! * [`sign`] and [`verify`]: ECDSA P-256/SHA-256 signing, and verification behind a trait so
+//!   that faster backends slot in beside the plain `p256` reference.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod envelope;
+mod eui64;
+mod ids;
+pub mod pki;
+mod role;
+pub mod sign;
+mod srv;
+pub mod verify;
+
+pub use eui64::{Eui64, Eui64ParseError};
+pub use ids::{CertId, RequestId, RequestIdParseError, MAX_SERIAL_LEN};
+pub use role::{RemotePartyRole, UserRole, UserRoleParseError};
+pub use sign::{SignError, Signer};
+pub use srv::{CommandVariant, ExecutionKind, Srv, SrvParseError};

@@ -1,0 +1,1 @@
+//! SMKI-profile test PKI (work in progress: see issue 2).
