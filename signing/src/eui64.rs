@@ -39,7 +39,9 @@ impl Eui64 {
 #[non_exhaustive]
 pub enum Eui64ParseError {
     /// Not 16 hex digits (optionally in eight `-` or `:` separated pairs).
-    #[error("an EUI-64 is 16 hex digits, optionally as eight pairs separated by '-' or ':' (got {0:?})")]
+    #[error(
+        "an EUI-64 is 16 hex digits, optionally as eight pairs separated by '-' or ':' (got {0:?})"
+    )]
     Format(String),
 }
 

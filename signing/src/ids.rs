@@ -131,11 +131,16 @@ impl fmt::Debug for CertId {
 impl FromStr for CertId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || format!("{s:?} is not a certificate id: expected ISSUERHASH(16 hex)/SERIAL(hex)");
+        let err =
+            || format!("{s:?} is not a certificate id: expected ISSUERHASH(16 hex)/SERIAL(hex)");
         let (i, sn) = s.trim().split_once('/').ok_or_else(err)?;
         let mut issuer = [0u8; 8];
         hex::decode_to_slice(i, &mut issuer).map_err(|_| err())?;
-        let sn = if sn.len() % 2 == 1 { format!("0{sn}") } else { sn.to_owned() };
+        let sn = if sn.len() % 2 == 1 {
+            format!("0{sn}")
+        } else {
+            sn.to_owned()
+        };
         let serial = hex::decode(sn).map_err(|_| err())?;
         CertId::new(issuer, &serial).ok_or_else(err)
     }

@@ -249,10 +249,19 @@ mod tests {
 
     #[test]
     fn ou_hex_and_legacy_decimal() {
-        assert_eq!(RemotePartyRole::from_ou("02"), Some(RemotePartyRole::Supplier));
+        assert_eq!(
+            RemotePartyRole::from_ou("02"),
+            Some(RemotePartyRole::Supplier)
+        );
         assert_eq!(RemotePartyRole::from_ou("7F"), Some(RemotePartyRole::Other));
-        assert_eq!(RemotePartyRole::from_ou("87"), Some(RemotePartyRole::XmlSigning));
-        assert_eq!(RemotePartyRole::from_ou("137"), Some(RemotePartyRole::DccXmlSigning));
+        assert_eq!(
+            RemotePartyRole::from_ou("87"),
+            Some(RemotePartyRole::XmlSigning)
+        );
+        assert_eq!(
+            RemotePartyRole::from_ou("137"),
+            Some(RemotePartyRole::DccXmlSigning)
+        );
         assert_eq!(RemotePartyRole::from_ou("999"), None);
         assert_eq!(RemotePartyRole::from_ou("2"), None);
         assert_eq!(RemotePartyRole::Supplier.to_ou(), "02");

@@ -72,7 +72,10 @@ impl FromStr for Srv {
         let mut b = [0u8; 3];
         let mut n = 0;
         for part in s.trim().split('.') {
-            if n == 3 || part.is_empty() || part.len() > 3 || !part.bytes().all(|c| c.is_ascii_digit())
+            if n == 3
+                || part.is_empty()
+                || part.len() > 3
+                || !part.bytes().all(|c| c.is_ascii_digit())
             {
                 return Err(err());
             }
@@ -216,7 +219,9 @@ mod tests {
         for s in ["2.2", "1.1.1", "6.2.10", "14.1", "255.255.255"] {
             assert_eq!(s.parse::<Srv>().map(|v| v.to_string()), Ok(s.to_owned()));
         }
-        for bad in ["", "2", "2.", ".2", "2.0", "0.2", "1.2.3.4", "256.1", "a.b", "2.2.", "+2.2"] {
+        for bad in [
+            "", "2", "2.", ".2", "2.0", "0.2", "1.2.3.4", "256.1", "a.b", "2.2.", "+2.2",
+        ] {
             assert!(bad.parse::<Srv>().is_err(), "{bad:?} accepted");
         }
         assert_eq!(Srv::from_bytes([2, 2, 0]), Some(Srv::new2(2, 2)));
@@ -228,7 +233,11 @@ mod tests {
         assert!(CommandVariant::new(0).is_none());
         assert!(CommandVariant::new(9).is_none());
         assert_eq!(CommandVariant::new(8), Some(CommandVariant::NON_DEVICE));
-        for k in [ExecutionKind::OnDemand, ExecutionKind::FutureDated, ExecutionKind::DccScheduled] {
+        for k in [
+            ExecutionKind::OnDemand,
+            ExecutionKind::FutureDated,
+            ExecutionKind::DccScheduled,
+        ] {
             assert_eq!(ExecutionKind::from_code(k.code()), Some(k));
             assert_eq!(k.to_string().parse::<ExecutionKind>(), Ok(k));
         }

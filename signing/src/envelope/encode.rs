@@ -45,5 +45,3 @@ pub fn encode_unsigned(h: &Header, body: &[u8]) -> Result<Vec<u8>, EncodeError> 
     out.extend_from_slice(body);
     Ok(out)
 }
-
-
