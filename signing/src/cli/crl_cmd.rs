@@ -75,7 +75,7 @@ pub(super) fn run(a: CrlArgs, out: &mut dyn Write) -> Result<(), CliError> {
     for p in &a.revoke_cert {
         let c = OrgCertificate::parse(&read_bounded(p, MAX_PEM_LEN)?)
             .map_err(|e| CliError::new(format!("{}: {e}", p.display())))?;
-        if c.issuer_der() != ca.cert.subject_der() {
+        if !c.is_issued_by(&ca.cert) {
             return Err(CliError::new(format!(
                 "{}: issued by {}, not by {}",
                 p.display(),

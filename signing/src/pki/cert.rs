@@ -366,6 +366,14 @@ impl OrgCertificate {
         hex::encode_upper(&self.serial)
     }
 
+    /// Whether `ca` issued this certificate: the issuer Name is the CA's subject and the CA's
+    /// key verifies the signature (validity and CA constraints are [`super::ChainValidator`]'s
+    /// business).
+    pub fn is_issued_by(&self, ca: &CaCertificate) -> bool {
+        self.common.issuer_der == ca.common.subject_der
+            && self.common.signed.verified_by(&ca.public_key)
+    }
+
     /// The DER of the issuer Name (what [`CertId::issuer_hash_of`] hashes).
     pub fn issuer_der(&self) -> &[u8] {
         &self.common.issuer_der
