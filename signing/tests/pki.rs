@@ -526,3 +526,54 @@ fn hostile_inputs_are_refused_without_panic() {
     );
     assert!(CaCertificate::parse(bundle.as_bytes()).is_err());
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn fixture() -> &'static (DemoPki, Crl) {
+        static F: OnceLock<(DemoPki, Crl)> = OnceLock::new();
+        F.get_or_init(|| {
+            let pki = demo();
+            let crl = pki
+                .issuing
+                .issue_crl(&[vec![1, 2, 3]], NOW, NOW + 86_400, 1)
+                .unwrap();
+            (pki, crl)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let (pki, _) = fixture();
+            let _ = OrgCertificate::parse(&bytes);
+            let _ = CaCertificate::parse_all(&bytes);
+            let _ = Crl::parse_verified(&bytes, &pki.issuing.cert);
+        }
+
+        #[test]
+        fn mutated_certificates_and_crls_never_validate_wrongly(
+            i in any::<prop::sample::Index>(),
+            x in 1u8..=255,
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let (pki, crl) = fixture();
+            let mut d = pki.users[0].cert.der.clone();
+            let at = i.index(d.len());
+            d[at] ^= x;
+            if let Ok(c) = OrgCertificate::parse(&d) {
+                prop_assert!(pki.chain_validator().validate(&c, NOW).is_err());
+            }
+            let mut c = crl.der.clone();
+            let at = i.index(c.len());
+            c[at] ^= x;
+            prop_assert!(Crl::parse_verified(&c, &pki.issuing.cert).is_err());
+            let n = cut.index(crl.der.len());
+            prop_assert!(Crl::parse_verified(&crl.der[..n], &pki.issuing.cert).is_err());
+        }
+    }
+}
