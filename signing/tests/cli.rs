@@ -493,3 +493,33 @@ fn help_on_every_subcommand() {
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn pki_init_with_a_seed_is_reproducible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now = NOW.to_string();
+    for d in ["a", "b"] {
+        let dir = tmp.path().join(d);
+        let o = run(&[
+            "pki",
+            "init",
+            "--dir",
+            s(&dir),
+            "--seed",
+            "7",
+            "--now",
+            &now,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for f in [
+        "ca/root.pem",
+        "ca/issuing-key.pem",
+        "users/srp/cert.pem",
+        "users/srp/key.pem",
+    ] {
+        let a = std::fs::read(tmp.path().join("a").join(f)).unwrap();
+        let b = std::fs::read(tmp.path().join("b").join(f)).unwrap();
+        assert_eq!(a, b, "{f} differs");
+    }
+}

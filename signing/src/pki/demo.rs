@@ -162,8 +162,60 @@ fn tls_identity(der: Vec<u8>, signer: Signer) -> Result<TlsIdentity, PkiError> {
     })
 }
 
+/// Where demo keys and serial numbers come from.
+#[derive(Clone, Copy)]
+enum Source {
+    Random,
+    Seeded(u64),
+}
+
+impl Source {
+    fn hash(&self, kind: &str, label: &str, counter: u32) -> [u8; 32] {
+        use sha2::Digest;
+        let seed = match self {
+            Source::Seeded(s) => *s,
+            Source::Random => 0,
+        };
+        let mut h = sha2::Sha256::new();
+        h.update(b"dcc-router demo PKI v1\0");
+        h.update(kind.as_bytes());
+        h.update([0]);
+        h.update(seed.to_be_bytes());
+        h.update(label.as_bytes());
+        h.update([0]);
+        h.update(counter.to_be_bytes());
+        h.finalize().into()
+    }
+
+    fn signer(&self, label: &str) -> Signer {
+        match self {
+            Source::Random => Signer::random(),
+            // A 32-byte hash is a valid P-256 scalar unless it is zero or >= n (probability
+            // about 2^-32); the next counter is tried then.
+            Source::Seeded(_) => (0u32..64)
+                .find_map(|c| {
+                    p256::ecdsa::SigningKey::from_bytes(&self.hash("key", label, c).into()).ok()
+                })
+                .map(Signer::new)
+                .unwrap_or_else(Signer::random),
+        }
+    }
+
+    fn serial(&self, label: &str) -> Vec<u8> {
+        match self {
+            Source::Random => super::issue::random_serial(),
+            Source::Seeded(_) => {
+                let mut b = self.hash("serial", label, 0)[..16].to_vec();
+                b[0] = (b[0] & 0x7F) | 0x40;
+                b
+            }
+        }
+    }
+}
+
 impl DemoPki {
-    /// The standard demo PKI (see the module docs), valid from a day before `now_unix`.
+    /// The standard demo PKI (see the module docs), valid from a day before `now_unix`, with
+    /// fresh random keys.
     pub fn generate(now_unix: u64) -> Result<Self, PkiError> {
         Self::generate_with_users(now_unix, 0)
     }
@@ -171,18 +223,32 @@ impl DemoPki {
     /// The standard demo PKI plus `n` numbered supplier Users `user-00001`… for load
     /// generation.
     pub fn generate_with_users(now_unix: u64, n: usize) -> Result<Self, PkiError> {
+        Self::build(now_unix, n, Source::Random)
+    }
+
+    /// Like [`DemoPki::generate_with_users`], but every key and serial number is derived from
+    /// `seed`: the same `(now_unix, n, seed)` gives byte-identical certificates and keys, so
+    /// that separate processes (a router and a load generator) can agree on a PKI without
+    /// sharing files. **Test use only**: whoever knows the seed has every private key.
+    pub fn generate_seeded(now_unix: u64, n: usize, seed: u64) -> Result<Self, PkiError> {
+        Self::build(now_unix, n, Source::Seeded(seed))
+    }
+
+    fn build(now_unix: u64, n: usize, src: Source) -> Result<Self, PkiError> {
         let nb = now_unix.saturating_sub(BACKDATE);
-        let root = CertificateAuthority::new_root(
+        let root = CertificateAuthority::new_root_with_serial(
             "DCC-ROUTER-DEMO-ROOT",
-            Signer::random(),
+            src.signer("ca/root"),
             nb,
             now_unix + CA_LIFETIME,
+            &src.serial("ca/root"),
         )?;
-        let issuing = root.issue_ca(
+        let issuing = root.issue_ca_with_serial(
             "DCC-ROUTER-DEMO-ISSUING",
-            Signer::random(),
+            src.signer("ca/issuing"),
             nb,
             now_unix + CA_LIFETIME,
+            &src.serial("ca/issuing"),
         )?;
         let mut specs = standard_users();
         for i in 1..=n {
@@ -195,9 +261,9 @@ impl DemoPki {
         }
         let mut users = Vec::with_capacity(specs.len());
         for s in specs {
-            users.push(issue_user(&issuing, s, nb, now_unix + USER_LIFETIME)?);
+            users.push(issue_user(&issuing, s, nb, now_unix + USER_LIFETIME, src)?);
         }
-        let server_key = Signer::random();
+        let server_key = src.signer("ca/server");
         let server_der = issuing.issue_tls(&TlsCertRequest {
             subject: ca_server_subject()?,
             public_key: server_key.public_key(),
@@ -210,6 +276,7 @@ impl DemoPki {
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
             ],
+            serial: Some(src.serial("ca/server")),
         })?;
         Ok(DemoPki {
             root,
@@ -391,13 +458,15 @@ fn issue_user(
     s: UserSpec,
     not_before: u64,
     not_after: u64,
+    src: Source,
 ) -> Result<DemoUser, PkiError> {
-    let signer = Signer::random();
+    let signer = src.signer(&format!("users/{}", s.name));
     let mut req =
         OrgCertRequest::signing(s.eui64, s.role, signer.public_key(), not_before, not_after);
     req.common_name = Some(s.name.to_uppercase());
+    req.serial = Some(src.serial(&format!("users/{}", s.name)));
     let cert = issuing.issue_org(&req)?;
-    let tls_key = Signer::random();
+    let tls_key = src.signer(&format!("users/{}/tls", s.name));
     let tls_der = issuing.issue_tls(&TlsCertRequest {
         subject: org_subject(Some(&s.name.to_uppercase()), s.role, s.eui64)?,
         public_key: tls_key.public_key(),
@@ -407,6 +476,7 @@ fn issue_user(
         server_auth: false,
         dns_names: Vec::new(),
         ip_addrs: Vec::new(),
+        serial: Some(src.serial(&format!("users/{}/tls", s.name))),
     })?;
     Ok(DemoUser {
         name: s.name,
