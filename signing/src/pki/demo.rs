@@ -16,6 +16,10 @@
 //! | `admin` | `02-DC-C0-00-00-00-00-7F` | other `7F` | OU |
 //! | `user-00001`… ([`DemoPki::generate_with_users`]) | `02-DC-C0-00-00-01-00-00` + *i* | supplier `02` | IS, GS |
 //!
+//! Keys are random ([`DemoPki::generate`], [`DemoPki::generate_with_users`]) or derived from a
+//! seed ([`DemoPki::generate_seeded`]: byte-identical output for the same inputs, so separate
+//! processes can agree on a PKI without files; test use only).
+//!
 //! # Directory layout ([`DemoPki::write_to_dir`], [`DemoPki::load_from_dir`])
 //!
 //! ```text
