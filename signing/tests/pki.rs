@@ -432,6 +432,16 @@ fn demo_pki_directory_round_trip() {
         assert_eq!(b.signer.public_key(), u.signer.public_key());
         assert_eq!(b.tls.cert_der, u.tls.cert_der);
     }
+    // Certificates alone, without keys.
+    let certs = dcc_signing::pki::load_user_certs(dir.path()).unwrap();
+    let names: Vec<_> = certs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["admin", "netop", "srp", "supplier-a", "supplier-b"]);
+    assert_eq!(certs[3].1.der, pki.user("supplier-a").unwrap().cert.der);
+    let (root, issuing) = dcc_signing::pki::load_ca_certs(dir.path()).unwrap();
+    assert_eq!(root.der, pki.root.cert.der);
+    assert_eq!(issuing.der, pki.issuing.cert.der);
+    let chain = std::fs::read_to_string(dir.path().join("users/netop/tls-chain.pem")).unwrap();
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
     // Overwriting with force replaces the keys.
     let other = demo();
     other.write_to_dir(dir.path(), true).unwrap();

@@ -25,8 +25,10 @@
 //! ```text
 //! D/ca/root.pem  root-key.pem  issuing.pem  issuing-key.pem  chain.pem (issuing + root)
 //! D/ca/server-cert.pem  server-key.pem          TLS server certificate for localhost/127.0.0.1
+//! D/ca/server-chain.pem                         server certificate + issuing CA (what a TLS server sends)
 //! D/users/<name>/cert.pem  key.pem              Organisation Certificate + PKCS#8 key
 //! D/users/<name>/tls-cert.pem  tls-key.pem      TLS client certificate (clientAuth) + key
+//! D/users/<name>/tls-chain.pem                  client certificate + issuing CA
 //! D/users/<name>/user.json                      name, EUI-64, OU, User Roles
 //! ```
 
@@ -336,6 +338,11 @@ impl DemoPki {
                 self.server_tls.key_pem.clone(),
                 true,
             ),
+            (
+                PathBuf::from("ca/server-chain.pem"),
+                format!("{}{}", self.server_tls.cert_pem, self.issuing.cert.to_pem()),
+                false,
+            ),
         ];
         for u in &self.users {
             let d = PathBuf::from("users").join(&u.name);
@@ -349,6 +356,11 @@ impl DemoPki {
             f.push((d.join("key.pem"), u.key_pem.clone(), true));
             f.push((d.join("tls-cert.pem"), u.tls.cert_pem.clone(), false));
             f.push((d.join("tls-key.pem"), u.tls.key_pem.clone(), true));
+            f.push((
+                d.join("tls-chain.pem"),
+                format!("{}{}", u.tls.cert_pem, self.issuing.cert.to_pem()),
+                false,
+            ));
             f.push((d.join("user.json"), format!("{meta:#}\n"), false));
         }
         Ok(f)
@@ -551,6 +563,31 @@ fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), PkiError
     #[cfg(not(unix))]
     let _ = secret;
     Ok(())
+}
+
+/// Parses every User's Organisation Certificate of a demo directory (`users/*/cert.pem`),
+/// sorted by User name, without reading any private key: what a router needs.
+pub fn load_user_certs(dir: &Path) -> Result<Vec<(String, OrgCertificate)>, PkiError> {
+    let users_dir = dir.join("users");
+    let io = |source| PkiError::Io {
+        path: users_dir.clone(),
+        source,
+    };
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&users_dir).map_err(io)? {
+        let e = e.map_err(io)?;
+        let cert = e.path().join("cert.pem");
+        if !cert.is_file() {
+            continue;
+        }
+        if out.len() >= MAX_DIR_USERS {
+            return Err(PkiError::Demo(format!("more than {MAX_DIR_USERS} users")));
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        out.push((name, OrgCertificate::parse(&read(&cert)?)?));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// Parses the root and issuing CA certificates of a demo directory (no keys needed).
