@@ -41,11 +41,10 @@ impl Lanes<'_> {
     }
 }
 
-/// Blocks the only worker on a first (L3) request and returns once it is stuck in verify.
-fn block_worker(w: &World, gate: &GatedVerifier, lanes: &mut Lanes<'_>) -> ResponseFuture {
-    let f = lanes.submit(Lane::L3);
+/// Blocks the only worker on a first (L0) request and returns once it is stuck in verify.
+fn block_worker(gate: &GatedVerifier, lanes: &mut Lanes<'_>) -> ResponseFuture {
+    let f = lanes.submit(Lane::L0);
     gate.wait_entered(1);
-    let _ = w;
     f
 }
 
@@ -54,7 +53,7 @@ fn l3_shed_first_and_l0_l1_served_first_when_workers_free() {
     let gate = Arc::new(GatedVerifier::default());
     let w = World::with(policy([4, 4, 4, 2]), gate.clone(), 1);
     let mut lanes = Lanes { w: &w, counter: 0 };
-    let blocker = block_worker(&w, &gate, &mut lanes);
+    let blocker = block_worker(&gate, &mut lanes);
 
     // Lowest lanes arrive first; four requests for each lane.
     let mut pending = Vec::new();
@@ -115,7 +114,7 @@ fn l3_is_not_starved_by_sustained_higher_lanes() {
     let gate = Arc::new(GatedVerifier::default());
     let w = World::with(policy([256, 256, 256, 256]), gate.clone(), 1);
     let mut lanes = Lanes { w: &w, counter: 0 };
-    let blocker = block_worker(&w, &gate, &mut lanes);
+    let blocker = block_worker(&gate, &mut lanes);
     let mut pending = Vec::new();
     for i in 0..150 {
         pending.push(lanes.submit([Lane::L0, Lane::L1, Lane::L2][i % 3]));
@@ -154,7 +153,7 @@ fn requests_past_their_lane_deadline_are_answered_busy() {
     p.lanes[3].deadline = LaneDeadline::from_millis(1).unwrap();
     let w = World::with(p, gate.clone(), 1);
     let mut lanes = Lanes { w: &w, counter: 0 };
-    let blocker = block_worker(&w, &gate, &mut lanes);
+    let blocker = block_worker(&gate, &mut lanes);
     let late: Vec<_> = (0..3).map(|_| lanes.submit(Lane::L3)).collect();
     let fine = lanes.submit(Lane::L0);
     std::thread::sleep(Duration::from_millis(30));

@@ -76,8 +76,11 @@ impl GatedVerifier {
         *self.open.lock().unwrap() = true;
         self.cv.notify_all();
     }
+    /// Waits until `n` batches entered verification (panics after 30 s rather than hang).
     pub fn wait_entered(&self, n: u64) {
+        let start = std::time::Instant::now();
         while self.entered.load(Ordering::SeqCst) < n {
+            assert!(start.elapsed().as_secs() < 30, "verifier never entered");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
