@@ -35,6 +35,7 @@
 //! [`PreparedKey::verify_prehash`] gives for that job alone.
 
 mod budget;
+mod inverse;
 mod point;
 mod table;
 mod window;
@@ -44,7 +45,7 @@ use std::sync::{Arc, OnceLock};
 
 use p256::elliptic_curve::bigint::U256;
 use p256::elliptic_curve::ff::Field;
-use p256::elliptic_curve::ops::{Invert, Reduce};
+use p256::elliptic_curve::ops::Reduce;
 use p256::elliptic_curve::PrimeField;
 use p256::{AffinePoint, FieldBytes, FieldElement, Scalar};
 
@@ -220,7 +221,7 @@ fn field_element(be: &[u8; 32]) -> Option<FieldElement> {
 
 /// Variable-time inversion mod `n` (binary extended Euclid): `s` is public.
 fn invert(s: &Scalar) -> Option<Scalar> {
-    <Scalar as Invert>::invert_vartime(s).into()
+    inverse::invert_vartime(s)
 }
 
 /// A signature's scalars, range-checked as plain ECDSA requires: `r, s ∈ [1, n-1]`.
