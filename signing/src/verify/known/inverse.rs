@@ -174,7 +174,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use p256::elliptic_curve::Field;
 
     #[test]
     fn inverts_like_fermat() {
