@@ -10,7 +10,7 @@ use dcc_benches::{sample_header, signer, FixtureRng};
 use dcc_signing::envelope::Envelope;
 
 fn envelope(c: &mut Criterion) {
-    let mut rng = FixtureRng::new(0xe4_0e_10e);
+    let mut rng = FixtureRng::new(0x0e40_e10e);
     let signer = signer(&mut rng);
     let mut g = c.benchmark_group("envelope");
     g.throughput(Throughput::Elements(1));
