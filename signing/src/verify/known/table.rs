@@ -108,9 +108,13 @@ impl FixedBaseTable {
     }
 
     /// `acc += k·B` for the recoded scalar `k` (recoded for this table's width).
+    ///
+    /// Software-pipelined: entry `i + 1` is loaded before addition `i` runs, so that when the
+    /// table is not in cache (many keys loaded) the memory latency overlaps with arithmetic.
     #[inline]
     pub(crate) fn accumulate(&self, acc: &mut Jacobian, digits: &SignedDigits) {
         let per = self.window.entries_per_window();
+        let mut pending: Option<(Affine, bool)> = None;
         for (i, &d) in digits.as_slice().iter().enumerate() {
             if d == 0 {
                 continue;
@@ -118,15 +122,25 @@ impl FixedBaseTable {
             let idx = i * per + usize::from(d.unsigned_abs()) - 1;
             // `recode` keeps |d| ≤ per and the digit count equal to the window count, so the
             // index is in range; `get` keeps a logic error from becoming a panic.
-            let Some(p) = self.entries.get(idx) else {
+            let Some(&next) = self.entries.get(idx) else {
                 continue;
             };
-            if d > 0 {
-                acc.add_affine(&p.x, &p.y);
-            } else {
-                acc.add_affine(&p.x, &p.y.neg());
+            if let Some((p, neg)) = pending.replace((next, d < 0)) {
+                add_signed(acc, &p, neg);
             }
         }
+        if let Some((p, neg)) = pending {
+            add_signed(acc, &p, neg);
+        }
+    }
+}
+
+#[inline]
+fn add_signed(acc: &mut Jacobian, p: &Affine, neg: bool) {
+    if neg {
+        acc.add_affine(&p.x, &p.y.neg());
+    } else {
+        acc.add_affine(&p.x, &p.y);
     }
 }
 
