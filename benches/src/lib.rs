@@ -1,1 +1,100 @@
-//! Shared helpers for the criterion benches in `benches/benches/`.
+//! Shared helpers for the criterion benches in `benches/benches/` (one `[[bench]]` per topic:
+//! `verify`, `sha256`, `envelope`, `certstate`; pipeline and lane-scheduling benches go beside
+//! them).
+//!
+//! Fixtures are deterministic (fixed seeds) so that runs compare.
+
+use dcc_signing::envelope::Header;
+use dcc_signing::{CertId, CommandVariant, Eui64, ExecutionKind, RequestId, Signer, Srv, UserRole};
+use p256::ecdsa::SigningKey;
+
+/// xorshift64*: a tiny deterministic generator for fixtures.
+#[derive(Debug, Clone)]
+pub struct FixtureRng(u64);
+
+impl FixtureRng {
+    /// A generator from a non-zero seed (zero is replaced).
+    pub fn new(seed: u64) -> Self {
+        Self(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// 32 random bytes.
+    pub fn bytes32(&mut self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        for c in b.chunks_mut(8) {
+            c.copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        b
+    }
+}
+
+/// A deterministic signer (seeded secret scalar).
+pub fn signer(rng: &mut FixtureRng) -> Signer {
+    loop {
+        if let Ok(k) = SigningKey::from_bytes(&rng.bytes32().into()) {
+            return Signer::new(k);
+        }
+    }
+}
+
+/// `count` signed digests: `(key index, digest, r ‖ s)`, keys chosen round-robin... shuffled by
+/// the generator so that consecutive verifications hit different keys when `keys > 1`.
+pub fn signed_digests(
+    rng: &mut FixtureRng,
+    signers: &[Signer],
+    count: usize,
+) -> Vec<(usize, [u8; 32], [u8; 64])> {
+    (0..count)
+        .filter_map(|_| {
+            let k = (rng.next_u64() % signers.len() as u64) as usize;
+            let digest = rng.bytes32();
+            let sig = signers[k].sign_prehash(&digest).ok()?;
+            Some((k, digest, sig))
+        })
+        .collect()
+}
+
+/// A typical on-demand Service Request header signed by `signer`'s certificate `serial`.
+pub fn sample_header(counter: u64, serial: u32) -> Header {
+    Header {
+        role: UserRole::ImportSupplier,
+        command_variant: CommandVariant::NON_CRITICAL_WAN,
+        execution: ExecutionKind::OnDemand,
+        srv: Srv::new2(4, 1),
+        request_id: RequestId {
+            originator: Eui64::from_u64(0x90b3_d5ff_fe00_0001),
+            target: Eui64::from_u64(0x0012_4b00_0000_0000 + counter % 1000),
+            counter,
+        },
+        execute_at: 0,
+        signer: cert_id(serial),
+    }
+}
+
+/// A certificate id with a fixed issuer and the given serial.
+pub fn cert_id(serial: u32) -> CertId {
+    let issuer = CertId::issuer_hash_of(b"CN=bench issuing CA");
+    let s = serial.max(1).to_be_bytes();
+    CertId::new(issuer, &s).unwrap_or_else(|| unreachable_cert_id(issuer))
+}
+
+fn unreachable_cert_id(issuer: [u8; 8]) -> CertId {
+    // `serial.max(1)` is non-zero and 4 bytes, so `CertId::new` cannot fail; this keeps the
+    // library free of `unwrap` all the same.
+    match CertId::new(issuer, &[1]) {
+        Some(id) => id,
+        None => panic!("CertId::new refused a one-byte non-zero serial"),
+    }
+}

@@ -7,8 +7,10 @@
 //!
 //! [`P256Verifier`] is the portable reference backend: plain `p256` verification.
 
+pub mod known;
 mod p256_backend;
 
+pub use known::{KnownSignerVerifier, TableBudget, WindowBits};
 pub use p256_backend::P256Verifier;
 
 use std::sync::Arc;
@@ -29,6 +31,12 @@ pub trait PreparedKey: Send + Sync + std::fmt::Debug {
     /// Approximate heap bytes this prepared key holds (precomputed tables), for memory budgets.
     fn heap_bytes(&self) -> usize {
         0
+    }
+
+    /// This key as `Any`, so a backend can recognise its own keys in
+    /// [`Verifier::verify_batch`] and share work across them. `None` (the default) opts out.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
     }
 }
 
