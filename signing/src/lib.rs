@@ -7,12 +7,14 @@
 //! * [`envelope`]: the binary, versioned, signed Service Request format (byte table there);
 //! * [`pki`]: an SMKI-profile test PKI — issue and parse Organisation Certificates and CRLs,
 //!   validate chains; it also reads the real DCC Boxed certificates;
+//! * [`cli`]: the `dcc-sign` command line (as a library module, testable in-process);
 //! * [`sign`] and [`verify`]: ECDSA P-256/SHA-256 signing, and verification behind a trait so
 //!   that faster backends slot in beside the plain `p256` reference.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod envelope;
 mod eui64;
 mod ids;

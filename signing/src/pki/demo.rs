@@ -1,0 +1,489 @@
+//! A demo PKI, generated in memory: root CA, issuing CA, and DCC Users with signing
+//! (Organisation) and TLS certificates. Used by tests, by `dcc-sign pki init` and by the load
+//! generator, with or without a disk.
+//!
+//! # Users and their EUI-64s
+//!
+//! EUI-64s are deterministic: [`DEMO_EUI_PREFIX`] (`02-DC-C0-…`, the locally administered bit
+//! set so that they never collide with a real manufacturer's range) plus a small number.
+//!
+//! | name | EUI-64 | remote-party role (OU) | User Roles |
+//! |------|--------|------------------------|------------|
+//! | `supplier-a` | `02-DC-C0-00-00-00-00-01` | supplier `02` | IS, GS |
+//! | `supplier-b` | `02-DC-C0-00-00-00-00-02` | supplier `02` | IS, GS |
+//! | `netop` | `02-DC-C0-00-00-00-00-03` | network operator `03` | ED |
+//! | `srp` (Shared Resource Provider, acts for others) | `02-DC-C0-00-00-00-00-04` | supplier `02` | IS, ES, GS |
+//! | `admin` | `02-DC-C0-00-00-00-00-7F` | other `7F` | OU |
+//! | `user-00001`… ([`DemoPki::generate_with_users`]) | `02-DC-C0-00-00-01-00-00` + *i* | supplier `02` | IS, GS |
+//!
+//! # Directory layout ([`DemoPki::write_to_dir`], [`DemoPki::load_from_dir`])
+//!
+//! ```text
+//! D/ca/root.pem  root-key.pem  issuing.pem  issuing-key.pem  chain.pem (issuing + root)
+//! D/ca/server-cert.pem  server-key.pem          TLS server certificate for localhost/127.0.0.1
+//! D/users/<name>/cert.pem  key.pem              Organisation Certificate + PKCS#8 key
+//! D/users/<name>/tls-cert.pem  tls-key.pem      TLS client certificate (clientAuth) + key
+//! D/users/<name>/user.json                      name, EUI-64, OU, User Roles
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use super::cert::{CaCertificate, OrgCertificate};
+use super::chain::{ChainValidator, TrustAnchors};
+use super::issue::{ca_subject, org_subject, CertificateAuthority, OrgCertRequest, TlsCertRequest};
+use super::pem::{key_to_pem, to_pem};
+use super::PkiError;
+use crate::{Eui64, RemotePartyRole, Signer, UserRole};
+
+/// The EUI-64 prefix of demo Users: `02-DC-C0-00-00-00-00-00`.
+pub const DEMO_EUI_PREFIX: u64 = 0x02DC_C000_0000_0000;
+/// Where the EUI-64s of the numbered load-generation Users start.
+pub const DEMO_BULK_EUI_BASE: u64 = DEMO_EUI_PREFIX + 0x0001_0000;
+
+const DAY: u64 = 86_400;
+/// Backdating of every `not_before`, to tolerate clock skew.
+const BACKDATE: u64 = DAY;
+const CA_LIFETIME: u64 = 30 * 365 * DAY;
+const USER_LIFETIME: u64 = 10 * 365 * DAY;
+/// Hard limit on the number of Users read back from a directory.
+pub const MAX_DIR_USERS: usize = 100_000;
+
+/// A TLS identity: certificate and private key.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The key, PKCS#8 PEM.
+    pub key_pem: String,
+    /// The key.
+    pub signer: Signer,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").finish_non_exhaustive()
+    }
+}
+
+/// One demo DCC User.
+#[derive(Clone, Debug)]
+pub struct DemoUser {
+    /// Short name, also its directory name (`supplier-a`).
+    pub name: String,
+    /// The User's EUI-64 (its certificate's `x500UniqueIdentifier`).
+    pub eui64: Eui64,
+    /// The remote-party role of its certificate.
+    pub role: RemotePartyRole,
+    /// The DUIS User Roles it may send in.
+    pub user_roles: Vec<UserRole>,
+    /// Its signing key.
+    pub signer: Signer,
+    /// Its Organisation Certificate (digitalSignature).
+    pub cert: OrgCertificate,
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The key, PKCS#8 PEM.
+    pub key_pem: String,
+    /// Its TLS client certificate (separate key, same subject, clientAuth).
+    pub tls: TlsIdentity,
+}
+
+/// A whole demo PKI.
+#[derive(Clone, Debug)]
+pub struct DemoPki {
+    /// The root CA.
+    pub root: CertificateAuthority,
+    /// The issuing CA (signed by the root), which issues every User certificate.
+    pub issuing: CertificateAuthority,
+    /// The Users.
+    pub users: Vec<DemoUser>,
+    /// A TLS server certificate for `localhost`, `127.0.0.1` and `::1` (serverAuth).
+    pub server_tls: TlsIdentity,
+}
+
+struct UserSpec {
+    name: String,
+    eui64: Eui64,
+    role: RemotePartyRole,
+    user_roles: Vec<UserRole>,
+}
+
+fn standard_users() -> Vec<UserSpec> {
+    use RemotePartyRole as R;
+    use UserRole as U;
+    let spec = |name: &str, n: u64, role, user_roles: &[UserRole]| UserSpec {
+        name: name.to_owned(),
+        eui64: Eui64::from_u64(DEMO_EUI_PREFIX + n),
+        role,
+        user_roles: user_roles.to_vec(),
+    };
+    vec![
+        spec(
+            "supplier-a",
+            1,
+            R::Supplier,
+            &[U::ImportSupplier, U::GasSupplier],
+        ),
+        spec(
+            "supplier-b",
+            2,
+            R::Supplier,
+            &[U::ImportSupplier, U::GasSupplier],
+        ),
+        spec("netop", 3, R::NetworkOperator, &[U::ElectricityDistributor]),
+        spec(
+            "srp",
+            4,
+            R::Supplier,
+            &[U::ImportSupplier, U::ExportSupplier, U::GasSupplier],
+        ),
+        spec("admin", 0x7F, R::Other, &[U::OtherUser]),
+    ]
+}
+
+/// The User Roles a remote-party role usually sends in (used when `user.json` is absent).
+fn default_user_roles(role: RemotePartyRole) -> Vec<UserRole> {
+    match role {
+        RemotePartyRole::Supplier => vec![UserRole::ImportSupplier, UserRole::GasSupplier],
+        RemotePartyRole::NetworkOperator => vec![UserRole::ElectricityDistributor],
+        _ => vec![UserRole::OtherUser],
+    }
+}
+
+fn tls_identity(der: Vec<u8>, signer: Signer) -> Result<TlsIdentity, PkiError> {
+    Ok(TlsIdentity {
+        cert_pem: to_pem("CERTIFICATE", &der),
+        cert_der: der,
+        key_pem: key_to_pem(&signer)?,
+        signer,
+    })
+}
+
+impl DemoPki {
+    /// The standard demo PKI (see the module docs), valid from a day before `now_unix`.
+    pub fn generate(now_unix: u64) -> Result<Self, PkiError> {
+        Self::generate_with_users(now_unix, 0)
+    }
+
+    /// The standard demo PKI plus `n` numbered supplier Users `user-00001`… for load
+    /// generation.
+    pub fn generate_with_users(now_unix: u64, n: usize) -> Result<Self, PkiError> {
+        let nb = now_unix.saturating_sub(BACKDATE);
+        let root = CertificateAuthority::new_root(
+            "DCC-ROUTER-DEMO-ROOT",
+            Signer::random(),
+            nb,
+            now_unix + CA_LIFETIME,
+        )?;
+        let issuing = root.issue_ca(
+            "DCC-ROUTER-DEMO-ISSUING",
+            Signer::random(),
+            nb,
+            now_unix + CA_LIFETIME,
+        )?;
+        let mut specs = standard_users();
+        for i in 1..=n {
+            specs.push(UserSpec {
+                name: format!("user-{i:05}"),
+                eui64: Eui64::from_u64(DEMO_BULK_EUI_BASE + i as u64),
+                role: RemotePartyRole::Supplier,
+                user_roles: vec![UserRole::ImportSupplier, UserRole::GasSupplier],
+            });
+        }
+        let mut users = Vec::with_capacity(specs.len());
+        for s in specs {
+            users.push(issue_user(&issuing, s, nb, now_unix + USER_LIFETIME)?);
+        }
+        let server_key = Signer::random();
+        let server_der = issuing.issue_tls(&TlsCertRequest {
+            subject: ca_server_subject()?,
+            public_key: server_key.public_key(),
+            not_before: nb,
+            not_after: now_unix + USER_LIFETIME,
+            client_auth: false,
+            server_auth: true,
+            dns_names: vec!["localhost".into()],
+            ip_addrs: vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
+        })?;
+        Ok(DemoPki {
+            root,
+            issuing,
+            users,
+            server_tls: tls_identity(server_der, server_key)?,
+        })
+    }
+
+    /// The User called `name`.
+    pub fn user(&self, name: &str) -> Option<&DemoUser> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    /// The User whose EUI-64 is `eui64`.
+    pub fn user_by_eui64(&self, eui64: Eui64) -> Option<&DemoUser> {
+        self.users.iter().find(|u| u.eui64 == eui64)
+    }
+
+    /// A validator trusting this PKI's root, with its issuing CA as intermediate.
+    pub fn chain_validator(&self) -> ChainValidator {
+        ChainValidator::new(TrustAnchors::new(vec![self.root.cert.clone()]))
+            .with_intermediate(self.issuing.cert.clone())
+    }
+
+    /// Every file of the directory layout, relative path → contents.
+    fn files(&self) -> Result<Vec<(PathBuf, String, bool)>, PkiError> {
+        let mut f = vec![
+            (PathBuf::from("ca/root.pem"), self.root.cert.to_pem(), false),
+            (PathBuf::from("ca/root-key.pem"), self.root.key_pem()?, true),
+            (
+                PathBuf::from("ca/issuing.pem"),
+                self.issuing.cert.to_pem(),
+                false,
+            ),
+            (
+                PathBuf::from("ca/issuing-key.pem"),
+                self.issuing.key_pem()?,
+                true,
+            ),
+            (
+                PathBuf::from("ca/chain.pem"),
+                format!("{}{}", self.issuing.cert.to_pem(), self.root.cert.to_pem()),
+                false,
+            ),
+            (
+                PathBuf::from("ca/server-cert.pem"),
+                self.server_tls.cert_pem.clone(),
+                false,
+            ),
+            (
+                PathBuf::from("ca/server-key.pem"),
+                self.server_tls.key_pem.clone(),
+                true,
+            ),
+        ];
+        for u in &self.users {
+            let d = PathBuf::from("users").join(&u.name);
+            let meta = serde_json::json!({
+                "name": u.name,
+                "eui64": u.eui64.to_string(),
+                "role": u.role.to_ou(),
+                "user_roles": u.user_roles.iter().map(|r| r.abbrev()).collect::<Vec<_>>(),
+            });
+            f.push((d.join("cert.pem"), u.cert_pem.clone(), false));
+            f.push((d.join("key.pem"), u.key_pem.clone(), true));
+            f.push((d.join("tls-cert.pem"), u.tls.cert_pem.clone(), false));
+            f.push((d.join("tls-key.pem"), u.tls.key_pem.clone(), true));
+            f.push((d.join("user.json"), format!("{meta:#}\n"), false));
+        }
+        Ok(f)
+    }
+
+    /// Writes the PKI under `dir` (layout in the module docs). Refuses to overwrite any
+    /// existing file unless `force`; then writes nothing. Returns the paths written.
+    pub fn write_to_dir(&self, dir: &Path, force: bool) -> Result<Vec<PathBuf>, PkiError> {
+        let files = self.files()?;
+        if !force {
+            if let Some((p, _, _)) = files.iter().find(|(p, _, _)| dir.join(p).exists()) {
+                return Err(PkiError::Exists(dir.join(p)));
+            }
+        }
+        let mut written = Vec::with_capacity(files.len());
+        for (rel, contents, secret) in files {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| PkiError::Io {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+            }
+            write_file(&path, contents.as_bytes(), secret)?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+
+    /// Reads back a PKI written by [`DemoPki::write_to_dir`] (or `dcc-sign pki init`),
+    /// checking that every key matches its certificate.
+    pub fn load_from_dir(dir: &Path) -> Result<Self, PkiError> {
+        let ca = dir.join("ca");
+        let root = CertificateAuthority::load(
+            &read(&ca.join("root.pem"))?,
+            &read(&ca.join("root-key.pem"))?,
+        )?;
+        let issuing = CertificateAuthority::load(
+            &read(&ca.join("issuing.pem"))?,
+            &read(&ca.join("issuing-key.pem"))?,
+        )?;
+        let server_tls = load_tls(&ca.join("server-cert.pem"), &ca.join("server-key.pem"))?;
+        let users_dir = dir.join("users");
+        let mut names = Vec::new();
+        let entries = std::fs::read_dir(&users_dir).map_err(|source| PkiError::Io {
+            path: users_dir.clone(),
+            source,
+        })?;
+        for e in entries {
+            let e = e.map_err(|source| PkiError::Io {
+                path: users_dir.clone(),
+                source,
+            })?;
+            if e.path().is_dir() {
+                names.push(e.file_name().to_string_lossy().into_owned());
+            }
+            if names.len() > MAX_DIR_USERS {
+                return Err(PkiError::Demo(format!("more than {MAX_DIR_USERS} users")));
+            }
+        }
+        names.sort();
+        let mut users = Vec::with_capacity(names.len());
+        for name in names {
+            let d = users_dir.join(&name);
+            let cert_pem = String::from_utf8(read(&d.join("cert.pem"))?)
+                .map_err(|_| PkiError::Pem(format!("{name}/cert.pem is not UTF-8")))?;
+            let key_pem = String::from_utf8(read(&d.join("key.pem"))?)
+                .map_err(|_| PkiError::Pem(format!("{name}/key.pem is not UTF-8")))?;
+            let cert = OrgCertificate::parse(cert_pem.as_bytes())?;
+            let signer = Signer::from_pkcs8(key_pem.as_bytes())
+                .map_err(|e| PkiError::Key(format!("{name}/key.pem: {e}")))?;
+            if signer.public_key() != cert.public_key {
+                return Err(PkiError::KeyMismatch);
+            }
+            let meta = d.join("user.json");
+            let user_roles = if meta.exists() {
+                parse_user_roles(&read(&meta)?)
+                    .ok_or_else(|| PkiError::Demo(format!("{name}/user.json is malformed")))?
+            } else {
+                default_user_roles(cert.role)
+            };
+            let tls = load_tls(&d.join("tls-cert.pem"), &d.join("tls-key.pem"))?;
+            users.push(DemoUser {
+                name,
+                eui64: cert.subject_eui64,
+                role: cert.role,
+                user_roles,
+                signer,
+                cert,
+                cert_pem,
+                key_pem,
+                tls,
+            });
+        }
+        Ok(DemoPki {
+            root,
+            issuing,
+            users,
+            server_tls,
+        })
+    }
+}
+
+fn ca_server_subject() -> Result<x509_cert::name::Name, PkiError> {
+    // `OU=07, CN=localhost`: the router is a DCC system, named like its CA.
+    ca_subject("localhost")
+}
+
+fn issue_user(
+    issuing: &CertificateAuthority,
+    s: UserSpec,
+    not_before: u64,
+    not_after: u64,
+) -> Result<DemoUser, PkiError> {
+    let signer = Signer::random();
+    let mut req =
+        OrgCertRequest::signing(s.eui64, s.role, signer.public_key(), not_before, not_after);
+    req.common_name = Some(s.name.to_uppercase());
+    let cert = issuing.issue_org(&req)?;
+    let tls_key = Signer::random();
+    let tls_der = issuing.issue_tls(&TlsCertRequest {
+        subject: org_subject(Some(&s.name.to_uppercase()), s.role, s.eui64)?,
+        public_key: tls_key.public_key(),
+        not_before,
+        not_after,
+        client_auth: true,
+        server_auth: false,
+        dns_names: Vec::new(),
+        ip_addrs: Vec::new(),
+    })?;
+    Ok(DemoUser {
+        name: s.name,
+        eui64: s.eui64,
+        role: s.role,
+        user_roles: s.user_roles,
+        cert_pem: cert.to_pem(),
+        key_pem: key_to_pem(&signer)?,
+        signer,
+        cert,
+        tls: tls_identity(tls_der, tls_key)?,
+    })
+}
+
+fn parse_user_roles(bytes: &[u8]) -> Option<Vec<UserRole>> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    v.get("user_roles")?
+        .as_array()?
+        .iter()
+        .map(|r| r.as_str()?.parse().ok())
+        .collect()
+}
+
+fn load_tls(cert: &Path, key: &Path) -> Result<TlsIdentity, PkiError> {
+    let cert_bytes = read(cert)?;
+    let key_bytes = read(key)?;
+    let der = super::pem::one_der(&cert_bytes, "CERTIFICATE", super::MAX_DER_LEN)?;
+    let parsed = super::cert::parse_common(&der)?;
+    let signer = Signer::from_pkcs8(&key_bytes).map_err(|e| PkiError::Key(e.to_string()))?;
+    if signer.public_key() != parsed.public_key {
+        return Err(PkiError::KeyMismatch);
+    }
+    tls_identity(der, signer)
+}
+
+/// Reads a file of at most [`super::MAX_PEM_LEN`] bytes.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, PkiError> {
+    use std::io::Read;
+    let io = |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let mut buf = Vec::new();
+    f.take(super::MAX_PEM_LEN as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() > super::MAX_PEM_LEN {
+        return Err(PkiError::TooLarge {
+            len: buf.len(),
+            max: super::MAX_PEM_LEN,
+        });
+    }
+    Ok(buf)
+}
+
+fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), PkiError> {
+    let io = |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(path, contents).map_err(io)?;
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    Ok(())
+}
+
+/// Parses the root and issuing CA certificates of a demo directory (no keys needed).
+pub fn load_ca_certs(dir: &Path) -> Result<(CaCertificate, CaCertificate), PkiError> {
+    let ca = dir.join("ca");
+    Ok((
+        CaCertificate::parse(&read(&ca.join("root.pem"))?)?,
+        CaCertificate::parse(&read(&ca.join("issuing.pem"))?)?,
+    ))
+}
