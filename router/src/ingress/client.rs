@@ -148,7 +148,8 @@ impl Client {
                 WireAnswer::decode(&frame).map_err(ClientError::BadAnswer)
             }
             StreamMode::Pipelined { .. } => {
-                let lane = &self.lanes[self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len()];
+                let lane =
+                    &self.lanes[self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len()];
                 let (tx, rx) = oneshot::channel();
                 {
                     let mut p = lane
@@ -175,7 +176,11 @@ impl Client {
     /// Closes the connection.
     pub async fn close(self) {
         self.conn.close(quinn::VarInt::from_u32(0), b"bye");
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), self.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            self.endpoint.wait_idle(),
+        )
+        .await;
     }
 }
 

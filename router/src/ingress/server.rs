@@ -244,7 +244,8 @@ async fn serve_stream(
             continue;
         }
         tracker.in_flight.fetch_add(1, Ordering::AcqRel);
-        let (tx, handler, peer, tracker) = (tx.clone(), handler.clone(), peer.clone(), tracker.clone());
+        let (tx, handler, peer, tracker) =
+            (tx.clone(), handler.clone(), peer.clone(), tracker.clone());
         tokio::spawn(async move {
             let answer = handler.handle(peer, frame).await;
             let _ = tx.send(answer);

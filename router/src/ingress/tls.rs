@@ -84,15 +84,20 @@ fn transport(max_streams: u32) -> Arc<quinn::TransportConfig> {
 
 /// The server side: demands a client certificate from `m.ca_pem`'s CA.
 pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerConfig, TlsError> {
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(roots(&m.ca_pem, "client CA")?, provider())
-            .build()
-            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots(&m.ca_pem, "client CA")?,
+        provider(),
+    )
+    .build()
+    .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs(&m.cert_pem, "server certificate")?, key(&m.key_pem, "server key")?)
+        .with_single_cert(
+            certs(&m.cert_pem, "server certificate")?,
+            key(&m.key_pem, "server key")?,
+        )
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
@@ -108,7 +113,10 @@ pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig, TlsError> {
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
         .with_root_certificates(roots(&m.ca_pem, "server CA")?)
-        .with_client_auth_cert(certs(&m.cert_pem, "client certificate")?, key(&m.key_pem, "client key")?)
+        .with_client_auth_cert(
+            certs(&m.cert_pem, "client certificate")?,
+            key(&m.key_pem, "client key")?,
+        )
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)

@@ -72,13 +72,15 @@ impl WireAnswer {
         };
         let mut counter = [0u8; 8];
         counter.copy_from_slice(get(18..26)?);
-        let request_id = (flags & 1 == 1).then_some(()).map(|_| -> Result<RequestId, String> {
-            Ok(RequestId {
-                originator: eui(2..10)?,
-                target: eui(10..18)?,
-                counter: u64::from_be_bytes(counter),
-            })
-        });
+        let request_id = (flags & 1 == 1)
+            .then_some(())
+            .map(|_| -> Result<RequestId, String> {
+                Ok(RequestId {
+                    originator: eui(2..10)?,
+                    target: eui(10..18)?,
+                    counter: u64::from_be_bytes(counter),
+                })
+            });
         let request_id = request_id.transpose()?;
         let lane = match get(26..27)?[0] {
             0xFF => None,
