@@ -432,6 +432,16 @@ fn demo_pki_directory_round_trip() {
         assert_eq!(b.signer.public_key(), u.signer.public_key());
         assert_eq!(b.tls.cert_der, u.tls.cert_der);
     }
+    // Certificates alone, without keys.
+    let certs = dcc_signing::pki::load_user_certs(dir.path()).unwrap();
+    let names: Vec<_> = certs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["admin", "netop", "srp", "supplier-a", "supplier-b"]);
+    assert_eq!(certs[3].1.der, pki.user("supplier-a").unwrap().cert.der);
+    let (root, issuing) = dcc_signing::pki::load_ca_certs(dir.path()).unwrap();
+    assert_eq!(root.der, pki.root.cert.der);
+    assert_eq!(issuing.der, pki.issuing.cert.der);
+    let chain = std::fs::read_to_string(dir.path().join("users/netop/tls-chain.pem")).unwrap();
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
     // Overwriting with force replaces the keys.
     let other = demo();
     other.write_to_dir(dir.path(), true).unwrap();
@@ -525,4 +535,87 @@ fn hostile_inputs_are_refused_without_panic() {
         2
     );
     assert!(CaCertificate::parse(bundle.as_bytes()).is_err());
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn fixture() -> &'static (DemoPki, Crl) {
+        static F: OnceLock<(DemoPki, Crl)> = OnceLock::new();
+        F.get_or_init(|| {
+            let pki = demo();
+            let crl = pki
+                .issuing
+                .issue_crl(&[vec![1, 2, 3]], NOW, NOW + 86_400, 1)
+                .unwrap();
+            (pki, crl)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let (pki, _) = fixture();
+            let _ = OrgCertificate::parse(&bytes);
+            let _ = CaCertificate::parse_all(&bytes);
+            let _ = Crl::parse_verified(&bytes, &pki.issuing.cert);
+        }
+
+        #[test]
+        fn mutated_certificates_and_crls_never_validate_wrongly(
+            i in any::<prop::sample::Index>(),
+            x in 1u8..=255,
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let (pki, crl) = fixture();
+            let mut d = pki.users[0].cert.der.clone();
+            let at = i.index(d.len());
+            d[at] ^= x;
+            if let Ok(c) = OrgCertificate::parse(&d) {
+                prop_assert!(pki.chain_validator().validate(&c, NOW).is_err());
+            }
+            let mut c = crl.der.clone();
+            let at = i.index(c.len());
+            c[at] ^= x;
+            prop_assert!(Crl::parse_verified(&c, &pki.issuing.cert).is_err());
+            let n = cut.index(crl.der.len());
+            prop_assert!(Crl::parse_verified(&crl.der[..n], &pki.issuing.cert).is_err());
+        }
+    }
+}
+
+#[test]
+fn seeded_generation_is_reproducible() {
+    let a = DemoPki::generate_seeded(NOW, 2, 7).unwrap();
+    let b = DemoPki::generate_seeded(NOW, 2, 7).unwrap();
+    let c = DemoPki::generate_seeded(NOW, 2, 8).unwrap();
+    assert_eq!(a.root.cert.der, b.root.cert.der);
+    assert_eq!(a.issuing.cert.der, b.issuing.cert.der);
+    assert_eq!(a.server_tls.cert_der, b.server_tls.cert_der);
+    assert_eq!(a.server_tls.key_pem, b.server_tls.key_pem);
+    assert_eq!(a.users.len(), 7);
+    for (x, y) in a.users.iter().zip(&b.users) {
+        assert_eq!(x.cert.der, y.cert.der);
+        assert_eq!(x.key_pem, y.key_pem);
+        assert_eq!(x.tls.cert_der, y.tls.cert_der);
+        assert_ne!(x.signer.public_key(), x.tls.signer.public_key());
+    }
+    assert_ne!(a.root.cert.der, c.root.cert.der);
+    assert_ne!(a.users[0].key_pem, c.users[0].key_pem);
+    // Distinct keys and serials everywhere, and it validates like a random one.
+    let keys: std::collections::HashSet<_> = a
+        .users
+        .iter()
+        .map(|u| u.signer.public_key().to_sec1_bytes().to_vec())
+        .collect();
+    assert_eq!(keys.len(), a.users.len());
+    let ids: std::collections::HashSet<_> = a.users.iter().map(|u| u.cert.id).collect();
+    assert_eq!(ids.len(), a.users.len());
+    for u in &a.users {
+        a.chain_validator().validate(&u.cert, NOW).unwrap();
+    }
 }

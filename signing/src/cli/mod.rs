@@ -55,6 +55,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Demo PKI management.
+    #[command(after_help = "Examples:\n  dcc-sign pki init --dir demo-pki\n  \
+        dcc-sign pki init --help")]
     Pki(PkiArgs),
     /// Sign one Service Request envelope.
     Sign(SignArgs),

@@ -29,7 +29,8 @@ pub enum PkiCommand {
         srp (Shared Resource Provider, supplier role), admin (other, 7F).\n\n\
         Examples:\n  \
         dcc-sign pki init --dir demo-pki\n  \
-        dcc-sign pki init --dir demo-pki --force --users 100")]
+        dcc-sign pki init --dir demo-pki --force --users 100\n  \
+        dcc-sign pki init --dir demo-pki --seed 7 --now 1780000000   (reproducible)")]
     Init(PkiInitArgs),
 }
 
@@ -48,6 +49,10 @@ pub struct PkiInitArgs {
     /// Issue as if the time were this (Unix seconds); default: now.
     #[arg(long, value_name = "UNIX")]
     pub now: Option<u64>,
+    /// Derive every key and serial from this seed (reproducible; test use only: the seed
+    /// gives away every private key). Use with --now for byte-identical output.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 }
 
 /// The most bulk Users `pki init` writes.
@@ -62,7 +67,10 @@ pub(super) fn run(args: PkiArgs, out: &mut dyn Write) -> Result<(), CliError> {
         )));
     }
     let now = a.now.unwrap_or_else(now_unix);
-    let pki = DemoPki::generate_with_users(now, a.users)?;
+    let pki = match a.seed {
+        Some(seed) => DemoPki::generate_seeded(now, a.users, seed)?,
+        None => DemoPki::generate_with_users(now, a.users)?,
+    };
     let written = pki.write_to_dir(&a.dir, a.force)?;
     for p in &written {
         writeln!(out, "wrote {}", p.display()).map_err(out_err)?;

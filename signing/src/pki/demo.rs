@@ -16,13 +16,19 @@
 //! | `admin` | `02-DC-C0-00-00-00-00-7F` | other `7F` | OU |
 //! | `user-00001`… ([`DemoPki::generate_with_users`]) | `02-DC-C0-00-00-01-00-00` + *i* | supplier `02` | IS, GS |
 //!
+//! Keys are random ([`DemoPki::generate`], [`DemoPki::generate_with_users`]) or derived from a
+//! seed ([`DemoPki::generate_seeded`]: byte-identical output for the same inputs, so separate
+//! processes can agree on a PKI without files; test use only).
+//!
 //! # Directory layout ([`DemoPki::write_to_dir`], [`DemoPki::load_from_dir`])
 //!
 //! ```text
 //! D/ca/root.pem  root-key.pem  issuing.pem  issuing-key.pem  chain.pem (issuing + root)
 //! D/ca/server-cert.pem  server-key.pem          TLS server certificate for localhost/127.0.0.1
+//! D/ca/server-chain.pem                         server certificate + issuing CA (what a TLS server sends)
 //! D/users/<name>/cert.pem  key.pem              Organisation Certificate + PKCS#8 key
 //! D/users/<name>/tls-cert.pem  tls-key.pem      TLS client certificate (clientAuth) + key
+//! D/users/<name>/tls-chain.pem                  client certificate + issuing CA
 //! D/users/<name>/user.json                      name, EUI-64, OU, User Roles
 //! ```
 
@@ -162,8 +168,60 @@ fn tls_identity(der: Vec<u8>, signer: Signer) -> Result<TlsIdentity, PkiError> {
     })
 }
 
+/// Where demo keys and serial numbers come from.
+#[derive(Clone, Copy)]
+enum Source {
+    Random,
+    Seeded(u64),
+}
+
+impl Source {
+    fn hash(&self, kind: &str, label: &str, counter: u32) -> [u8; 32] {
+        use sha2::Digest;
+        let seed = match self {
+            Source::Seeded(s) => *s,
+            Source::Random => 0,
+        };
+        let mut h = sha2::Sha256::new();
+        h.update(b"dcc-router demo PKI v1\0");
+        h.update(kind.as_bytes());
+        h.update([0]);
+        h.update(seed.to_be_bytes());
+        h.update(label.as_bytes());
+        h.update([0]);
+        h.update(counter.to_be_bytes());
+        h.finalize().into()
+    }
+
+    fn signer(&self, label: &str) -> Signer {
+        match self {
+            Source::Random => Signer::random(),
+            // A 32-byte hash is a valid P-256 scalar unless it is zero or >= n (probability
+            // about 2^-32); the next counter is tried then.
+            Source::Seeded(_) => (0u32..64)
+                .find_map(|c| {
+                    p256::ecdsa::SigningKey::from_bytes(&self.hash("key", label, c).into()).ok()
+                })
+                .map(Signer::new)
+                .unwrap_or_else(Signer::random),
+        }
+    }
+
+    fn serial(&self, label: &str) -> Vec<u8> {
+        match self {
+            Source::Random => super::issue::random_serial(),
+            Source::Seeded(_) => {
+                let mut b = self.hash("serial", label, 0)[..16].to_vec();
+                b[0] = (b[0] & 0x7F) | 0x40;
+                b
+            }
+        }
+    }
+}
+
 impl DemoPki {
-    /// The standard demo PKI (see the module docs), valid from a day before `now_unix`.
+    /// The standard demo PKI (see the module docs), valid from a day before `now_unix`, with
+    /// fresh random keys.
     pub fn generate(now_unix: u64) -> Result<Self, PkiError> {
         Self::generate_with_users(now_unix, 0)
     }
@@ -171,18 +229,32 @@ impl DemoPki {
     /// The standard demo PKI plus `n` numbered supplier Users `user-00001`… for load
     /// generation.
     pub fn generate_with_users(now_unix: u64, n: usize) -> Result<Self, PkiError> {
+        Self::build(now_unix, n, Source::Random)
+    }
+
+    /// Like [`DemoPki::generate_with_users`], but every key and serial number is derived from
+    /// `seed`: the same `(now_unix, n, seed)` gives byte-identical certificates and keys, so
+    /// that separate processes (a router and a load generator) can agree on a PKI without
+    /// sharing files. **Test use only**: whoever knows the seed has every private key.
+    pub fn generate_seeded(now_unix: u64, n: usize, seed: u64) -> Result<Self, PkiError> {
+        Self::build(now_unix, n, Source::Seeded(seed))
+    }
+
+    fn build(now_unix: u64, n: usize, src: Source) -> Result<Self, PkiError> {
         let nb = now_unix.saturating_sub(BACKDATE);
-        let root = CertificateAuthority::new_root(
+        let root = CertificateAuthority::new_root_with_serial(
             "DCC-ROUTER-DEMO-ROOT",
-            Signer::random(),
+            src.signer("ca/root"),
             nb,
             now_unix + CA_LIFETIME,
+            &src.serial("ca/root"),
         )?;
-        let issuing = root.issue_ca(
+        let issuing = root.issue_ca_with_serial(
             "DCC-ROUTER-DEMO-ISSUING",
-            Signer::random(),
+            src.signer("ca/issuing"),
             nb,
             now_unix + CA_LIFETIME,
+            &src.serial("ca/issuing"),
         )?;
         let mut specs = standard_users();
         for i in 1..=n {
@@ -195,9 +267,9 @@ impl DemoPki {
         }
         let mut users = Vec::with_capacity(specs.len());
         for s in specs {
-            users.push(issue_user(&issuing, s, nb, now_unix + USER_LIFETIME)?);
+            users.push(issue_user(&issuing, s, nb, now_unix + USER_LIFETIME, src)?);
         }
-        let server_key = Signer::random();
+        let server_key = src.signer("ca/server");
         let server_der = issuing.issue_tls(&TlsCertRequest {
             subject: ca_server_subject()?,
             public_key: server_key.public_key(),
@@ -210,6 +282,7 @@ impl DemoPki {
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
             ],
+            serial: Some(src.serial("ca/server")),
         })?;
         Ok(DemoPki {
             root,
@@ -265,6 +338,11 @@ impl DemoPki {
                 self.server_tls.key_pem.clone(),
                 true,
             ),
+            (
+                PathBuf::from("ca/server-chain.pem"),
+                format!("{}{}", self.server_tls.cert_pem, self.issuing.cert.to_pem()),
+                false,
+            ),
         ];
         for u in &self.users {
             let d = PathBuf::from("users").join(&u.name);
@@ -278,6 +356,11 @@ impl DemoPki {
             f.push((d.join("key.pem"), u.key_pem.clone(), true));
             f.push((d.join("tls-cert.pem"), u.tls.cert_pem.clone(), false));
             f.push((d.join("tls-key.pem"), u.tls.key_pem.clone(), true));
+            f.push((
+                d.join("tls-chain.pem"),
+                format!("{}{}", u.tls.cert_pem, self.issuing.cert.to_pem()),
+                false,
+            ));
             f.push((d.join("user.json"), format!("{meta:#}\n"), false));
         }
         Ok(f)
@@ -391,13 +474,15 @@ fn issue_user(
     s: UserSpec,
     not_before: u64,
     not_after: u64,
+    src: Source,
 ) -> Result<DemoUser, PkiError> {
-    let signer = Signer::random();
+    let signer = src.signer(&format!("users/{}", s.name));
     let mut req =
         OrgCertRequest::signing(s.eui64, s.role, signer.public_key(), not_before, not_after);
     req.common_name = Some(s.name.to_uppercase());
+    req.serial = Some(src.serial(&format!("users/{}", s.name)));
     let cert = issuing.issue_org(&req)?;
-    let tls_key = Signer::random();
+    let tls_key = src.signer(&format!("users/{}/tls", s.name));
     let tls_der = issuing.issue_tls(&TlsCertRequest {
         subject: org_subject(Some(&s.name.to_uppercase()), s.role, s.eui64)?,
         public_key: tls_key.public_key(),
@@ -407,6 +492,7 @@ fn issue_user(
         server_auth: false,
         dns_names: Vec::new(),
         ip_addrs: Vec::new(),
+        serial: Some(src.serial(&format!("users/{}/tls", s.name))),
     })?;
     Ok(DemoUser {
         name: s.name,
@@ -477,6 +563,31 @@ fn write_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), PkiError
     #[cfg(not(unix))]
     let _ = secret;
     Ok(())
+}
+
+/// Parses every User's Organisation Certificate of a demo directory (`users/*/cert.pem`),
+/// sorted by User name, without reading any private key: what a router needs.
+pub fn load_user_certs(dir: &Path) -> Result<Vec<(String, OrgCertificate)>, PkiError> {
+    let users_dir = dir.join("users");
+    let io = |source| PkiError::Io {
+        path: users_dir.clone(),
+        source,
+    };
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&users_dir).map_err(io)? {
+        let e = e.map_err(io)?;
+        let cert = e.path().join("cert.pem");
+        if !cert.is_file() {
+            continue;
+        }
+        if out.len() >= MAX_DIR_USERS {
+            return Err(PkiError::Demo(format!("more than {MAX_DIR_USERS} users")));
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        out.push((name, OrgCertificate::parse(&read(&cert)?)?));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// Parses the root and issuing CA certificates of a demo directory (no keys needed).

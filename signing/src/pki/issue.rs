@@ -256,6 +256,8 @@ pub struct TlsCertRequest {
     pub dns_names: Vec<String>,
     /// IP subject alternative names.
     pub ip_addrs: Vec<IpAddr>,
+    /// The serial; random when `None`.
+    pub serial: Option<Vec<u8>>,
 }
 
 /// A CA: its certificate and signing key. Issues sub-CAs, Organisation Certificates, TLS
@@ -283,6 +285,17 @@ impl CertificateAuthority {
         not_before: u64,
         not_after: u64,
     ) -> Result<Self, PkiError> {
+        Self::new_root_with_serial(common_name, signer, not_before, not_after, &random_serial())
+    }
+
+    /// [`CertificateAuthority::new_root`] with a chosen serial number (big-endian magnitude).
+    pub fn new_root_with_serial(
+        common_name: &str,
+        signer: Signer,
+        not_before: u64,
+        not_after: u64,
+        serial: &[u8],
+    ) -> Result<Self, PkiError> {
         let name = ca_subject(common_name)?;
         let key = signer.public_key();
         let exts = vec![
@@ -302,7 +315,7 @@ impl CertificateAuthority {
             &signer,
             name,
             &key,
-            &random_serial(),
+            serial,
             not_before,
             not_after,
             exts,
@@ -321,6 +334,18 @@ impl CertificateAuthority {
         signer: Signer,
         not_before: u64,
         not_after: u64,
+    ) -> Result<CertificateAuthority, PkiError> {
+        self.issue_ca_with_serial(common_name, signer, not_before, not_after, &random_serial())
+    }
+
+    /// [`CertificateAuthority::issue_ca`] with a chosen serial number.
+    pub fn issue_ca_with_serial(
+        &self,
+        common_name: &str,
+        signer: Signer,
+        not_before: u64,
+        not_after: u64,
+        serial: &[u8],
     ) -> Result<CertificateAuthority, PkiError> {
         let key = signer.public_key();
         let exts = vec![
@@ -343,7 +368,7 @@ impl CertificateAuthority {
             &self.signer,
             ca_subject(common_name)?,
             &key,
-            &random_serial(),
+            serial,
             not_before,
             not_after,
             exts,
@@ -447,7 +472,7 @@ impl CertificateAuthority {
             &self.signer,
             req.subject.clone(),
             &req.public_key,
-            &random_serial(),
+            &req.serial.clone().unwrap_or_else(random_serial),
             req.not_before,
             req.not_after,
             exts,

@@ -41,7 +41,7 @@ mod time;
 pub use cert::{CaCertificate, KeyUsage, OrgCertificate};
 pub use chain::{ChainError, ChainValidator, TrustAnchors};
 pub use crl::Crl;
-pub use demo::{DemoPki, DemoUser, TlsIdentity};
+pub use demo::{load_ca_certs, load_user_certs, DemoPki, DemoUser, TlsIdentity};
 pub use issue::{CertificateAuthority, OrgCertRequest, TlsCertRequest};
 pub use pem::{key_to_pem, MAX_DER_LEN, MAX_PEM_LEN};
 pub use time::now_unix;
