@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod cli;
 pub mod clock;
 pub mod counters;
 pub mod dispatch;
@@ -50,6 +51,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod response;
 pub mod router;
+pub mod server;
 pub mod state;
 
 pub use admin::{AdminError, AdminHandle};

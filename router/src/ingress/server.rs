@@ -71,7 +71,7 @@ pub struct Server {
 
 #[derive(Debug, Default)]
 struct Tracker {
-    connections: AtomicUsize,
+    connections: Arc<AtomicUsize>,
     in_flight: AtomicUsize,
 }
 
@@ -110,6 +110,11 @@ impl Server {
     /// Connections open now.
     pub fn connections(&self) -> usize {
         self.tracker.connections.load(Ordering::Relaxed)
+    }
+
+    /// A live counter of the connections open (for metrics).
+    pub fn connection_counter(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.tracker.connections)
     }
 
     /// Graceful shutdown: stop accepting connections and streams, let in-flight requests finish
