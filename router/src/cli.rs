@@ -15,12 +15,16 @@ use crate::server::{self, ServeConfig};
 
 /// dcc-router: a routing core for GB smart-metering DCC Service Requests.
 #[derive(Debug, Parser)]
-#[command(version, propagate_version = true, after_help = "\
+#[command(
+    version,
+    propagate_version = true,
+    after_help = "\
 Start a server on embedded defaults (a demo PKI is created in ./dcc-router-data on first start):
   dcc-router serve
 Then, from another terminal:
   dcc-router admin status
-  cargo run --release -p loadgen -- --target quic://127.0.0.1:4433 --pki dcc-router-data/pki")]
+  cargo run --release -p loadgen -- --target quic://127.0.0.1:4433 --pki dcc-router-data/pki"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -164,7 +168,10 @@ enum AdminOp {
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -227,7 +234,11 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     println!(
         "  PKI        {}{}",
         pki.display(),
-        if running.created_pki { " (demo PKI created now)" } else { "" }
+        if running.created_pki {
+            " (demo PKI created now)"
+        } else {
+            ""
+        }
     );
     if let Some(m) = running.metrics_addr {
         println!("  metrics    http://{m}/metrics");
@@ -292,7 +303,9 @@ fn cert_arg(s: &str) -> Result<CertId, String> {
 fn duration_arg(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n.parse().map_err(|_| format!("{s:?}: expected e.g. 90s, 30m, 12h, 14d"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 90s, 30m, 12h, 14d"))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,
@@ -352,7 +365,10 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
         );
     } else if let Some(s) = &answer.status {
-        println!("queued   L0 {}  L1 {}  L2 {}  L3 {}", s.queued[0], s.queued[1], s.queued[2], s.queued[3]);
+        println!(
+            "queued   L0 {}  L1 {}  L2 {}  L3 {}",
+            s.queued[0], s.queued[1], s.queued[2], s.queued[3]
+        );
         println!("parties  {}   devices {}", s.parties, s.devices);
         println!("responses (lane code count):");
         for (lane, code, n) in &s.counters {
@@ -393,7 +409,9 @@ pub async fn admin_call(
         .map_err(|e| format!("connect {server}: {e}"))?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
     let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
-    write_frame(&mut send, &body).await.map_err(|e| e.to_string())?;
+    write_frame(&mut send, &body)
+        .await
+        .map_err(|e| e.to_string())?;
     let _ = send.finish();
     let frame = read_frame(&mut recv)
         .await

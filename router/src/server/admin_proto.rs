@@ -198,7 +198,8 @@ pub fn handle_frame(router: &Router, issuing: Option<&CaCertificate>, frame: &[u
             status: None,
         },
     };
-    serde_json::to_vec(&answer).unwrap_or_else(|_| b"{\"ok\":false,\"message\":\"encode\"}".to_vec())
+    serde_json::to_vec(&answer)
+        .unwrap_or_else(|_| b"{\"ok\":false,\"message\":\"encode\"}".to_vec())
 }
 
 fn apply(
@@ -258,7 +259,10 @@ fn apply(
                 .map_err(|e| format!("CRL refused: {e}"))
                 .map(|crl| {
                     let n = admin.load_crl(crl.revoked.iter().copied());
-                    format!("CRL lists {} certificates; {n} revoked now", crl.revoked.len())
+                    format!(
+                        "CRL lists {} certificates; {n} revoked now",
+                        crl.revoked.len()
+                    )
                 }),
         }),
         AdminRequest::Suspend { user, rights } => done(

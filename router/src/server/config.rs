@@ -220,9 +220,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let e = ServeConfig::from_toml_str("workers = 2\nlisten = \"nowhere\"\n", Path::new("c.toml"))
-            .unwrap_err()
-            .to_string();
+        let e =
+            ServeConfig::from_toml_str("workers = 2\nlisten = \"nowhere\"\n", Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
         assert!(e.starts_with("c.toml:2:"), "{e}");
         let e = ServeConfig::from_toml_str("\n\nbogus = 1\n", Path::new("c.toml"))
             .unwrap_err()

@@ -48,7 +48,10 @@ impl Metrics {
     /// Renders the exposition text.
     pub fn render(&self, router: &Router, connections: usize) -> String {
         let mut out = String::with_capacity(4096);
-        let _ = writeln!(out, "# HELP dcc_router_lane_queue_depth Requests waiting for a verify worker, per lane.");
+        let _ = writeln!(
+            out,
+            "# HELP dcc_router_lane_queue_depth Requests waiting for a verify worker, per lane."
+        );
         let _ = writeln!(out, "# TYPE dcc_router_lane_queue_depth gauge");
         for (i, q) in router.queued().iter().enumerate() {
             let _ = writeln!(out, "dcc_router_lane_queue_depth{{lane=\"L{i}\"}} {q}");
@@ -72,10 +75,16 @@ impl Metrics {
         let mut cumulative = 0;
         for (b, c) in BUCKETS.iter().zip(&self.verify_buckets) {
             cumulative += c.load(Ordering::Relaxed);
-            let _ = writeln!(out, "dcc_router_verify_seconds_bucket{{le=\"{b}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "dcc_router_verify_seconds_bucket{{le=\"{b}\"}} {cumulative}"
+            );
         }
         let count = self.verify_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "dcc_router_verify_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "dcc_router_verify_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             out,
             "dcc_router_verify_seconds_sum {}",

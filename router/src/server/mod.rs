@@ -85,7 +85,6 @@ impl RouterHandler {
             metrics,
         }
     }
-
 }
 
 /// The wire form of a router response.
@@ -229,12 +228,11 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         issuing,
         Arc::clone(&metrics),
     ));
-    let server = Server::start(cfg.listen, quic, limits, handler).map_err(|source| {
-        ServeError::Bind {
+    let server =
+        Server::start(cfg.listen, quic, limits, handler).map_err(|source| ServeError::Bind {
             addr: cfg.listen,
             source,
-        }
-    })?;
+        })?;
     let addr = server.local_addr().map_err(|source| ServeError::Bind {
         addr: cfg.listen,
         source,
