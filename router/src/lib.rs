@@ -41,14 +41,17 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod cli;
 pub mod clock;
 pub mod counters;
 pub mod dispatch;
+pub mod ingress;
 pub mod pipeline;
 pub mod policy;
 pub mod ratelimit;
 pub mod response;
 pub mod router;
+pub mod server;
 pub mod state;
 
 pub use admin::{AdminError, AdminHandle};

@@ -180,3 +180,17 @@ impl CertStore {
         );
     }
 }
+
+impl CertStore {
+    /// Every certificate with its current status, sorted by id (for admin status reports; not
+    /// for the hot path).
+    pub fn list(&self) -> Vec<(CertRecord, CertStatus)> {
+        let mut v: Vec<_> = self
+            .map
+            .iter()
+            .map(|e| (e.value().record().clone(), e.value().status()))
+            .collect();
+        v.sort_by_key(|(r, _)| r.id);
+        v
+    }
+}

@@ -598,3 +598,36 @@ pub fn load_ca_certs(dir: &Path) -> Result<(CaCertificate, CaCertificate), PkiEr
         CaCertificate::parse(&read(&ca.join("issuing.pem"))?)?,
     ))
 }
+
+/// A User read back from a demo directory without its private keys.
+#[derive(Clone, Debug)]
+pub struct DirectoryUser {
+    /// Directory name.
+    pub name: String,
+    /// Its Organisation Certificate.
+    pub cert: OrgCertificate,
+    /// The DUIS User Roles it may send in (`user.json`, or defaults for its certificate role).
+    pub user_roles: Vec<UserRole>,
+}
+
+/// Reads every User of a demo directory — certificate and User Roles, never a private key:
+/// what a router serving that PKI needs.
+pub fn load_directory_users(dir: &Path) -> Result<Vec<DirectoryUser>, PkiError> {
+    load_user_certs(dir)?
+        .into_iter()
+        .map(|(name, cert)| {
+            let meta = dir.join("users").join(&name).join("user.json");
+            let user_roles = if meta.exists() {
+                parse_user_roles(&read(&meta)?)
+                    .ok_or_else(|| PkiError::Demo(format!("{name}/user.json is malformed")))?
+            } else {
+                default_user_roles(cert.role)
+            };
+            Ok(DirectoryUser {
+                name,
+                cert,
+                user_roles,
+            })
+        })
+        .collect()
+}

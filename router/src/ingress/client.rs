@@ -1,0 +1,238 @@
+//! The client library: what loadgen and embedding programs use to talk to `dcc-router serve`.
+//!
+//! One QUIC connection, authenticated with the User's TLS client certificate. Requests are
+//! sent in one of two [`StreamMode`]s:
+//!
+//! * [`StreamMode::Pipelined`] (the default): a few long-lived bidirectional streams; each
+//!   carries many request frames one way and answer frames the other, answers in completion
+//!   order, matched to their requests by Request ID. No per-request stream setup.
+//! * [`StreamMode::PerRequest`]: a new stream per request (open, write, finish, read one
+//!   answer). Simpler, and isolates requests from one another's head-of-line blocking, but pays
+//!   stream bookkeeping per request.
+//!
+//! The server accepts both: a stream is a sequence of frames either way.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::frame::{read_frame, write_frame};
+use super::tls::{client_config, TlsError, TlsMaterial};
+use super::wire::{peek_request_id, WireAnswer};
+use dcc_signing::RequestId;
+
+/// How requests map to QUIC streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamMode {
+    /// Many requests on each of `streams` long-lived streams.
+    Pipelined {
+        /// Number of streams (requests are spread round-robin).
+        streams: usize,
+    },
+    /// One stream per request.
+    PerRequest,
+}
+
+impl Default for StreamMode {
+    fn default() -> Self {
+        StreamMode::Pipelined { streams: 4 }
+    }
+}
+
+/// Why a request got no answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// TLS material could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Connecting failed (handshake refused, unreachable…).
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The request is not an envelope with a Request ID (the client refuses to send it, since
+    /// its answer could not be matched).
+    #[error("not an envelope: {0}")]
+    NotAnEnvelope(String),
+    /// A request with the same Request ID is already waiting for its answer on this client.
+    #[error("request {0} already in flight")]
+    Duplicate(RequestId),
+    /// The stream or connection failed before the answer came.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The answer could not be parsed.
+    #[error("bad answer: {0}")]
+    BadAnswer(String),
+}
+
+type Pending = Arc<Mutex<HashMap<RequestId, oneshot::Sender<Result<WireAnswer, ClientError>>>>>;
+
+#[derive(Debug)]
+struct Lane {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Pending,
+}
+
+/// A connection to a dcc-router server.
+#[derive(Debug)]
+pub struct Client {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    mode: StreamMode,
+    lanes: Vec<Lane>,
+    next: AtomicUsize,
+}
+
+impl Client {
+    /// Connects to `server` (TLS server name `server_name`, e.g. `localhost`).
+    pub async fn connect(
+        server: SocketAddr,
+        server_name: &str,
+        tls: &TlsMaterial,
+        mode: StreamMode,
+    ) -> Result<Client, ClientError> {
+        let bind: SocketAddr = match (server.is_ipv4(), server.ip().is_loopback()) {
+            (true, true) => ([127, 0, 0, 1], 0).into(),
+            (true, false) => ([0, 0, 0, 0], 0).into(),
+            (false, true) => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+            (false, false) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let mut endpoint =
+            quinn::Endpoint::client(bind).map_err(|e| ClientError::Connect(e.to_string()))?;
+        endpoint.set_default_client_config(client_config(tls)?);
+        let conn = endpoint
+            .connect(server, server_name)
+            .map_err(|e| ClientError::Connect(e.to_string()))?
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let mut lanes = Vec::new();
+        if let StreamMode::Pipelined { streams } = mode {
+            for _ in 0..streams.max(1) {
+                let (send, recv) = conn
+                    .open_bi()
+                    .await
+                    .map_err(|e| ClientError::Connect(e.to_string()))?;
+                lanes.push(spawn_lane(send, recv));
+            }
+        }
+        Ok(Client {
+            endpoint,
+            conn,
+            mode,
+            lanes,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Sends one encoded envelope and waits for its answer.
+    pub async fn send(&self, envelope: Vec<u8>) -> Result<WireAnswer, ClientError> {
+        let id = peek_request_id(&envelope).map_err(ClientError::NotAnEnvelope)?;
+        match self.mode {
+            StreamMode::PerRequest => {
+                let (mut send, mut recv) = self
+                    .conn
+                    .open_bi()
+                    .await
+                    .map_err(|e| ClientError::Transport(e.to_string()))?;
+                write_frame(&mut send, &envelope)
+                    .await
+                    .map_err(|e| ClientError::Transport(e.to_string()))?;
+                let _ = send.finish();
+                let frame = read_frame(&mut recv)
+                    .await
+                    .map_err(|e| ClientError::Transport(e.to_string()))?
+                    .ok_or_else(|| ClientError::Transport("stream ended without answer".into()))?;
+                WireAnswer::decode(&frame).map_err(ClientError::BadAnswer)
+            }
+            StreamMode::Pipelined { .. } => {
+                let lane =
+                    &self.lanes[self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len()];
+                let (tx, rx) = oneshot::channel();
+                {
+                    let mut p = lane
+                        .pending
+                        .lock()
+                        .map_err(|_| ClientError::Transport("poisoned".into()))?;
+                    if p.contains_key(&id) {
+                        return Err(ClientError::Duplicate(id));
+                    }
+                    p.insert(id, tx);
+                }
+                if lane.tx.send(envelope).is_err() {
+                    if let Ok(mut p) = lane.pending.lock() {
+                        p.remove(&id);
+                    }
+                    return Err(ClientError::Transport("stream closed".into()));
+                }
+                rx.await
+                    .map_err(|_| ClientError::Transport("stream closed before the answer".into()))?
+            }
+        }
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        self.conn.close(quinn::VarInt::from_u32(0), b"bye");
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            self.endpoint.wait_idle(),
+        )
+        .await;
+    }
+}
+
+fn spawn_lane(mut send: quinn::SendStream, mut recv: quinn::RecvStream) -> Lane {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let pending: Pending = Arc::default();
+    tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if write_frame(&mut send, &frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = send.finish();
+    });
+    let reader_pending = pending.clone();
+    tokio::spawn(async move {
+        let fail_all = |why: String| {
+            if let Ok(mut p) = reader_pending.lock() {
+                for (_, waiter) in p.drain() {
+                    let _ = waiter.send(Err(ClientError::Transport(why.clone())));
+                }
+            }
+        };
+        loop {
+            match read_frame(&mut recv).await {
+                Ok(Some(frame)) => match WireAnswer::decode(&frame) {
+                    Ok(answer) => {
+                        let waiter = reader_pending
+                            .lock()
+                            .ok()
+                            .and_then(|mut p| answer.request_id.and_then(|id| p.remove(&id)));
+                        if let Some(w) = waiter {
+                            let _ = w.send(Ok(answer));
+                        } else {
+                            tracing::warn!(?answer, "answer matches no request in flight");
+                        }
+                    }
+                    Err(e) => {
+                        fail_all(format!("bad answer: {e}"));
+                        return;
+                    }
+                },
+                Ok(None) => {
+                    fail_all("stream finished".into());
+                    return;
+                }
+                Err(e) => {
+                    fail_all(e.to_string());
+                    return;
+                }
+            }
+        }
+    });
+    Lane { tx, pending }
+}

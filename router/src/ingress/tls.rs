@@ -1,0 +1,127 @@
+//! TLS 1.3 configuration for the QUIC ingress: mutual authentication against a TLS CA.
+//!
+//! Both sides use rustls with the `ring` provider. The server demands a client certificate
+//! issued by the configured TLS CA: a peer without one, or with one from another CA, never
+//! completes the handshake. Which User ids a connection may send for is decided afterwards
+//! from the certificate's subject (see `identity`).
+
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The ALPN protocol id of the Service Request transport, version 1.
+pub const ALPN: &[u8] = b"dcc-sr/1";
+
+/// Why TLS material could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A PEM input held no certificate.
+    #[error("{0}: no certificate found in PEM")]
+    NoCertificate(&'static str),
+    /// A PEM input was not a private key.
+    #[error("{0}: not a PEM private key: {1}")]
+    Key(&'static str, String),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Rustls(String),
+}
+
+/// PEM-encoded TLS material for one side of a connection.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    /// The CA that issued the *peer's* certificate (PEM, one or more certificates).
+    pub ca_pem: Vec<u8>,
+    /// This side's certificate chain (PEM, leaf first).
+    pub cert_pem: Vec<u8>,
+    /// This side's private key (PKCS#8 PEM).
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial").finish_non_exhaustive()
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(what));
+    }
+    Ok(certs)
+}
+
+fn key(pem: &[u8], what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| TlsError::Key(what, e.to_string()))
+}
+
+fn roots(pem: &[u8], what: &'static str) -> Result<Arc<rustls::RootCertStore>, TlsError> {
+    let mut store = rustls::RootCertStore::empty();
+    for c in certs(pem, what)? {
+        store
+            .add(c)
+            .map_err(|e| TlsError::Rustls(format!("{what}: {e}")))?;
+    }
+    Ok(Arc::new(store))
+}
+
+fn transport(max_streams: u32) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(max_streams));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    t.max_idle_timeout(Some(quinn::VarInt::from_u32(60_000).into()));
+    t.keep_alive_interval(Some(std::time::Duration::from_secs(10)));
+    Arc::new(t)
+}
+
+/// The server side: demands a client certificate from `m.ca_pem`'s CA.
+pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerConfig, TlsError> {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots(&m.ca_pem, "client CA")?,
+        provider(),
+    )
+    .build()
+    .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            certs(&m.cert_pem, "server certificate")?,
+            key(&m.key_pem, "server key")?,
+        )
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut sc = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    sc.transport_config(transport(max_streams));
+    Ok(sc)
+}
+
+/// The client side: trusts `m.ca_pem` for the server and presents `m.cert_pem`.
+pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig, TlsError> {
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_root_certificates(roots(&m.ca_pem, "server CA")?)
+        .with_client_auth_cert(
+            certs(&m.cert_pem, "client certificate")?,
+            key(&m.key_pem, "client key")?,
+        )
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut cc = quinn::ClientConfig::new(Arc::new(quic));
+    cc.transport_config(transport(0));
+    Ok(cc)
+}

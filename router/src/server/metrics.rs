@@ -1,0 +1,167 @@
+//! Prometheus text exposition on a local HTTP endpoint.
+//!
+//! Gauges and counters come from the router itself (lane depth, responses by lane and code); the
+//! verify-latency histogram is recorded here, from each answered request's timings, with fixed
+//! buckets in atomics (no lock on the answer path).
+//!
+//! The endpoint speaks just enough HTTP/1.1 for a scraper: `GET /metrics`, one response, close.
+//! It is meant for localhost; requests are bounded to 8 KiB and 5 s.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{Response, ResponseCode, Router};
+
+/// Upper bounds (seconds) of the verify-latency buckets.
+const BUCKETS: [f64; 12] = [
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+];
+
+/// Metrics recorded by the server shell.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    verify_buckets: [AtomicU64; BUCKETS.len()],
+    verify_count: AtomicU64,
+    verify_sum_nanos: AtomicU64,
+}
+
+impl Metrics {
+    /// Records one answered request.
+    pub fn observe(&self, r: &Response) {
+        if r.timings.verify.is_zero() {
+            return;
+        }
+        let s = r.timings.verify.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|&b| s <= b) {
+            self.verify_buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.verify_count.fetch_add(1, Ordering::Relaxed);
+        self.verify_sum_nanos
+            .fetch_add(r.timings.verify.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Renders the exposition text.
+    pub fn render(&self, router: &Router, connections: usize) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP dcc_router_lane_queue_depth Requests waiting for a verify worker, per lane."
+        );
+        let _ = writeln!(out, "# TYPE dcc_router_lane_queue_depth gauge");
+        for (i, q) in router.queued().iter().enumerate() {
+            let _ = writeln!(out, "dcc_router_lane_queue_depth{{lane=\"L{i}\"}} {q}");
+        }
+        let _ = writeln!(out, "# HELP dcc_router_responses_total Answers by lane, response code and outcome (admitted, refused, shed, throttled).");
+        let _ = writeln!(out, "# TYPE dcc_router_responses_total counter");
+        for (lane, code, n) in router.counters().iter() {
+            if n == 0 {
+                continue;
+            }
+            let lane = lane.map_or_else(|| "none".to_owned(), |l| l.to_string());
+            let _ = writeln!(
+                out,
+                "dcc_router_responses_total{{lane=\"{lane}\",code=\"{}\",outcome=\"{}\"}} {n}",
+                code.code(),
+                outcome(code)
+            );
+        }
+        let _ = writeln!(out, "# HELP dcc_router_verify_seconds Time of the verify batch each answered request was checked in.");
+        let _ = writeln!(out, "# TYPE dcc_router_verify_seconds histogram");
+        let mut cumulative = 0;
+        for (b, c) in BUCKETS.iter().zip(&self.verify_buckets) {
+            cumulative += c.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "dcc_router_verify_seconds_bucket{{le=\"{b}\"}} {cumulative}"
+            );
+        }
+        let count = self.verify_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "dcc_router_verify_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "dcc_router_verify_seconds_sum {}",
+            self.verify_sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
+        );
+        let _ = writeln!(out, "dcc_router_verify_seconds_count {count}");
+        let _ = writeln!(out, "# HELP dcc_router_connections QUIC connections open.");
+        let _ = writeln!(out, "# TYPE dcc_router_connections gauge");
+        let _ = writeln!(out, "dcc_router_connections {connections}");
+        out
+    }
+}
+
+/// The outcome class of a code, for dashboards.
+pub fn outcome(code: ResponseCode) -> &'static str {
+    match code {
+        ResponseCode::Success | ResponseCode::Acknowledged => "admitted",
+        ResponseCode::Busy | ResponseCode::Unavailable => "shed",
+        ResponseCode::Throttled => "throttled",
+        _ => "refused",
+    }
+}
+
+/// Serves `GET /metrics` on `addr` until the task is aborted.
+pub async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    metrics: Arc<Metrics>,
+    connections: Arc<AtomicUsize>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        loop {
+            let mut sock = match listener.accept().await {
+                Ok((sock, _)) => sock,
+                Err(_) => {
+                    // Out of descriptors or similar: back off rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let (router, metrics, connections) =
+                (router.clone(), metrics.clone(), connections.clone());
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                    let mut buf = vec![0u8; 8192];
+                    let mut n = 0;
+                    while n < buf.len() {
+                        let m = sock.read(&mut buf[n..]).await?;
+                        if m == 0 {
+                            break;
+                        }
+                        n += m;
+                        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    let (status, body) = if head.starts_with("GET /metrics ") {
+                        (
+                            "200 OK",
+                            metrics.render(&router, connections.load(Ordering::Relaxed)),
+                        )
+                    } else {
+                        ("404 Not Found", "try GET /metrics\n".to_owned())
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    sock.write_all(reply.as_bytes()).await?;
+                    sock.shutdown().await
+                })
+                .await;
+            });
+        }
+    });
+    Ok((local, task))
+}

@@ -1,0 +1,257 @@
+//! `dcc-router serve`: the router behind a QUIC ingress, with an admin channel and metrics.
+//!
+//! * [`config`]: the TOML configuration and its defaults.
+//! * [`bootstrap`]: the PKI on first start, and the Users and devices the router starts with.
+//! * [`admin_proto`]: JSON admin operations for admin certificates.
+//! * [`metrics`]: the Prometheus endpoint.
+//!
+//! This module only wires things together: the pipeline is [`crate::Router`], the transport is
+//! [`crate::ingress`].
+
+pub mod admin_proto;
+pub mod bootstrap;
+pub mod config;
+pub mod metrics;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use dcc_signing::envelope::Envelope;
+use dcc_signing::pki::CaCertificate;
+use dcc_signing::Eui64;
+
+use crate::ingress::identity::PeerIdentity;
+use crate::ingress::server::{Handler, Limits, Server};
+use crate::ingress::tls::{server_config, TlsMaterial};
+use crate::ingress::wire::{peek_request_id, WireAnswer};
+use crate::{Policy, Response, ResponseCode, Router, State};
+
+pub use config::ServeConfig;
+use metrics::Metrics;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// PKI or initial state.
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    /// The policy file.
+    #[error("policy: {0}")]
+    Policy(String),
+    /// TLS material.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The router.
+    #[error("router: {0}")]
+    Router(String),
+    /// Binding a socket.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Serves Service Requests (and admin operations) arriving over QUIC.
+#[derive(Debug)]
+pub struct RouterHandler {
+    router: Router,
+    admin_users: HashSet<Eui64>,
+    issuing: Option<CaCertificate>,
+    metrics: Arc<Metrics>,
+}
+
+impl RouterHandler {
+    /// A handler over `router`; connections of `admin_users` speak the admin protocol.
+    pub fn new(
+        router: Router,
+        admin_users: impl IntoIterator<Item = Eui64>,
+        issuing: Option<CaCertificate>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        RouterHandler {
+            router,
+            admin_users: admin_users.into_iter().collect(),
+            issuing,
+            metrics,
+        }
+    }
+}
+
+/// The wire form of a router response.
+pub fn to_wire(r: &Response) -> WireAnswer {
+    WireAnswer {
+        request_id: r.request_id,
+        lane: r.lane.map(|l| l as u8),
+        router_micros: u32::try_from(r.timings.total.as_micros()).unwrap_or(u32::MAX),
+        code: r.code.code().to_owned(),
+        detail: r.detail.unwrap_or("").to_owned(),
+    }
+}
+
+impl Handler for RouterHandler {
+    fn handle(
+        &self,
+        peer: Arc<PeerIdentity>,
+        request: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>> {
+        if self.admin_users.contains(&peer.user) {
+            let answer = if request.len() > admin_proto::MAX_ADMIN_REQUEST {
+                b"{\"ok\":false,\"message\":\"admin request too large\"}".to_vec()
+            } else {
+                tracing::info!(admin = %peer.user, "admin operation");
+                admin_proto::handle_frame(&self.router, self.issuing.as_ref(), &request)
+            };
+            return Box::pin(std::future::ready(answer));
+        }
+        if let Ok(env) = Envelope::decode(&request) {
+            let h = env.header;
+            // A connection speaks for the User its client certificate names. An SRP acting for
+            // a failed Supplier is the originator of what it sends (signed with the Supplier's
+            // certificate): the router's admission checks the revocation delay names it.
+            if h.request_id.originator != peer.user {
+                let answer = WireAnswer {
+                    request_id: Some(h.request_id),
+                    lane: None,
+                    router_micros: 0,
+                    code: ResponseCode::InvalidUser.code().to_owned(),
+                    detail: "connection-not-originator".into(),
+                };
+                return Box::pin(std::future::ready(answer.encode()));
+            }
+        }
+        // Undecodable requests go to the router too: it answers them R1 with the defect.
+        let fut = self.router.submit(request);
+        let metrics = Arc::clone(&self.metrics);
+        Box::pin(async move {
+            let r = fut.await;
+            metrics.observe(&r);
+            to_wire(&r).encode()
+        })
+    }
+
+    fn shutdown_answer(&self, request: &[u8]) -> Vec<u8> {
+        WireAnswer {
+            request_id: peek_request_id(request).ok(),
+            lane: None,
+            router_micros: 0,
+            code: ResponseCode::Busy.code().to_owned(),
+            detail: "shutting-down".into(),
+        }
+        .encode()
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// The router.
+    pub router: Router,
+    /// The QUIC server.
+    pub server: Server,
+    /// The QUIC address bound.
+    pub addr: SocketAddr,
+    /// The metrics address bound, if enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Whether the PKI was created by this start.
+    pub created_pki: bool,
+    metrics_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Graceful shutdown: stop accepting, drain (bounded), answer the rest busy, stop workers.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+        if let Some(t) = self.metrics_task {
+            t.abort();
+        }
+        let router = self.router;
+        let _ = tokio::task::spawn_blocking(move || router.shutdown()).await;
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))
+}
+
+/// Starts a server from a configuration. Call from within a tokio runtime.
+pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
+    let now = dcc_signing::pki::now_unix();
+    let pki_dir = cfg.pki_dir();
+    let (users, created_pki) = bootstrap::ensure_pki(&pki_dir, now)?;
+    let policy = match &cfg.policy {
+        Some(p) => Policy::load(p).map_err(|e| ServeError::Policy(e.to_string()))?,
+        None => Policy::default(),
+    };
+    let workers = if cfg.workers == 0 {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    } else {
+        cfg.workers
+    };
+    let router = Router::builder()
+        .policy(policy)
+        .state(Arc::new(State::with_device_capacity(
+            usize::try_from(cfg.demo_devices).unwrap_or(0),
+        )))
+        .workers(workers)
+        .build()
+        .map_err(|e| ServeError::Router(e.to_string()))?;
+    bootstrap::populate(
+        &router.admin(),
+        &users,
+        cfg.demo_devices,
+        cfg.prepayment_percent,
+    )?;
+    let ca = pki_dir.join("ca");
+    let issuing = CaCertificate::parse(&read(&ca.join("issuing.pem"))?).ok();
+    let tls = TlsMaterial {
+        ca_pem: read(&ca.join("root.pem"))?,
+        cert_pem: read(&ca.join("server-chain.pem"))?,
+        key_pem: read(&ca.join("server-key.pem"))?,
+    };
+    let limits: Limits = cfg.limits.into();
+    let quic = server_config(&tls, limits.max_streams_per_connection)
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let metrics = Arc::new(Metrics::default());
+    let handler = Arc::new(RouterHandler::new(
+        router.clone(),
+        cfg.admin_users.iter().copied(),
+        issuing,
+        Arc::clone(&metrics),
+    ));
+    let server =
+        Server::start(cfg.listen, quic, limits, handler).map_err(|source| ServeError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = server.local_addr().map_err(|source| ServeError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    let (metrics_addr, metrics_task) = match cfg.metrics {
+        Some(m) => {
+            let (a, t) = metrics::serve(m, router.clone(), metrics, server.connection_counter())
+                .await
+                .map_err(|source| ServeError::Bind { addr: m, source })?;
+            (Some(a), Some(t))
+        }
+        None => (None, None),
+    };
+    Ok(Running {
+        router,
+        server,
+        addr,
+        metrics_addr,
+        created_pki,
+        metrics_task,
+    })
+}

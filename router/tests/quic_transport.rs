@@ -1,0 +1,319 @@
+//! The QUIC shell on its own, with a stand-in handler: mutual TLS, framing limits, pipelining,
+//! isolation between connections, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::ingress::frame::{read_frame, write_frame};
+use dcc_router::ingress::identity::PeerIdentity;
+use dcc_router::ingress::server::{Handler, Limits, Server};
+use dcc_router::ingress::tls::{server_config, TlsMaterial, ALPN};
+use dcc_router::ingress::wire::{peek_request_id, WireAnswer};
+use dcc_signing::envelope::Header;
+use dcc_signing::pki::demo::DemoPki;
+use dcc_signing::{CommandVariant, ExecutionKind, RequestId, UserRole};
+
+/// Answers `I0` after `delay`, echoing the Request ID and the peer's EUI-64 as detail.
+struct Echo {
+    delay: Duration,
+}
+
+impl Handler for Echo {
+    fn handle(
+        &self,
+        peer: Arc<PeerIdentity>,
+        request: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>> {
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            WireAnswer {
+                request_id: peek_request_id(&request).ok(),
+                lane: Some(2),
+                router_micros: 1,
+                code: "I0".into(),
+                detail: peer.user.to_string(),
+            }
+            .encode()
+        })
+    }
+
+    fn shutdown_answer(&self, request: &[u8]) -> Vec<u8> {
+        WireAnswer {
+            request_id: peek_request_id(request).ok(),
+            lane: None,
+            router_micros: 0,
+            code: "R-BUSY".into(),
+            detail: "shutting down".into(),
+        }
+        .encode()
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn server_tls(pki: &DemoPki) -> TlsMaterial {
+    TlsMaterial {
+        ca_pem: pki.root.cert.to_pem().into_bytes(),
+        cert_pem: format!("{}{}", pki.server_tls.cert_pem, pki.issuing.cert.to_pem()).into_bytes(),
+        key_pem: pki.server_tls.key_pem.clone().into_bytes(),
+    }
+}
+
+fn client_tls(pki: &DemoPki, user: &str) -> TlsMaterial {
+    let u = pki.user(user).unwrap();
+    TlsMaterial {
+        ca_pem: pki.root.cert.to_pem().into_bytes(),
+        cert_pem: format!("{}{}", u.tls.cert_pem, pki.issuing.cert.to_pem()).into_bytes(),
+        key_pem: u.tls.key_pem.clone().into_bytes(),
+    }
+}
+
+fn envelope(pki: &DemoPki, user: &str, counter: u64) -> Vec<u8> {
+    let u = pki.user(user).unwrap();
+    let h = Header {
+        role: UserRole::ImportSupplier,
+        command_variant: CommandVariant::NON_CRITICAL_WAN,
+        execution: ExecutionKind::OnDemand,
+        srv: "2.2".parse().unwrap(),
+        request_id: RequestId {
+            originator: u.eui64,
+            target: "00-11-22-33-44-55-66-77".parse().unwrap(),
+            counter,
+        },
+        execute_at: 0,
+        signer: u.cert.id,
+    };
+    u.signer.sign_envelope(&h, b"body").unwrap()
+}
+
+fn start(pki: &DemoPki, delay: Duration, limits: Limits) -> (Server, SocketAddr) {
+    let server = Server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        server_config(&server_tls(pki), limits.max_streams_per_connection).unwrap(),
+        limits,
+        Arc::new(Echo { delay }),
+    )
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    (server, addr)
+}
+
+#[tokio::test]
+async fn pipelined_and_per_request_answers_match_their_requests() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let (server, addr) = start(&pki, Duration::from_millis(2), Limits::default());
+    for mode in [StreamMode::Pipelined { streams: 3 }, StreamMode::PerRequest] {
+        let client = Arc::new(
+            Client::connect(addr, "localhost", &client_tls(&pki, "supplier-a"), mode)
+                .await
+                .unwrap(),
+        );
+        let mut tasks = Vec::new();
+        for counter in 1..=300u64 {
+            let c = client.clone();
+            let env = envelope(&pki, "supplier-a", counter);
+            tasks.push(tokio::spawn(async move { (counter, c.send(env).await) }));
+        }
+        for t in tasks {
+            let (counter, answer) = t.await.unwrap();
+            let answer = answer.unwrap();
+            assert_eq!(answer.request_id.unwrap().counter, counter);
+            assert_eq!(answer.code, "I0");
+            assert_eq!(
+                answer.detail,
+                pki.user("supplier-a").unwrap().eui64.to_string()
+            );
+        }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_client_certificate_no_connection() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let (server, addr) = start(&pki, Duration::ZERO, Limits::default());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(
+            pki.root.cert.der.clone(),
+        ))
+        .unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(cfg).unwrap(),
+    )));
+    let result = async {
+        let conn = endpoint.connect(addr, "localhost").unwrap().await?;
+        // TLS 1.3 may report the refusal only on first use.
+        let (mut s, mut r) = conn.open_bi().await?;
+        write_frame(&mut s, &envelope(&pki, "supplier-a", 1))
+            .await
+            .ok();
+        s.finish().ok();
+        Ok::<_, Box<dyn std::error::Error>>(read_frame(&mut r).await?)
+    }
+    .await;
+    assert!(
+        result.is_err() || result.as_ref().is_ok_and(|f| f.is_none()),
+        "{result:?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_certificate_from_another_ca_refused() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let other = DemoPki::generate(now()).unwrap();
+    let (server, addr) = start(&pki, Duration::ZERO, Limits::default());
+    let mut tls = client_tls(&other, "supplier-a");
+    tls.ca_pem = pki.root.cert.to_pem().into_bytes(); // trusts the right server...
+    let client = Client::connect(addr, "localhost", &tls, StreamMode::PerRequest).await;
+    // ...but its own certificate is from another CA: either the handshake or the first
+    // request fails.
+    if let Ok(c) = client {
+        assert!(c.send(envelope(&other, "supplier-a", 1)).await.is_err());
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_and_oversize_frames_cost_only_the_senders_stream() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let (server, addr) = start(&pki, Duration::from_millis(1), Limits::default());
+    let good = Arc::new(
+        Client::connect(
+            addr,
+            "localhost",
+            &client_tls(&pki, "supplier-b"),
+            StreamMode::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    // The attacker: a raw connection with a valid client certificate.
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(
+        dcc_router::ingress::tls::client_config(&client_tls(&pki, "supplier-a")).unwrap(),
+    );
+    let bad = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+    let mut streams = Vec::new();
+    for i in 0..20u32 {
+        let (mut s, r) = bad.open_bi().await.unwrap();
+        if i % 2 == 0 {
+            // Declares a frame far over the maximum.
+            s.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        } else {
+            // Declares 100 bytes and stops after 3.
+            s.write_all(&100u32.to_be_bytes()).await.unwrap();
+            s.write_all(b"abc").await.unwrap();
+            s.finish().unwrap();
+        }
+        streams.push((s, r));
+    }
+    let mut tasks = Vec::new();
+    for counter in 1..=100u64 {
+        let c = good.clone();
+        let env = envelope(&pki, "supplier-b", counter);
+        tasks.push(tokio::spawn(async move { c.send(env).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().code, "I0");
+    }
+    // The attacker's streams got no answers.
+    for (_s, mut r) in streams {
+        assert!(!matches!(read_frame(&mut r).await, Ok(Some(_))));
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let limits = Limits {
+        drain_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let (server, addr) = start(&pki, Duration::from_millis(300), limits);
+    let client = Arc::new(
+        Client::connect(
+            addr,
+            "localhost",
+            &client_tls(&pki, "supplier-a"),
+            StreamMode::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for counter in 1..=50u64 {
+        let c = client.clone();
+        let env = envelope(&pki, "supplier-a", counter);
+        tasks.push(tokio::spawn(async move { c.send(env).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.shutdown().await;
+    for t in tasks {
+        assert_eq!(
+            t.await.unwrap().unwrap().code,
+            "I0",
+            "an in-flight request was lost"
+        );
+    }
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_refused() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let limits = Limits {
+        max_connections: 1,
+        ..Limits::default()
+    };
+    let (server, addr) = start(&pki, Duration::ZERO, limits);
+    let first = Client::connect(
+        addr,
+        "localhost",
+        &client_tls(&pki, "supplier-a"),
+        StreamMode::PerRequest,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        first
+            .send(envelope(&pki, "supplier-a", 1))
+            .await
+            .unwrap()
+            .code,
+        "I0"
+    );
+    let second = tokio::time::timeout(
+        Duration::from_secs(5),
+        Client::connect(
+            addr,
+            "localhost",
+            &client_tls(&pki, "supplier-b"),
+            StreamMode::PerRequest,
+        ),
+    )
+    .await
+    .expect("refusal is prompt");
+    assert!(second.is_err());
+    server.shutdown().await;
+}

@@ -1,0 +1,339 @@
+//! `dcc-router serve` end to end over loopback QUIC, each test in a fresh temp dir: the real
+//! server (`server::start`), the client library, and the admin channel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dcc_router::cli::admin_call;
+use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::ingress::tls::TlsMaterial;
+use dcc_router::server::admin_proto::AdminRequest;
+use dcc_router::server::bootstrap::demo_device;
+use dcc_router::server::{self, Running, ServeConfig};
+use dcc_signing::envelope::Header;
+use dcc_signing::pki::demo::{DemoPki, DemoUser};
+use dcc_signing::{CommandVariant, Eui64, ExecutionKind, RequestId, UserRole};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    pki: DemoPki,
+    running: Option<Running>,
+}
+
+impl Env {
+    async fn start() -> Env {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            metrics: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: dir.path().to_path_buf(),
+            workers: 2,
+            demo_devices: 200,
+            ..ServeConfig::default()
+        };
+        tweak(&mut cfg);
+        let running = server::start(&cfg).await.unwrap();
+        assert!(running.created_pki);
+        let pki = DemoPki::load_from_dir(&cfg.pki_dir()).unwrap();
+        Env {
+            _dir: dir,
+            pki,
+            running: Some(running),
+        }
+    }
+
+    fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    fn user(&self, name: &str) -> &DemoUser {
+        self.pki.user(name).unwrap()
+    }
+
+    fn tls(&self, name: &str) -> TlsMaterial {
+        let u = self.user(name);
+        TlsMaterial {
+            ca_pem: self.pki.root.cert.to_pem().into_bytes(),
+            cert_pem: format!("{}{}", u.tls.cert_pem, self.pki.issuing.cert.to_pem()).into_bytes(),
+            key_pem: u.tls.key_pem.clone().into_bytes(),
+        }
+    }
+
+    async fn client(&self, name: &str) -> Client {
+        Client::connect(
+            self.running().addr,
+            "localhost",
+            &self.tls(name),
+            StreamMode::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn admin(&self, req: AdminRequest) -> dcc_router::server::admin_proto::AdminAnswer {
+        admin_call(self.running().addr, "localhost", &self.tls("admin"), &req)
+            .await
+            .unwrap()
+    }
+}
+
+/// A signed request: `sender` originates, `signer` signs with its certificate.
+fn request(
+    sender: &DemoUser,
+    signer: &DemoUser,
+    srv: &str,
+    cv: u8,
+    device: Eui64,
+    counter: u64,
+) -> Vec<u8> {
+    let h = Header {
+        role: UserRole::ImportSupplier,
+        command_variant: CommandVariant::new(cv).unwrap(),
+        execution: ExecutionKind::OnDemand,
+        srv: srv.parse().unwrap(),
+        request_id: RequestId {
+            originator: sender.eui64,
+            target: device,
+            counter,
+        },
+        execute_at: 0,
+        signer: signer.cert.id,
+    };
+    signer.signer.sign_envelope(&h, b"payload").unwrap()
+}
+
+// Demo devices alternate between the two Suppliers by name: even → supplier-a, odd → supplier-b.
+const A_DEVICE: u64 = 0;
+const B_DEVICE: u64 = 1;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_request_succeeds_and_metrics_count_it() {
+    let env = Env::start().await;
+    let a = env.user("supplier-a");
+    let client = env.client("supplier-a").await;
+    let answer = client
+        .send(request(a, a, "2.2", 1, demo_device(A_DEVICE), 1))
+        .await
+        .unwrap();
+    assert_eq!(answer.code, "I0", "{answer:?}");
+    assert_eq!(answer.request_id.unwrap().counter, 1);
+    // A read goes to L3.
+    let answer = client
+        .send(request(a, a, "4.1.1", 1, demo_device(A_DEVICE + 50), 2))
+        .await
+        .unwrap();
+    assert_eq!((answer.code.as_str(), answer.lane), ("I0", Some(3)));
+
+    let metrics_addr = env.running().metrics_addr.unwrap();
+    let body = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(metrics_addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(
+        body.contains("dcc_router_responses_total{lane=\"L3\",code=\"I0\",outcome=\"admitted\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains("dcc_router_verify_seconds_count 2"), "{body}");
+    assert!(body.contains("dcc_router_lane_queue_depth{lane=\"L0\"} 0"));
+    client.close().await;
+    env.running.unwrap().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_may_not_speak_for_another_user() {
+    let env = Env::start().await;
+    let a = env.user("supplier-a");
+    // supplier-b's connection carries a request originated and signed by supplier-a.
+    let client = env.client("supplier-b").await;
+    let answer = client
+        .send(request(a, a, "2.2", 1, demo_device(A_DEVICE), 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer.code.as_str(), answer.detail.as_str()),
+        ("E1", "connection-not-originator")
+    );
+    // The refusal did not consume the counter: supplier-a's own connection still gets it.
+    let own = env.client("supplier-a").await;
+    let answer = own
+        .send(request(a, a, "2.2", 1, demo_device(A_DEVICE), 1))
+        .await
+        .unwrap();
+    assert_eq!(answer.code, "I0");
+    env.running.unwrap().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_revoke_takes_effect_for_the_next_request() {
+    let env = Env::start().await;
+    let a = env.user("supplier-a");
+    let client = env.client("supplier-a").await;
+    let send = |c| client.send(request(a, a, "2.2", 1, demo_device(A_DEVICE), c));
+    assert_eq!(send(1).await.unwrap().code, "I0");
+    let answer = env.admin(AdminRequest::Revoke { cert: a.cert.id }).await;
+    assert!(answer.ok, "{answer:?}");
+    assert_eq!(send(2).await.unwrap().code, "R3");
+    // A non-admin certificate cannot use the admin channel: its JSON is not an envelope.
+    let not_admin = admin_call(
+        env.running().addr,
+        "localhost",
+        &env.tls("supplier-b"),
+        &AdminRequest::Revoke {
+            cert: env.user("supplier-b").cert.id,
+        },
+    )
+    .await;
+    assert!(not_admin.is_err());
+    let b = env.user("supplier-b");
+    let b_client = env.client("supplier-b").await;
+    assert_eq!(
+        b_client
+            .send(request(b, b, "2.2", 1, demo_device(B_DEVICE), 1))
+            .await
+            .unwrap()
+            .code,
+        "I0"
+    );
+    env.running.unwrap().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solr_delay_via_admin_lets_the_srp_send_safe_mode() {
+    let env = Env::start().await;
+    let (failed, srp) = (env.user("supplier-b"), env.user("srp"));
+    let srp_client = env.client("srp").await;
+    // Device 1 is supplier-b's, in prepayment mode (devices 0..30 of each 100 are).
+    let device = demo_device(B_DEVICE);
+    let before = srp_client
+        .send(request(srp, failed, "7.3", 5, device, 1))
+        .await
+        .unwrap();
+    assert_eq!(before.code, "R5", "{before:?}");
+    let answer = env
+        .admin(AdminRequest::DelayRevocation {
+            cert: failed.cert.id,
+            srps: vec![srp.eui64],
+            srvs: vec![], // the policy's safe-mode set
+            until: dcc_signing::pki::now_unix() + 3600,
+        })
+        .await;
+    assert!(answer.ok, "{answer:?}");
+    let safe = srp_client
+        .send(request(srp, failed, "7.3", 5, device, 2))
+        .await
+        .unwrap();
+    assert_eq!((safe.code.as_str(), safe.lane), ("I0", Some(0)), "{safe:?}");
+    let not_safe = srp_client
+        .send(request(srp, failed, "3.1", 1, device, 3))
+        .await
+        .unwrap();
+    assert_eq!(not_safe.code, "R3");
+    let own = env
+        .client("supplier-b")
+        .await
+        .send(request(failed, failed, "7.3", 5, device, 4))
+        .await
+        .unwrap();
+    assert_eq!(own.code, "R3");
+    assert!(
+        env.admin(AdminRequest::EndDelay {
+            cert: failed.cert.id
+        })
+        .await
+        .ok
+    );
+    let after = srp_client
+        .send(request(srp, failed, "7.3", 5, device, 5))
+        .await
+        .unwrap();
+    assert_eq!(after.code, "R3");
+    env.running.unwrap().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_one_connection_does_not_disturb_another() {
+    let env = Env::start().await;
+    let a = env.user("supplier-a");
+    let good = Arc::new(env.client("supplier-a").await);
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(
+        dcc_router::ingress::tls::client_config(&env.tls("supplier-b")).unwrap(),
+    );
+    let bad = endpoint
+        .connect(env.running().addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    let mut junk = Vec::new();
+    for i in 0..10u32 {
+        let (mut s, r) = bad.open_bi().await.unwrap();
+        match i % 3 {
+            0 => s.write_all(&u32::MAX.to_be_bytes()).await.unwrap(),
+            1 => {
+                // A well-framed frame of random bytes: answered R1, not fatal.
+                s.write_all(&16u32.to_be_bytes()).await.unwrap();
+                s.write_all(&[0xA5; 16]).await.unwrap();
+            }
+            _ => s.write_all(b"\x00\x00").await.unwrap(),
+        }
+        junk.push((s, r));
+    }
+    let mut tasks = Vec::new();
+    for c in 1..=50u64 {
+        let g = good.clone();
+        let env_req = request(a, a, "2.2", 1, demo_device(A_DEVICE + 2 * (c % 10)), c);
+        tasks.push(tokio::spawn(async move { g.send(env_req).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().code, "I0");
+    }
+    // The framed garbage got a precise refusal.
+    let (_s, mut r) = junk.remove(1);
+    let frame = dcc_router::ingress::frame::read_frame(&mut r)
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = dcc_router::ingress::wire::WireAnswer::decode(&frame).unwrap();
+    assert_eq!(
+        (answer.code.as_str(), answer.detail.as_str()),
+        ("R1", "too-short")
+    );
+    env.running.unwrap().shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_in_flight_requests() {
+    let env = Env::start_with(|c| c.workers = 1).await;
+    let a = env.user("supplier-a");
+    let client = Arc::new(env.client("supplier-a").await);
+    let mut tasks = Vec::new();
+    for c in 1..=200u64 {
+        let cl = client.clone();
+        let r = request(a, a, "2.2", 1, demo_device(A_DEVICE + 2 * (c % 50)), c);
+        tasks.push(tokio::spawn(async move { cl.send(r).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    env.running.unwrap().shutdown().await;
+    let mut answered = 0;
+    for t in tasks {
+        // Every request sent before the stop gets an answer: success, or busy for the ones read
+        // after the stop. None is silently lost.
+        let a = t.await.unwrap().unwrap();
+        assert!(matches!(a.code.as_str(), "I0" | "R10" | "R11"), "{a:?}");
+        answered += 1;
+    }
+    assert_eq!(answered, 200);
+}
