@@ -1,0 +1,103 @@
+//! Egress: the [`Dispatcher`] trait an embedding program implements to send verified,
+//! committed requests on (to the SM WAN, a test double, a log), and [`SimulatedWan`], the
+//! default.
+
+mod simulated_wan;
+
+pub use simulated_wan::{SimulatedWan, WanModel};
+
+use dcc_signing::envelope::Header;
+use dcc_signing::envelope::{HEADER_LEN, SIGNATURE_LEN};
+use dcc_signing::Eui64;
+
+use crate::pipeline::lanes::Lane;
+use crate::pipeline::Reply;
+use crate::response::ResponseCode;
+
+/// A request that passed every check, handed to the dispatcher.
+#[derive(Debug)]
+pub struct Command {
+    /// The decoded header (Request ID, SRV, CV, execution…).
+    pub header: Header,
+    /// The lane it travelled in.
+    pub lane: Lane,
+    /// For an SRP under a revocation delay: the failed Supplier it acts for.
+    pub acting_for: Option<Eui64>,
+    /// The whole signed envelope as received.
+    pub envelope: Vec<u8>,
+}
+
+impl Command {
+    /// The body (e.g. the GBCS payload).
+    pub fn body(&self) -> &[u8] {
+        let end = self.envelope.len().saturating_sub(SIGNATURE_LEN);
+        self.envelope.get(HEADER_LEN..end).unwrap_or_default()
+    }
+}
+
+/// How a dispatcher answers. Dropping it unanswered answers E21 (no response from the device).
+///
+/// For future-dated and scheduled requests the router has already answered I99 when the
+/// dispatcher receives the command; this reply is then *detached* and answering it is a no-op.
+#[derive(Debug)]
+pub struct DispatchReply {
+    reply: Option<Reply>,
+}
+
+impl DispatchReply {
+    pub(crate) fn awaiting(reply: Reply) -> Self {
+        DispatchReply { reply: Some(reply) }
+    }
+
+    pub(crate) fn detached() -> Self {
+        DispatchReply { reply: None }
+    }
+
+    /// Whether the caller still waits for this answer.
+    pub fn is_awaited(&self) -> bool {
+        self.reply.is_some()
+    }
+
+    /// The device answered: I0.
+    pub fn delivered(self) {
+        self.answer(ResponseCode::Success, None);
+    }
+
+    /// The device could not be reached: E20.
+    pub fn unreachable(self) {
+        self.answer(ResponseCode::DeviceUnreachable, None);
+    }
+
+    /// The device did not answer: E21.
+    pub fn no_response(self) {
+        self.answer(ResponseCode::NoDeviceResponse, None);
+    }
+
+    fn answer(mut self, code: ResponseCode, detail: Option<&'static str>) {
+        if let Some(r) = self.reply.take() {
+            r.send(code, detail);
+        }
+    }
+}
+
+impl Drop for DispatchReply {
+    fn drop(&mut self) {
+        if let Some(r) = self.reply.take() {
+            r.send(
+                ResponseCode::NoDeviceResponse,
+                Some("dropped-by-dispatcher"),
+            );
+        }
+    }
+}
+
+/// Sends committed requests on.
+///
+/// `dispatch` is called on a verify worker while the signer certificate's state is read-locked
+/// (that is what makes "nothing dispatched after a revocation returned" hold), so it must only
+/// hand the command off — queue it, answer later from another thread — and must never call
+/// [`crate::AdminHandle`], which would wait for it.
+pub trait Dispatcher: Send + Sync + std::fmt::Debug + 'static {
+    /// Takes a command; answer through `reply` now or later, from any thread.
+    fn dispatch(&self, command: Command, reply: DispatchReply);
+}

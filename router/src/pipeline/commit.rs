@@ -1,0 +1,53 @@
+//! Stage 5: commit — after the signature verified, and in this order, all under the signer
+//! certificate's *read* lock ([`CertEntry::with_status`](crate::state::CertEntry::with_status)):
+//!
+//! 1. re-evaluate the certificate (revoked, delay ended or narrowed, expired while queued →
+//!    refused: a revocation that landed while the request waited wins);
+//! 2. re-check the device registration (MP185: a device moved to the SoLR while queued);
+//! 3. accept the counter in the originator's anti-replay window (check-and-set, atomic per
+//!    originator: two copies of one request verified in parallel cannot both pass);
+//! 4. hand off to the dispatcher ([`super::dispatch`]).
+//!
+//! Because a revocation takes the same lock for writing, every hand-off happens either before
+//! the revocation begins or after it ended and saw the new state: once `revoke` has returned,
+//! nothing signed with that certificate is dispatched. The counter is committed only for
+//! requests that are dispatched.
+
+use super::admit::registrant;
+use super::{dispatch, Job, Shared};
+use crate::response::ResponseCode;
+use crate::state::{CertUse, ReplayVerdict};
+
+/// Commits and dispatches one verified request, or answers its refusal.
+pub(crate) fn commit(shared: &Shared, job: Job) {
+    let now_unix = shared.clock.now_unix();
+    let cert = std::sync::Arc::clone(&job.cert);
+    let refused = cert.with_status(|status| {
+        let h = &job.header;
+        let originator = h.request_id.originator;
+        let cert_use = match cert.evaluate(status, originator, h.srv, now_unix) {
+            Ok(u) => u,
+            Err(code) => return Some((job, code, "certificate")),
+        };
+        if let CertUse::Delegated { .. } = cert_use {
+            let still = shared
+                .state
+                .devices
+                .get(h.request_id.target)
+                .is_some_and(|d| d.authorises(h.role, registrant(h, cert_use)));
+            if !still {
+                return Some((job, ResponseCode::NotAuthorisedForDevice, "not-registered"));
+            }
+        }
+        match shared.state.replay.accept(originator, h.request_id.counter) {
+            ReplayVerdict::Fresh => {}
+            ReplayVerdict::Duplicate => return Some((job, ResponseCode::Replayed, "duplicate")),
+            ReplayVerdict::TooOld => return Some((job, ResponseCode::Replayed, "too-old")),
+        }
+        dispatch::hand_off(shared, job, cert_use);
+        None
+    });
+    if let Some((job, code, detail)) = refused {
+        job.reply.send(code, Some(detail));
+    }
+}

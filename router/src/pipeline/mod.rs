@@ -1,0 +1,116 @@
+//! The pipeline, one module per stage, in the order a request meets them:
+//!
+//! 1. [`decode`] — bytes → envelope (zero-copy, bounded, typed errors);
+//! 2. [`admit`] — the cheap checks, in domain order, then lane classification, rate limit and
+//!    lane admission;
+//! 3. [`lanes`] — four bounded queues and the deficit-round-robin pick;
+//! 4. [`verify`] — the worker pool (OS threads): deadline check, SHA-256, batched ECDSA;
+//! 5. [`commit`] — certificate state re-checked and anti-replay committed, under the
+//!    certificate's read lock;
+//! 6. [`dispatch`] — hand-off to the [`Dispatcher`](crate::Dispatcher) and the I0 / I99 answer.
+
+pub(crate) mod admit;
+pub(crate) mod commit;
+pub(crate) mod decode;
+pub(crate) mod dispatch;
+pub mod lanes;
+pub(crate) mod verify;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dcc_signing::envelope::Header;
+use dcc_signing::verify::Verifier;
+use dcc_signing::RequestId;
+use tokio::sync::oneshot;
+
+use crate::clock::Clock;
+use crate::counters::Counters;
+use crate::dispatch::Dispatcher;
+use crate::policy::Policy;
+use crate::ratelimit::RateLimiter;
+use crate::response::{Response, ResponseCode, Timings};
+use crate::state::{CertEntry, State};
+use lanes::{Lane, Lanes};
+
+/// Everything the stages share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub policy: Arc<Policy>,
+    pub state: Arc<State>,
+    pub verifier: Arc<dyn Verifier>,
+    pub dispatcher: Arc<dyn Dispatcher>,
+    pub clock: Clock,
+    pub counters: Arc<Counters>,
+    pub limiter: RateLimiter,
+    pub lanes: Lanes<Job>,
+    pub stopping: AtomicBool,
+    pub batch: usize,
+}
+
+/// An admitted request travelling through lanes, verify and commit.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub bytes: Vec<u8>,
+    pub header: Header,
+    pub cert: Arc<CertEntry>,
+    pub enqueued: Instant,
+    pub reply: Reply,
+}
+
+/// The way back to the submitter: answers once, counts the answer, fills the timings.
+/// Dropped unanswered (a bug, or shutdown), it answers *unavailable*.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    tx: Option<oneshot::Sender<Response>>,
+    pub request_id: Option<RequestId>,
+    pub lane: Option<Lane>,
+    pub submitted: Instant,
+    pub timings: Timings,
+    counters: Arc<Counters>,
+}
+
+impl Reply {
+    pub(crate) fn new(
+        tx: oneshot::Sender<Response>,
+        request_id: Option<RequestId>,
+        submitted: Instant,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Reply {
+            tx: Some(tx),
+            request_id,
+            lane: None,
+            submitted,
+            timings: Timings::default(),
+            counters,
+        }
+    }
+
+    /// Answers.
+    pub(crate) fn send(mut self, code: ResponseCode, detail: Option<&'static str>) {
+        self.finish(code, detail);
+    }
+
+    fn finish(&mut self, code: ResponseCode, detail: Option<&'static str>) {
+        if let Some(tx) = self.tx.take() {
+            self.counters.record(self.lane, code);
+            self.timings.total = self.submitted.elapsed();
+            // The submitter may have stopped waiting; nothing to do then.
+            let _ = tx.send(Response {
+                request_id: self.request_id,
+                code,
+                detail,
+                lane: self.lane,
+                timings: self.timings,
+            });
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        self.finish(ResponseCode::Unavailable, Some("dropped"));
+    }
+}

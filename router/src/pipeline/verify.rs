@@ -1,0 +1,127 @@
+//! Stage 4: the verify workers — OS threads, never tokio tasks, so ECDSA never runs on an
+//! async reactor.
+//!
+//! Each worker takes a small batch (by deficit round robin over the lanes, see
+//! [`super::lanes`]), answers *busy* for requests that waited past their lane's deadline,
+//! hashes the rest and verifies them in one [`Verifier::verify_batch`] call (backends that
+//! share work across a batch pay off here), then passes the good ones to the commit stage.
+//!
+//! [`Verifier::verify_batch`]: dcc_signing::verify::Verifier::verify_batch
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dcc_signing::envelope::SIGNATURE_LEN;
+use dcc_signing::verify::VerifyJob;
+use sha2::{Digest, Sha256};
+
+use super::lanes::{Drr, Lane};
+use super::{commit, Job, Shared};
+use crate::response::ResponseCode;
+
+/// How long an idle worker sleeps before looking at the stop flag again.
+const IDLE_POLL: Duration = Duration::from_millis(20);
+
+/// Starts `n` workers.
+pub(crate) fn spawn(shared: &Arc<Shared>, n: usize) -> std::io::Result<Vec<JoinHandle<()>>> {
+    (0..n)
+        .map(|i| {
+            let shared = Arc::clone(shared);
+            std::thread::Builder::new()
+                .name(format!("dcc-verify-{i}"))
+                .spawn(move || run(&shared))
+        })
+        .collect()
+}
+
+fn run(shared: &Shared) {
+    let mut drr = Drr::new(&shared.policy);
+    let mut batch: Vec<(Lane, Job)> = Vec::with_capacity(shared.batch);
+    loop {
+        shared.lanes.fill(&mut drr, &mut batch, shared.batch);
+        if batch.is_empty() {
+            if shared.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            if let Some(first) = shared.lanes.wait_any(IDLE_POLL) {
+                batch.push(first);
+                shared.lanes.fill(&mut drr, &mut batch, shared.batch);
+            }
+        }
+        process(shared, &mut batch);
+    }
+}
+
+/// Deadline, hash, verify, commit — for one batch; leaves `batch` empty.
+pub(crate) fn process(shared: &Shared, batch: &mut Vec<(Lane, Job)>) {
+    if batch.is_empty() {
+        return;
+    }
+    let picked = Instant::now();
+    let mut live: Vec<Job> = Vec::with_capacity(batch.len());
+    for (lane, mut job) in batch.drain(..) {
+        let waited = picked.saturating_duration_since(job.enqueued);
+        job.reply.timings.queued = waited;
+        if waited > shared.policy.lane(lane).deadline.get() {
+            job.reply.send(ResponseCode::Busy, Some("deadline"));
+        } else {
+            live.push(job);
+        }
+    }
+    if live.is_empty() {
+        return;
+    }
+
+    let digests: Vec<[u8; 32]> = live
+        .iter()
+        .map(|j| Sha256::digest(signed_part(&j.bytes)).into())
+        .collect();
+    let mut verdicts = vec![false; live.len()];
+    {
+        let jobs: Vec<Option<VerifyJob<'_>>> = live
+            .iter()
+            .zip(&digests)
+            .map(|(j, d)| {
+                signature(&j.bytes).map(|signature| VerifyJob {
+                    key: &**j.cert.key(),
+                    digest: d,
+                    signature,
+                })
+            })
+            .collect();
+        // Envelopes were length-checked at decode, so every job has a signature; keep the
+        // verdict false for any that somehow does not.
+        let ready: Vec<VerifyJob<'_>> = jobs.iter().flatten().copied().collect();
+        let mut out = vec![false; ready.len()];
+        shared.verifier.verify_batch(&ready, &mut out);
+        let mut it = out.into_iter();
+        for (v, j) in verdicts.iter_mut().zip(&jobs) {
+            if j.is_some() {
+                *v = it.next().unwrap_or(false);
+            }
+        }
+    }
+    let verify_time = picked.elapsed();
+
+    for (mut job, ok) in live.into_iter().zip(verdicts) {
+        job.reply.timings.verify = verify_time;
+        if ok {
+            commit::commit(shared, job);
+        } else {
+            job.reply.send(ResponseCode::BadSignature, None);
+        }
+    }
+}
+
+fn signed_part(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.len().saturating_sub(SIGNATURE_LEN)]
+}
+
+fn signature(bytes: &[u8]) -> Option<&[u8; SIGNATURE_LEN]> {
+    bytes
+        .get(bytes.len().checked_sub(SIGNATURE_LEN)?..)?
+        .try_into()
+        .ok()
+}

@@ -1,0 +1,494 @@
+//! Policy as data: the SRV catalogue, lanes (capacity, deadline, worker share) and per-User
+//! rate limits, loaded from one TOML file. [`Policy::default`] is the embedded
+//! `default-policy.toml`; [`Policy::load`] reads a user's file.
+//!
+//! Every value is checked when the file is loaded — unknown keys, out-of-range numbers, unknown
+//! roles or lanes, duplicate SRVs — and refused with the line it is on, so that a bad policy
+//! never reaches a running router.
+
+mod catalogue;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dcc_signing::{CommandVariant, Eui64, Srv, UserRole};
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use catalogue::{Catalogue, CvSet, RoleSet, ServiceRight, SrvEntry};
+
+use crate::pipeline::lanes::Lane;
+
+/// The embedded default policy (generated once from docs/srv-catalogue.md).
+pub const DEFAULT_POLICY_TOML: &str = include_str!("default-policy.toml");
+
+/// Largest policy file accepted.
+pub const MAX_POLICY_LEN: usize = 1024 * 1024;
+
+/// How many requests a lane queues before it answers *busy*: 1..=1,048,576.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct LaneCapacity(NonZeroUsize);
+
+impl LaneCapacity {
+    /// Upper bound (bounded memory: each queued request holds its envelope).
+    pub const MAX: usize = 1 << 20;
+
+    /// A capacity, if in range.
+    pub fn new(n: usize) -> Option<Self> {
+        NonZeroUsize::new(n)
+            .filter(|n| n.get() <= Self::MAX)
+            .map(Self)
+    }
+
+    /// The number.
+    pub fn get(self) -> usize {
+        self.0.get()
+    }
+}
+
+/// How many requests a worker takes from a lane per deficit-round-robin visit: 1..=1024.
+/// Under saturation a lane gets `weight / sum(weights)` of the verify capacity.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct WorkerShare(NonZeroU32);
+
+impl WorkerShare {
+    /// Upper bound.
+    pub const MAX: u32 = 1024;
+
+    /// A share, if in range.
+    pub fn new(n: u32) -> Option<Self> {
+        NonZeroU32::new(n)
+            .filter(|n| n.get() <= Self::MAX)
+            .map(Self)
+    }
+
+    /// The number.
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+/// How long a request may wait in its lane before it is answered *busy*: 1 ms ..= 1 hour.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct LaneDeadline(Duration);
+
+impl LaneDeadline {
+    /// A deadline in milliseconds, if in range.
+    pub fn from_millis(ms: u64) -> Option<Self> {
+        (1..=3_600_000)
+            .contains(&ms)
+            .then(|| Self(Duration::from_millis(ms)))
+    }
+
+    /// The duration.
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+/// A token bucket: `per_second` sustained, `burst` at once. Both 1..=10,000,000.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RateLimit {
+    per_second: NonZeroU32,
+    burst: NonZeroU32,
+}
+
+impl RateLimit {
+    /// Upper bound of either number.
+    pub const MAX: u32 = 10_000_000;
+
+    /// A limit, if both numbers are in range.
+    pub fn new(per_second: u32, burst: u32) -> Option<Self> {
+        let ok = |n: u32| NonZeroU32::new(n).filter(|n| n.get() <= Self::MAX);
+        Some(RateLimit {
+            per_second: ok(per_second)?,
+            burst: ok(burst)?,
+        })
+    }
+
+    /// Sustained rate.
+    pub fn per_second(self) -> u32 {
+        self.per_second.get()
+    }
+
+    /// Bucket size.
+    pub fn burst(self) -> u32 {
+        self.burst.get()
+    }
+}
+
+/// One lane's configuration.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct LaneConfig {
+    /// Queue bound.
+    pub capacity: LaneCapacity,
+    /// Longest wait.
+    pub deadline: LaneDeadline,
+    /// Deficit-round-robin quantum.
+    pub weight: WorkerShare,
+}
+
+/// The router's policy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// The SRV catalogue.
+    pub catalogue: Catalogue,
+    /// L0..L3, by [`Lane::index`].
+    pub lanes: [LaneConfig; 4],
+    /// The default per-User limit.
+    pub rate_limit: RateLimit,
+    /// Per-User overrides.
+    pub user_limits: HashMap<Eui64, RateLimit>,
+    /// The DCC's EUI-64 (target of non-device requests).
+    pub dcc_eui: Eui64,
+    /// Whether reads of prepayment-mode devices are promoted to L1 too.
+    pub prepayment_promotes_reads: bool,
+}
+
+impl Default for Policy {
+    /// The embedded default policy.
+    fn default() -> Self {
+        #[allow(clippy::expect_used)] // A compile-time constant, checked by a unit test.
+        Policy::from_toml_str(DEFAULT_POLICY_TOML).expect("embedded default policy is valid")
+    }
+}
+
+/// Why a policy was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Over [`MAX_POLICY_LEN`].
+    #[error("policy is {0} bytes, over the maximum {MAX_POLICY_LEN}")]
+    TooLarge(usize),
+    /// A syntax error or an invalid value.
+    #[error("policy line {line}: {reason}")]
+    Invalid {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl PolicyError {
+    /// The line, for syntax and value errors.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            PolicyError::Invalid { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
+// ---- the file's shape (serde), checked into the typed Policy below ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    dcc_eui: Option<Spanned<String>>,
+    #[serde(default)]
+    prepayment_promotes_reads: bool,
+    lanes: RawLanes,
+    rate_limit: RawRateLimit,
+    #[serde(default)]
+    srv: Vec<RawSrv>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+struct RawLanes {
+    L0: RawLane,
+    L1: RawLane,
+    L2: RawLane,
+    L3: RawLane,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLane {
+    capacity: Spanned<i64>,
+    deadline_ms: Spanned<i64>,
+    weight: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    per_second: Spanned<i64>,
+    burst: Spanned<i64>,
+    #[serde(default)]
+    user: Vec<RawUserLimit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUserLimit {
+    eui: Spanned<String>,
+    per_second: Spanned<i64>,
+    burst: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSrv {
+    code: Spanned<String>,
+    name: String,
+    roles: Vec<Spanned<String>>,
+    #[serde(default)]
+    critical: bool,
+    #[serde(default)]
+    non_device: bool,
+    lane: Spanned<String>,
+    #[serde(default)]
+    safe_mode: bool,
+    cvs: Option<Spanned<Vec<i64>>>,
+    right: Option<Spanned<String>>,
+}
+
+/// Turns byte spans into line numbers.
+struct Lines<'a>(&'a str);
+
+impl Lines<'_> {
+    fn line(&self, at: usize) -> usize {
+        let at = at.min(self.0.len());
+        self.0.as_bytes()[..at]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn err(&self, span: Range<usize>, reason: impl fmt::Display) -> PolicyError {
+        PolicyError::Invalid {
+            line: self.line(span.start),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Converts an integer value into a typed config value, or refuses it with its line.
+    fn typed<T: TryFrom<i64>, U>(
+        &self,
+        v: &Spanned<i64>,
+        what: &str,
+        make: impl Fn(T) -> Option<U>,
+    ) -> Result<U, PolicyError> {
+        T::try_from(*v.get_ref())
+            .ok()
+            .and_then(make)
+            .ok_or_else(|| self.err(v.span(), format!("{what} {} is out of range", v.get_ref())))
+    }
+}
+
+impl Policy {
+    /// Parses and checks a policy.
+    pub fn from_toml_str(text: &str) -> Result<Self, PolicyError> {
+        if text.len() > MAX_POLICY_LEN {
+            return Err(PolicyError::TooLarge(text.len()));
+        }
+        let lines = Lines(text);
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Invalid {
+            line: e.span().map_or(1, |s| lines.line(s.start)),
+            reason: e.message().to_owned(),
+        })?;
+
+        let lane = |l: &RawLane, name: &str| -> Result<LaneConfig, PolicyError> {
+            Ok(LaneConfig {
+                capacity: lines.typed(
+                    &l.capacity,
+                    &format!("{name} capacity"),
+                    LaneCapacity::new,
+                )?,
+                deadline: lines.typed(
+                    &l.deadline_ms,
+                    &format!("{name} deadline_ms"),
+                    LaneDeadline::from_millis,
+                )?,
+                weight: lines.typed(&l.weight, &format!("{name} weight"), WorkerShare::new)?,
+            })
+        };
+        let lanes = [
+            lane(&raw.lanes.L0, "L0")?,
+            lane(&raw.lanes.L1, "L1")?,
+            lane(&raw.lanes.L2, "L2")?,
+            lane(&raw.lanes.L3, "L3")?,
+        ];
+
+        let limit = |ps: &Spanned<i64>, b: &Spanned<i64>| -> Result<RateLimit, PolicyError> {
+            let in_range = |n: u32| (1..=RateLimit::MAX).contains(&n).then_some(n);
+            let per_second = lines.typed(ps, "per_second", in_range)?;
+            let burst = lines.typed(b, "burst", in_range)?;
+            RateLimit::new(per_second, burst).ok_or_else(|| lines.err(ps.span(), "rate limit"))
+        };
+        let rate_limit = limit(&raw.rate_limit.per_second, &raw.rate_limit.burst)?;
+        let mut user_limits = HashMap::new();
+        for u in &raw.rate_limit.user {
+            let eui: Eui64 = u
+                .eui
+                .get_ref()
+                .parse()
+                .map_err(|e| lines.err(u.eui.span(), e))?;
+            let l = limit(&u.per_second, &u.burst)?;
+            if user_limits.insert(eui, l).is_some() {
+                return Err(lines.err(u.eui.span(), format!("duplicate rate limit for User {eui}")));
+            }
+        }
+
+        let dcc_eui = match &raw.dcc_eui {
+            Some(s) => s.get_ref().parse().map_err(|e| lines.err(s.span(), e))?,
+            None => Eui64::default(),
+        };
+
+        let mut seen = HashSet::new();
+        let mut entries = Vec::with_capacity(raw.srv.len());
+        for s in raw.srv {
+            let srv: Srv = s
+                .code
+                .get_ref()
+                .parse()
+                .map_err(|e| lines.err(s.code.span(), e))?;
+            if !seen.insert(srv) {
+                return Err(lines.err(s.code.span(), format!("duplicate SRV {srv}")));
+            }
+            let mut roles = RoleSet::EMPTY;
+            for r in &s.roles {
+                let role: UserRole = r.get_ref().parse().map_err(|e| lines.err(r.span(), e))?;
+                roles = roles.with(role);
+            }
+            let lane: Lane = s
+                .lane
+                .get_ref()
+                .parse()
+                .map_err(|e| lines.err(s.lane.span(), e))?;
+            let cvs = match &s.cvs {
+                None => CvSet::default_for(s.critical, s.non_device),
+                Some(list) => {
+                    let mut v = Vec::new();
+                    for n in list.get_ref() {
+                        let cv = u8::try_from(*n)
+                            .ok()
+                            .and_then(CommandVariant::new)
+                            .ok_or_else(|| {
+                                lines.err(list.span(), format!("command variant {n} is not 1..=8"))
+                            })?;
+                        v.push(cv);
+                    }
+                    if v.is_empty() {
+                        return Err(lines.err(list.span(), "cvs must not be empty"));
+                    }
+                    CvSet::of(&v)
+                }
+            };
+            let right = match &s.right {
+                None => ServiceRight::Core,
+                Some(r) => match r.get_ref().as_str() {
+                    "core" => ServiceRight::Core,
+                    "elective" => ServiceRight::Elective,
+                    "enrolment" => ServiceRight::Enrolment,
+                    other => {
+                        return Err(lines.err(
+                            r.span(),
+                            format!(
+                                "unknown right {other:?}: expected core, elective or enrolment"
+                            ),
+                        ))
+                    }
+                },
+            };
+            entries.push(SrvEntry {
+                srv,
+                name: s.name,
+                roles,
+                critical: s.critical,
+                non_device: s.non_device,
+                lane,
+                safe_mode: s.safe_mode,
+                cvs,
+                right,
+            });
+        }
+
+        Ok(Policy {
+            catalogue: Catalogue::new(entries),
+            lanes,
+            rate_limit,
+            user_limits,
+            dcc_eui,
+            prepayment_promotes_reads: raw.prepayment_promotes_reads,
+        })
+    }
+
+    /// Reads and checks a policy file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
+        let path = path.as_ref();
+        let io = |source| PolicyError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_POLICY_LEN as u64 {
+            return Err(PolicyError::TooLarge(
+                usize::try_from(len).unwrap_or(usize::MAX),
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        Self::from_toml_str(&text)
+    }
+
+    /// One lane's configuration.
+    pub fn lane(&self, lane: Lane) -> &LaneConfig {
+        &self.lanes[lane.index()]
+    }
+
+    /// The rate limit of a User.
+    pub fn rate_limit_of(&self, user: Eui64) -> RateLimit {
+        self.user_limits
+            .get(&user)
+            .copied()
+            .unwrap_or(self.rate_limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_the_whole_catalogue() {
+        let p = Policy::default();
+        assert_eq!(p.catalogue.len(), 129);
+        assert_eq!(p.catalogue.iter().filter(|e| e.critical).count(), 37);
+        let topup = p.catalogue.get(Srv::new2(2, 2)).unwrap();
+        assert_eq!(topup.lane, Lane::L1);
+        assert!(topup.safe_mode && !topup.critical);
+        assert!(topup.roles.contains(UserRole::ImportSupplier));
+        assert!(!topup.roles.contains(UserRole::OtherUser));
+        assert!(topup.cvs.contains(CommandVariant::NON_CRITICAL_WAN));
+        assert!(!topup.cvs.contains(CommandVariant::CRITICAL_REQUEST));
+        let arm = p.catalogue.get(Srv::new2(7, 3)).unwrap();
+        assert_eq!(arm.lane, Lane::L0);
+        assert!(arm.cvs.contains(CommandVariant::SIGNED_PRE_COMMAND_WAN));
+        assert!(p.catalogue.get(Srv::new2(7, 16)).unwrap().roles.is_empty());
+        assert!(p
+            .catalogue
+            .get(Srv::new2(5, 1))
+            .unwrap()
+            .cvs
+            .contains(CommandVariant::NON_DEVICE));
+        assert_eq!(p.lanes[3].weight.get(), 1);
+        assert!(p.lane(Lane::L3).capacity.get() < p.lane(Lane::L0).capacity.get());
+    }
+}

@@ -1,0 +1,370 @@
+//! The embedding API: [`RouterBuilder`] and [`Router`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use dcc_signing::verify::{P256Verifier, Verifier};
+use tokio::sync::oneshot;
+
+use crate::admin::AdminHandle;
+use crate::clock::Clock;
+use crate::counters::{Counters, CountersSnapshot};
+use crate::dispatch::{Dispatcher, SimulatedWan};
+use crate::pipeline::lanes::Lanes;
+use crate::pipeline::{admit, decode, verify, Job, Reply, Shared};
+use crate::policy::Policy;
+use crate::ratelimit::RateLimiter;
+use crate::response::{Response, ResponseCode, Timings};
+use crate::state::State;
+
+/// Largest verify batch a worker takes.
+pub const MAX_BATCH: usize = 64;
+/// Most workers a router starts.
+pub const MAX_WORKERS: usize = 1024;
+
+/// Why a router could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Workers not in 1..=[`MAX_WORKERS`].
+    #[error("worker count {0} is not 1..={MAX_WORKERS}")]
+    Workers(usize),
+    /// Batch not in 1..=[`MAX_BATCH`].
+    #[error("batch size {0} is not 1..={MAX_BATCH}")]
+    Batch(usize),
+    /// A worker thread could not be started.
+    #[error("cannot start a verify worker: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+/// Configures a [`Router`]. Every part has a default: the embedded policy, empty state, a
+/// zero-latency [`SimulatedWan`], [`P256Verifier`], one worker per core, batches of 8.
+#[derive(Debug, Default)]
+pub struct RouterBuilder {
+    policy: Option<Arc<Policy>>,
+    state: Option<Arc<State>>,
+    dispatcher: Option<Arc<dyn Dispatcher>>,
+    verifier: Option<Arc<dyn Verifier>>,
+    workers: Option<usize>,
+    batch: Option<usize>,
+    clock: Clock,
+}
+
+impl RouterBuilder {
+    /// The policy.
+    pub fn policy(mut self, policy: impl Into<Arc<Policy>>) -> Self {
+        self.policy = Some(policy.into());
+        self
+    }
+
+    /// The state (populate it through [`Router::admin`]).
+    pub fn state(mut self, state: Arc<State>) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Where committed requests go.
+    pub fn dispatcher(mut self, dispatcher: Arc<dyn Dispatcher>) -> Self {
+        self.dispatcher = Some(dispatcher);
+        self
+    }
+
+    /// The signature backend (keys are prepared with it when certificates are added).
+    pub fn verifier(mut self, verifier: Arc<dyn Verifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Verify worker threads.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Most requests a worker verifies in one `verify_batch` call.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch = Some(n);
+        self
+    }
+
+    /// The wall clock for certificate validity and delay ends.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Starts the workers.
+    pub fn build(self) -> Result<Router, BuildError> {
+        let workers = self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        if !(1..=MAX_WORKERS).contains(&workers) {
+            return Err(BuildError::Workers(workers));
+        }
+        let batch = self.batch.unwrap_or(8);
+        if !(1..=MAX_BATCH).contains(&batch) {
+            return Err(BuildError::Batch(batch));
+        }
+        let policy = self.policy.unwrap_or_default();
+        let shared = Arc::new(Shared {
+            lanes: Lanes::new(&policy),
+            policy,
+            state: self.state.unwrap_or_default(),
+            verifier: self.verifier.unwrap_or_else(|| Arc::new(P256Verifier)),
+            dispatcher: self
+                .dispatcher
+                .unwrap_or_else(|| Arc::new(SimulatedWan::default())),
+            clock: self.clock,
+            counters: Arc::new(Counters::default()),
+            limiter: RateLimiter::default(),
+            stopping: AtomicBool::new(false),
+            batch,
+        });
+        let handles = match verify::spawn(&shared, workers) {
+            Ok(h) => h,
+            Err(e) => {
+                shared.stopping.store(true, Ordering::Release);
+                return Err(e.into());
+            }
+        };
+        Ok(Router {
+            pool: Arc::new(Pool {
+                shared: Arc::clone(&shared),
+                handles: Mutex::new(handles),
+            }),
+            shared,
+        })
+    }
+}
+
+/// Owns the workers: stops and joins them when the last [`Router`] clone goes.
+#[derive(Debug)]
+struct Pool {
+    shared: Arc<Shared>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Pool {
+    fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        let handles =
+            std::mem::take(&mut *self.handles.lock().unwrap_or_else(PoisonError::into_inner));
+        for h in handles {
+            let _ = h.join();
+        }
+        // Anything admitted after the workers left is answered, never lost.
+        for (_, job) in self.shared.lanes.drain() {
+            job.reply
+                .send(ResponseCode::Unavailable, Some("shutting-down"));
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The in-process router. Cheap to clone; all clones share one pipeline.
+///
+/// ```no_run
+/// # async fn demo(bytes: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+/// use dcc_router::{Policy, Router};
+/// let router = Router::builder().policy(Policy::default()).workers(4).build()?;
+/// let response = router.submit(bytes).await;
+/// println!("{} in {:?}", response.code, response.lane);
+/// router.shutdown();
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Router {
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+}
+
+impl Router {
+    /// A builder.
+    pub fn builder() -> RouterBuilder {
+        RouterBuilder::default()
+    }
+
+    /// Submits one encoded Service Request.
+    ///
+    /// Decoding and admission run on the calling thread (microseconds, no signature work);
+    /// the returned future resolves when the request is refused, acknowledged (I99) or
+    /// delivered (I0). It does not need a tokio runtime to make progress; awaiting it from one
+    /// is fine.
+    pub fn submit(&self, bytes: impl Into<Vec<u8>>) -> ResponseFuture {
+        let submitted = Instant::now();
+        let bytes = bytes.into();
+        let ready = |request_id, code, detail, lane| {
+            self.shared.counters.record(lane, code);
+            ResponseFuture::ready(Response {
+                request_id,
+                code,
+                detail,
+                lane,
+                timings: Timings {
+                    admit: submitted.elapsed(),
+                    total: submitted.elapsed(),
+                    ..Timings::default()
+                },
+            })
+        };
+        if self.shared.stopping.load(Ordering::Acquire) {
+            let id = decode::salvage_request_id(&bytes);
+            return ready(id, ResponseCode::Unavailable, Some("shutting-down"), None);
+        }
+        let header = match decode::decode(&bytes) {
+            Ok(env) => env.header,
+            Err(e) => {
+                let id = decode::salvage_request_id(&bytes);
+                return ready(id, ResponseCode::Malformed, Some(e.code()), None);
+            }
+        };
+        let request_id = Some(header.request_id);
+        let admitted = match admit::admit(&self.shared, &header, submitted) {
+            Ok(a) => a,
+            Err(r) => return ready(request_id, r.code, r.detail, r.lane),
+        };
+        let (tx, rx) = oneshot::channel();
+        let mut reply = Reply::new(tx, request_id, submitted, Arc::clone(&self.shared.counters));
+        reply.lane = Some(admitted.lane);
+        reply.timings.admit = submitted.elapsed();
+        let job = Job {
+            bytes,
+            header,
+            cert: admitted.cert,
+            enqueued: Instant::now(),
+            reply,
+        };
+        if let Err(job) = self.shared.lanes.push(admitted.lane, job) {
+            job.reply.send(ResponseCode::Busy, Some("lane-full"));
+        }
+        ResponseFuture::waiting(rx, request_id, Some(admitted.lane))
+    }
+
+    /// Submits and blocks until the answer. Do not call from inside an async task.
+    pub fn submit_blocking(&self, bytes: impl Into<Vec<u8>>) -> Response {
+        self.submit(bytes).wait()
+    }
+
+    /// The admin handle (every state change goes through it).
+    pub fn admin(&self) -> AdminHandle {
+        AdminHandle::new(
+            Arc::clone(&self.shared.state),
+            Arc::clone(&self.shared.verifier),
+            self.shared.clock.clone(),
+        )
+    }
+
+    /// The state (read access).
+    pub fn state(&self) -> &Arc<State> {
+        &self.shared.state
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.shared.policy
+    }
+
+    /// The verifier in use.
+    pub fn verifier(&self) -> &Arc<dyn Verifier> {
+        &self.shared.verifier
+    }
+
+    /// Per lane × outcome counters.
+    pub fn counters(&self) -> CountersSnapshot {
+        self.shared.counters.snapshot()
+    }
+
+    /// Requests queued in each lane now (L0..L3).
+    pub fn queued(&self) -> [usize; 4] {
+        crate::Lane::ALL.map(|l| self.shared.lanes.len(l))
+    }
+
+    /// Stops accepting (new submissions are answered R11), lets the workers finish what is
+    /// queued, and joins them. Idempotent; also done when the last clone is dropped.
+    pub fn shutdown(&self) {
+        self.pool.stop();
+    }
+}
+
+/// The answer to [`Router::submit`].
+#[derive(Debug)]
+pub struct ResponseFuture(FutureState);
+
+#[derive(Debug)]
+enum FutureState {
+    Ready(Option<Response>),
+    Waiting {
+        rx: oneshot::Receiver<Response>,
+        request_id: Option<dcc_signing::RequestId>,
+        lane: Option<crate::Lane>,
+    },
+}
+
+impl ResponseFuture {
+    fn ready(r: Response) -> Self {
+        ResponseFuture(FutureState::Ready(Some(r)))
+    }
+
+    fn waiting(
+        rx: oneshot::Receiver<Response>,
+        request_id: Option<dcc_signing::RequestId>,
+        lane: Option<crate::Lane>,
+    ) -> Self {
+        ResponseFuture(FutureState::Waiting {
+            rx,
+            request_id,
+            lane,
+        })
+    }
+
+    /// Blocks the current thread until the answer (not from inside an async task).
+    pub fn wait(self) -> Response {
+        match self.0 {
+            FutureState::Ready(r) => r.unwrap_or_else(|| lost(None, None)),
+            FutureState::Waiting {
+                rx,
+                request_id,
+                lane,
+            } => rx
+                .blocking_recv()
+                .unwrap_or_else(|_| lost(request_id, lane)),
+        }
+    }
+}
+
+fn lost(request_id: Option<dcc_signing::RequestId>, lane: Option<crate::Lane>) -> Response {
+    Response {
+        request_id,
+        code: ResponseCode::Unavailable,
+        detail: Some("lost"),
+        lane,
+        timings: Timings::default(),
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        match &mut self.get_mut().0 {
+            FutureState::Ready(r) => Poll::Ready(r.take().unwrap_or_else(|| lost(None, None))),
+            FutureState::Waiting {
+                rx,
+                request_id,
+                lane,
+            } => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or_else(|_| lost(*request_id, *lane))),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Smart-metering devices: registered supplier and network operator, payment mode, status.
+//!
+//! Sized for the national estate (tens of millions of devices): one entry is the 8-byte key
+//! plus a 20-byte [`Device`] (no heap), so a DashMap holds it in about 29 bytes of table slot
+//! (28 + 1 control byte), i.e. 33–66 bytes per device after load factor and growth slack —
+//! roughly 2–4 GB for 60 million devices. Pre-size with [`Devices::with_capacity`].
+
+use dashmap::DashMap;
+use dcc_signing::{Eui64, UserRole};
+
+/// Credit or prepayment (the latter puts on-demand requests in lane L1).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum PaymentMode {
+    /// Credit.
+    Credit,
+    /// Prepayment.
+    Prepayment,
+}
+
+/// Whether a device can be commanded.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum DeviceStatus {
+    /// In service.
+    Commissioned,
+    /// Suspended (requests refused E5).
+    Suspended,
+    /// Decommissioned (requests refused E5).
+    Decommissioned,
+}
+
+/// One device.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Device {
+    /// The registered Supplier (for IS, ES and GS requests).
+    pub supplier: Option<Eui64>,
+    /// The registered Network Operator (for ED and GT requests).
+    pub network_operator: Option<Eui64>,
+    /// Payment mode.
+    pub payment_mode: PaymentMode,
+    /// Status.
+    pub status: DeviceStatus,
+}
+
+impl Device {
+    /// A commissioned credit-mode device registered to `supplier`.
+    pub fn new(supplier: Eui64) -> Self {
+        Device {
+            supplier: Some(supplier),
+            network_operator: None,
+            payment_mode: PaymentMode::Credit,
+            status: DeviceStatus::Commissioned,
+        }
+    }
+
+    /// Whether `user` sending in `role` is registered for this device.
+    ///
+    /// Supplier roles need the registered supplier, network-operator roles the registered
+    /// network operator. Other Users and Registered Supplier Agents are not bound to a device
+    /// here (their entitlement rests on consent or agency the router does not hold).
+    pub fn authorises(&self, role: UserRole, user: Eui64) -> bool {
+        if role.is_supplier() {
+            self.supplier == Some(user)
+        } else if role.is_network_operator() {
+            self.network_operator == Some(user)
+        } else {
+            true
+        }
+    }
+}
+
+/// Device id → device.
+#[derive(Debug, Default)]
+pub struct Devices {
+    map: DashMap<Eui64, Device>,
+}
+
+impl Devices {
+    /// A table pre-sized for `n` devices.
+    pub fn with_capacity(n: usize) -> Self {
+        Devices {
+            map: DashMap::with_capacity(n),
+        }
+    }
+
+    /// A copy of a device.
+    pub fn get(&self, id: Eui64) -> Option<Device> {
+        self.map.get(&id).map(|d| *d)
+    }
+
+    /// Number of devices.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub(crate) fn upsert(&self, id: Eui64, device: Device) {
+        self.map.insert(id, device);
+    }
+
+    pub(crate) fn update(&self, id: Eui64, f: impl FnOnce(&mut Device)) -> bool {
+        self.map.get_mut(&id).map(|mut d| f(&mut d)).is_some()
+    }
+}

@@ -1,0 +1,46 @@
+//! The router's state, in `dashmap`s (sharded locks; readers never block each other):
+//! certificates ([`certstore`]), Parties ([`parties`]), devices ([`devices`]) and per-originator
+//! anti-replay windows ([`replay`]).
+//!
+//! Everything here is readable by anyone holding the [`State`]; every *change* goes through
+//! [`crate::AdminHandle`] (the single place that applies state changes, and so the seam where a
+//! replicated store — etcd / NATS KV watches — will feed them in later). The one exception is
+//! anti-replay, which the pipeline's commit stage writes.
+
+pub mod certstore;
+pub mod devices;
+pub mod parties;
+pub mod replay;
+
+pub use certstore::{CertEntry, CertRecord, CertStatus, CertStore, CertUse, RevocationDelay};
+pub use devices::{Device, DeviceStatus, Devices, PaymentMode};
+pub use parties::{AssuranceStatus, Parties, Party, SuspendedRights};
+pub use replay::{Replay, ReplayVerdict, ReplayWindow};
+
+/// All router state.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Certificates.
+    pub certs: CertStore,
+    /// DCC Users.
+    pub parties: Parties,
+    /// Devices.
+    pub devices: Devices,
+    /// Anti-replay windows.
+    pub replay: Replay,
+}
+
+impl State {
+    /// Empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Empty state with the device table pre-sized for `devices` entries.
+    pub fn with_device_capacity(devices: usize) -> Self {
+        State {
+            devices: Devices::with_capacity(devices),
+            ..Self::default()
+        }
+    }
+}

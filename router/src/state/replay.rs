@@ -1,0 +1,161 @@
+//! Anti-replay: never accept an originator's counter twice, while tolerating the reordering
+//! that parallel verification (and four lanes) cause.
+//!
+//! Each originator has a [`ReplayWindow`]: the highest accepted counter (high-water mark) and a
+//! bitmap of the counters accepted just below it, as in IPsec/DTLS anti-replay. The bitmap is a
+//! ring of 64-bit words indexed by `counter / 64` (RFC 6479), so advancing the mark clears at
+//! most the words it passes instead of shifting the whole map.
+//!
+//! A counter is accepted when it was never accepted before and is above `mark - WINDOW`;
+//! anything older is refused as a replay (it cannot be told apart from one). `WINDOW` (4032) is
+//! far above the reordering the pipeline causes — requests of one originator in flight at once
+//! across lanes — for lane capacities of a few thousand; raise `WORDS` if a policy queues more.
+//!
+//! Two steps use it: admission *pre-checks* (read only, cheap refusal of obvious replays before
+//! any verify work) and the commit stage *accepts* (check-and-set under the map's shard lock,
+//! only after the signature verified). Only the latter is authoritative.
+
+use dashmap::DashMap;
+use dcc_signing::Eui64;
+
+const WORDS: usize = 64;
+const BITS: u64 = (WORDS as u64) * 64;
+
+/// How far below the high-water mark a counter may arrive and still be accepted (exclusive).
+pub const WINDOW: u64 = BITS - 64;
+
+/// One originator's anti-replay state: 8 + 512 bytes.
+#[derive(Clone, Debug)]
+pub struct ReplayWindow {
+    /// Highest accepted counter, `None` before the first.
+    mark: Option<u64>,
+    ring: [u64; WORDS],
+}
+
+impl Default for ReplayWindow {
+    fn default() -> Self {
+        ReplayWindow {
+            mark: None,
+            ring: [0; WORDS],
+        }
+    }
+}
+
+/// Why a counter was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReplayVerdict {
+    /// Accepted (or, for a pre-check, would be now).
+    Fresh,
+    /// Already accepted.
+    Duplicate,
+    /// At or below `mark - WINDOW`: too old to tell.
+    TooOld,
+}
+
+impl ReplayWindow {
+    fn slot(counter: u64) -> (usize, u64) {
+        (
+            ((counter / 64) % WORDS as u64) as usize,
+            1u64 << (counter % 64),
+        )
+    }
+
+    /// The highest accepted counter.
+    pub fn high_water_mark(&self) -> Option<u64> {
+        self.mark
+    }
+
+    /// What [`ReplayWindow::accept`] would answer now, without changing anything.
+    pub fn check(&self, counter: u64) -> ReplayVerdict {
+        let Some(mark) = self.mark else {
+            return ReplayVerdict::Fresh;
+        };
+        if counter > mark {
+            return ReplayVerdict::Fresh;
+        }
+        if mark - counter >= WINDOW {
+            return ReplayVerdict::TooOld;
+        }
+        let (w, bit) = Self::slot(counter);
+        if self.ring[w] & bit != 0 {
+            ReplayVerdict::Duplicate
+        } else {
+            ReplayVerdict::Fresh
+        }
+    }
+
+    /// Accepts `counter` if fresh, recording it.
+    pub fn accept(&mut self, counter: u64) -> ReplayVerdict {
+        let verdict = self.check(counter);
+        if verdict != ReplayVerdict::Fresh {
+            return verdict;
+        }
+        match self.mark {
+            Some(mark) if counter <= mark => {}
+            Some(mark) => {
+                // Clear the words the mark moves past (at most the whole ring).
+                let from = mark / 64 + 1;
+                let to = counter / 64;
+                let n = (to.saturating_sub(from) + 1).min(WORDS as u64);
+                if to >= from {
+                    for i in 0..n {
+                        self.ring[((from + i) % WORDS as u64) as usize] = 0;
+                    }
+                }
+                self.mark = Some(counter);
+            }
+            None => {
+                self.mark = Some(counter);
+            }
+        }
+        let (w, bit) = Self::slot(counter);
+        self.ring[w] |= bit;
+        ReplayVerdict::Fresh
+    }
+}
+
+/// Originator → window. Keyed per originator so that routers can be partitioned by originator
+/// without cross-node agreement (see design.md).
+#[derive(Debug, Default)]
+pub struct Replay {
+    map: DashMap<Eui64, ReplayWindow>,
+}
+
+impl Replay {
+    /// Read-only pre-check.
+    pub fn check(&self, originator: Eui64, counter: u64) -> ReplayVerdict {
+        self.map
+            .get(&originator)
+            .map_or(ReplayVerdict::Fresh, |w| w.check(counter))
+    }
+
+    /// Check-and-set, atomic per originator.
+    pub fn accept(&self, originator: Eui64, counter: u64) -> ReplayVerdict {
+        self.map.entry(originator).or_default().accept(counter)
+    }
+
+    /// The high-water mark of an originator (for persistence and reports).
+    pub fn high_water_mark(&self, originator: Eui64) -> Option<u64> {
+        self.map.get(&originator).and_then(|w| w.mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn first_any_then_window() {
+        let mut w = ReplayWindow::default();
+        assert_eq!(w.accept(10_000), ReplayVerdict::Fresh);
+        assert_eq!(w.accept(10_000), ReplayVerdict::Duplicate);
+        assert_eq!(w.accept(9_999), ReplayVerdict::Fresh);
+        assert_eq!(w.accept(10_000 - WINDOW), ReplayVerdict::TooOld);
+        assert_eq!(w.accept(10_000 - WINDOW + 1), ReplayVerdict::Fresh);
+        assert_eq!(w.accept(u64::MAX), ReplayVerdict::Fresh);
+        assert_eq!(w.accept(u64::MAX), ReplayVerdict::Duplicate);
+        assert_eq!(w.accept(10_001), ReplayVerdict::TooOld);
+        assert_eq!(w.accept(u64::MAX - 1), ReplayVerdict::Fresh);
+    }
+}
