@@ -85,9 +85,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Builds the target named by `--target`.
-pub fn make_target(args: &Args, world: &World) -> Result<Arc<dyn Target>, target::TargetError> {
+pub fn make_target(args: &Args, _world: &World) -> Result<Arc<dyn Target>, target::TargetError> {
     match target::parse_kind(&args.target)? {
-        TargetKind::InProc => target::inproc::build(world),
+        TargetKind::InProc => target::inproc::build(args.workers),
         TargetKind::Mock => Ok(mock::shared(
             mock::MockConfig::default(),
             TokioClock::start_now(),

@@ -67,8 +67,8 @@ pub const DEMO_ISSUER: &[u8] = b"CN=loadgen demo Organisation CA";
 
 const USER_BASE: u64 = 0x90B3_D51F_3000_0000;
 const DEVICE_BASE: u64 = 0x00DB_0000_0000_0000;
-/// The DCC's EUI-64 in the simulated world.
-pub const DCC_EUI: u64 = 0x00DC_C000_0000_0001;
+/// The DCC's EUI-64 in the simulated world: all zeros, as in dcc-router's default policy.
+pub const DCC_EUI: u64 = 0;
 
 fn mix64(mut x: u64) -> u64 {
     // splitmix64 finaliser: a cheap, well-spread hash of the device index.
@@ -174,6 +174,19 @@ impl World {
     /// Whether device `d` is in prepayment mode.
     pub fn device_prepayment(&self, d: u64) -> bool {
         mix64(d) % 1000 < self.prepayment_permille
+    }
+
+    /// The User index of the network operator registered for device `d`, if there are any.
+    pub fn device_network_operator(&self, d: u64) -> Option<usize> {
+        let n = self.network_operators.len() as u64;
+        (n > 0).then(|| self.network_operators[(d % n) as usize])
+    }
+
+    /// A device of network operator `nth` (its position in [`World::network_operators`]).
+    pub fn device_of_network_operator(&self, nth: usize, r: u64) -> u64 {
+        let n = self.network_operators.len().max(1) as u64;
+        let per = (self.devices / n).max(1);
+        ((r % per) * n + nth as u64).min(self.devices - 1)
     }
 
     /// A device of Supplier `nth` (its position in [`World::suppliers`]) for a random `r`.

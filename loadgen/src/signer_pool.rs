@@ -37,7 +37,7 @@ pub struct Prepared {
     pub tag: usize,
     /// The signed envelope (empty for a replay: the sender fills it in).
     pub bytes: Vec<u8>,
-    /// Connection it goes over, when not the originator's.
+    /// The User whose connection carries it (the originator).
     pub via: Option<usize>,
     /// A replay of an earlier accepted request.
     pub replay: bool,

@@ -48,7 +48,7 @@ pub struct Draft {
     pub body_len: usize,
     /// Whose key signs.
     pub sign_with: SignWith,
-    /// The connection it goes over, when not the originator's.
+    /// The User whose connection carries it (the originator).
     pub via: Option<usize>,
     /// Tag index.
     pub tag: usize,
@@ -164,7 +164,10 @@ impl Workload {
                 w.device_of_supplier(other, rng.gen())
             }
             _ => match own {
-                None => rng.gen_range(0..w.devices),
+                None => match w.network_operators.iter().position(|&n| n == signer) {
+                    Some(nth) => w.device_of_network_operator(nth, rng.gen()),
+                    None => rng.gen_range(0..w.devices),
+                },
                 Some(nth) => {
                     // Rejection-sample a device of the right payment mode; fall back to any own
                     // device when the population has none of that mode.
@@ -203,15 +206,23 @@ impl Workload {
             .map(|(_, k)| *k)?;
         let e = &self.entries[k];
         let w = &self.world;
-        let signer = self.pick_user(e.sign_as, &mut rng);
-        let via_user = self.pick_user(e.from, &mut rng);
-        let via = (e.from != e.sign_as).then_some(via_user);
-        let user = &w.users[signer];
+        // The originator is whoever sends (`from`); the key is `sign_as`'s. They differ for a
+        // Shared Resource Provider signing with a failed Supplier's certificate under a
+        // revocation delay: the Request ID names the SRP, the device is the Supplier's.
+        let origin = self.pick_user(e.from, &mut rng);
+        let signer = if e.sign_as == e.from {
+            origin
+        } else {
+            self.pick_user(e.sign_as, &mut rng)
+        };
+        let via = Some(origin);
+        let user = &w.users[origin];
+        let key_owner = &w.users[signer];
         let role = e.role.unwrap_or(user.roles[0]);
         let target = self.pick_device(e.device, signer, &mut rng);
         let (cert, sign_with) = match e.attack {
             Some(Attack::UnknownCert) => (w.impostor.1, SignWith::Impostor),
-            _ => (user.cert, SignWith::User(signer)),
+            _ => (key_owner.cert, SignWith::User(signer)),
         };
         let execute_at = match e.execution {
             ExecutionKind::OnDemand => 0,

@@ -27,8 +27,9 @@ pub type OutcomeFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>
 pub struct Request {
     /// The signed envelope (possibly deliberately damaged).
     pub bytes: Vec<u8>,
-    /// The User whose connection carries the request when it is not the originator's own
-    /// (a Shared Resource Provider sending for a failed Supplier). Index into [`World::users`].
+    /// The User whose connection carries the request (the originator; for a Shared Resource
+    /// Provider acting for a failed Supplier, the SRP). Index into [`World::users`]; a QUIC
+    /// target picks the client certificate from it.
     pub via: Option<usize>,
 }
 
