@@ -368,7 +368,7 @@ pub fn render(r: &RunResult, report: &Report) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>loadgen: {}</title>\
          <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}\
          table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}\
-         th{{background:#f0f0f0}}td:first-child{{text-align:left}}.pass{{color:#2a7a2a;font-weight:bold}}\
+         th{{background:#f0f0f0}}td:first-child{{text-align:left}}.text td{{text-align:left}}.pass{{color:#2a7a2a;font-weight:bold}}\
          .fail{{color:#c00;font-weight:bold}}.warn{{color:#a60}}pre{{background:#f7f7f7;padding:0.5em;white-space:pre-wrap}}</style>\
          </head><body>",
         esc(&report.scenario)
@@ -413,7 +413,7 @@ pub fn render(r: &RunResult, report: &Report) -> String {
     if !report.expectations.is_empty() {
         let _ = write!(
             s,
-            "<h2>Expectations: <span class=\"{}\">{}</span></h2><table><tr><th>verdict</th>\
+            "<h2>Expectations: <span class=\"{}\">{}</span></h2><table class=\"text\"><tr><th>verdict</th>\
              <th>check</th><th>observed</th><th>why</th></tr>",
             if report.passed { "pass" } else { "fail" },
             if report.passed { "all held" } else { "FAILED" }

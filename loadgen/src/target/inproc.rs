@@ -72,6 +72,16 @@ impl InProcTarget {
         })
     }
 
+    /// Wraps a router built elsewhere (custom policy, verifier or dispatcher) with a known
+    /// worker count and capacity estimate (requests/s).
+    pub fn from_router(router: Router, workers: usize, capacity: f64) -> Self {
+        InProcTarget {
+            router,
+            workers: workers.max(1),
+            verify_rate: capacity / workers.max(1) as f64,
+        }
+    }
+
     /// The router (for counters and state in tests).
     pub fn router(&self) -> &Router {
         &self.router
