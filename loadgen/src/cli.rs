@@ -100,25 +100,32 @@ pub fn make_target(args: &Args, _world: &World) -> Result<Arc<dyn Target>, targe
 
 /// Runs the command line.
 pub fn main(args: Args) -> ExitCode {
+    match run_cli(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(msg) => {
+            eprintln!("loadgen: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the command line: `Ok(true)` when every expectation held, `Ok(false)` when one failed,
+/// `Err` for bad parameters or a failed setup.
+pub fn run_cli(args: Args) -> Result<bool, String> {
     if args.list_scenarios {
         for (name, _) in BUILTIN {
             if let Ok(s) = Scenario::load(name) {
                 println!("{name}\n{}\n", indent(s.description.trim()));
             }
         }
-        return ExitCode::SUCCESS;
+        return Ok(true);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("loadgen")
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("loadgen: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async_main(args))
 }
 
@@ -129,11 +136,8 @@ fn indent(s: &str) -> String {
         .join("\n")
 }
 
-async fn async_main(args: Args) -> ExitCode {
-    let fail = |msg: String| {
-        eprintln!("loadgen: {msg}");
-        ExitCode::from(2)
-    };
+async fn async_main(args: Args) -> Result<bool, String> {
+    let fail = |msg: String| Err(msg);
     let scenario = match Scenario::load(&args.scenario) {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
@@ -204,11 +208,7 @@ async fn async_main(args: Args) -> ExitCode {
             Err(e) => return fail(format!("cannot write reports into {}: {e}", dir.display())),
         }
     }
-    if rep.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    Ok(rep.passed)
 }
 
 #[cfg(test)]
@@ -235,5 +235,73 @@ mod tests {
         assert!(err.contains("not yet supported"), "{err}");
         let args = Args::parse_from(["loadgen", "--target", "http://x"]);
         assert!(make_target(&args, &world).is_err());
+    }
+
+    fn scenario_file(expect_max_ms: f64) -> tempfile::NamedTempFile {
+        let text = format!(
+            r#"
+name = "gate"
+description = "a gate"
+[load]
+rate = 200
+[population]
+suppliers = 2
+devices = 100
+[[phase]]
+name = "only"
+duration = 0.5
+[[mix]]
+tag = "top-up"
+weight = 1
+srv = "2.2"
+from = "supplier"
+device = "own_prepayment"
+[[expect]]
+check = "max_latency"
+lane = "L1"
+percentile = 50.0
+max_ms = {expect_max_ms}
+"#
+        );
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn a_failed_expectation_is_a_failed_run() {
+        // The mock answers in 200 µs: p50 ≤ 1000 ms holds, p50 ≤ 0.001 ms cannot.
+        for (bound, want) in [(1000.0, true), (0.001, false)] {
+            let f = scenario_file(bound);
+            let args = Args::parse_from([
+                "loadgen",
+                "--target",
+                "mock",
+                "--quiet",
+                "--json",
+                "--senders",
+                "2",
+                "--scenario",
+                f.path().to_str().unwrap(),
+            ]);
+            assert_eq!(run_cli(args), Ok(want), "bound {bound}");
+        }
+    }
+
+    #[test]
+    fn misleading_parameters_are_refused() {
+        let args = Args::parse_from([
+            "loadgen",
+            "--target",
+            "mock",
+            "--rate",
+            "3",
+            "--senders",
+            "8",
+        ]);
+        let err = run_cli(args).unwrap_err();
+        assert!(err.contains("below the number of senders"), "{err}");
+        let args = Args::parse_from(["loadgen", "--scenario", "no-such-scenario"]);
+        assert!(run_cli(args).unwrap_err().contains("built-in"));
     }
 }

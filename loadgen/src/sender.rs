@@ -144,7 +144,11 @@ pub async fn run_sender<C: Clock>(
         } else {
             item.bytes
         };
-        let copy = (cfg.keep_replays && !item.replay && item.index % 8 == 0).then(|| bytes.clone());
+        // Keep copies of every request until the ring is full (so replays can start early),
+        // then of one in eight (so it keeps moving without copying every request).
+        let copy =
+            (cfg.keep_replays && !item.replay && (ring.len() < REPLAY_RING || item.index % 8 == 0))
+                .then(|| bytes.clone());
         let sent_at = clock.now();
         let lag = sent_at.saturating_sub(intended);
         recorder.with(|s| s.record_send(item.phase, lag, lag > LATE_THRESHOLD));
