@@ -181,6 +181,12 @@ async fn async_main(args: Args) -> Result<bool, String> {
             plan.senders
         );
     }
+    if !args.quiet {
+        eprintln!(
+            "loadgen: signing ahead (up to {} requests before the clock starts)…",
+            plan.schedule.len().min(crate::run::PRESIGN_ALL)
+        );
+    }
     let display = ProgressDisplay::new(args.quiet);
     let opts = RunOptions {
         signer_threads: args.signer_threads,

@@ -19,6 +19,10 @@ use crate::signer_pool::{measure_sign_rate, SignerPool};
 use crate::target::Target;
 use crate::workload::Workload;
 
+/// Runs of at most this many requests are signed completely before the clock starts
+/// (≈ 300 bytes each in memory).
+pub const PRESIGN_ALL: u64 = 400_000;
+
 /// How a run is carried out (not what it offers: that is the [`Plan`]).
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -26,7 +30,8 @@ pub struct RunOptions {
     pub signer_threads: Option<usize>,
     /// Collection and progress interval.
     pub interval: Duration,
-    /// Seconds of peak-rate traffic signed before the clock starts (and kept ahead).
+    /// Seconds of peak-rate traffic signed before the clock starts (and kept ahead) when the run
+    /// is too long to sign completely beforehand (see [`PRESIGN_ALL`]).
     pub sign_ahead: f64,
 }
 
@@ -183,7 +188,7 @@ pub async fn run(
         .unwrap_or_else(|| default_threads(peak, per_thread, plan.senders));
     let threads = threads.clamp(1, plan.senders);
     let sign_capacity = per_thread * threads as f64;
-    if sign_capacity < peak {
+    if sign_capacity < peak && schedule.len() > PRESIGN_ALL {
         warnings.push(format!(
             "signing capacity ≈ {sign_capacity:.0}/s ({threads} thread(s) × {per_thread:.0}/s) is \
              below the peak rate {peak:.0}/s: signing will be the bottleneck once the \
@@ -191,8 +196,16 @@ pub async fn run(
             opts.sign_ahead
         ));
     }
-    let capacity = ((peak * opts.sign_ahead) / plan.senders as f64).ceil() as usize;
-    let capacity = capacity.clamp(256, 2_000_000 / plan.senders.max(1));
+    // Channel capacity per sender: the whole run when it fits in PRESIGN_ALL requests (a few
+    // hundred bytes each), so that signing never competes with the router for cores during
+    // the run; otherwise `sign_ahead` seconds of peak traffic.
+    let per_sender = schedule.len().div_ceil(plan.senders as u64) as usize;
+    let capacity = if schedule.len() <= PRESIGN_ALL {
+        per_sender.max(1)
+    } else {
+        (((peak * opts.sign_ahead) / plan.senders as f64).ceil() as usize)
+            .clamp(256, PRESIGN_ALL as usize / plan.senders.max(1))
+    };
     let (pool, rxs) = SignerPool::start(
         workload.clone(),
         schedule.clone(),
@@ -202,7 +215,7 @@ pub async fn run(
     );
     // Blocking here is deliberate and bounded: nothing else runs before the clock starts, and it
     // works on a current-thread runtime (tests) as well as a multi-threaded one.
-    let prefill = pool.wait_prefilled(&rxs, schedule.len(), Duration::from_secs(60));
+    let prefill = pool.wait_prefilled(&rxs, schedule.len(), Duration::from_secs(180));
     let started_at = SystemTime::now();
     let clock = TokioClock::start_now();
     let live = Arc::new(Live::default());
@@ -279,6 +292,10 @@ pub async fn run(
             .with_start_time(base)
             .with_base_time(base)
             .begin_log_with(&mut hlog, &mut serializer);
+        // The column legend Java's HistogramLogWriter writes (readers skip it).
+        hlog.extend_from_slice(
+            b"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n",
+        );
     }
     let mut last = Duration::ZERO;
     let mut k = 1u32;
@@ -332,6 +349,12 @@ pub async fn run(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
+    for e in events.iter().filter(|e| e.contains("FAILED")) {
+        warnings.push(format!(
+            "a scenario event could not be applied: {}",
+            e.trim()
+        ));
+    }
     let stats = pool.stats().clone();
     pool.stop();
 
