@@ -1,0 +1,313 @@
+//! The command line: parse, resolve the scenario and target, run, report, exit code.
+//!
+//! Exit codes: 0 all expectations held; 1 an expectation failed; 2 bad parameters or setup.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::clock::TokioClock;
+use crate::population::World;
+use crate::progress::ProgressDisplay;
+use crate::report::{self, Report};
+use crate::run::{run, RunOptions};
+use crate::scenario::{Overrides, Plan, Scenario, BUILTIN};
+use crate::target::{self, mock, Target, TargetKind};
+
+/// Open-loop load generator for dcc-router.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Args {
+    /// Built-in scenario name (steady, overload, solr, attack) or a scenario TOML file.
+    #[arg(long, short, default_value = "steady")]
+    pub scenario: String,
+    /// Base rate in requests per second (overrides the scenario's).
+    #[arg(long, short)]
+    pub rate: Option<f64>,
+    /// Total duration of the scenario's phases, e.g. `10s`, `500ms`, `2m` (phases scale).
+    #[arg(long, short, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Ramp-up from zero to the first phase's rate, e.g. `2s`.
+    #[arg(long, value_parser = parse_duration)]
+    pub ramp: Option<Duration>,
+    /// `inproc` (embedded router), `mock` (scripted stand-in) or `quic://HOST:PORT`.
+    #[arg(long, short, default_value = "inproc")]
+    pub target: String,
+    /// Print the report as JSON on stdout instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Write report.{txt,json,html}, per-lane .hgrm files and latency.hlog into this directory.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Sender tasks.
+    #[arg(long)]
+    pub senders: Option<usize>,
+    /// Signing threads (default: enough for the peak rate).
+    #[arg(long)]
+    pub signer_threads: Option<usize>,
+    /// Worker threads of the embedded router (inproc only; default: its own default).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// List the built-in scenarios and exit.
+    #[arg(long)]
+    pub list_scenarios: bool,
+}
+
+/// Parses `10s`, `250ms`, `2m`, `1.5` (seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 10s, 500ms, 2m)"))?;
+    let secs = v * mult;
+    if !(secs.is_finite() && (0.0..=7.0 * 86_400.0).contains(&secs)) {
+        return Err(format!("{s:?}: a duration must be between 0 and 7 days"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Builds the target named by `--target`.
+pub fn make_target(args: &Args, _world: &World) -> Result<Arc<dyn Target>, target::TargetError> {
+    match target::parse_kind(&args.target)? {
+        TargetKind::InProc => target::inproc::build(args.workers),
+        TargetKind::Mock => Ok(mock::shared(
+            mock::MockConfig::default(),
+            TokioClock::start_now(),
+        )),
+        TargetKind::Quic(addr) => match target::quic::connect(&addr)? {},
+        #[allow(unreachable_patterns)]
+        _ => Err(target::TargetError::Unknown(args.target.clone())),
+    }
+}
+
+/// Runs the command line.
+pub fn main(args: Args) -> ExitCode {
+    match run_cli(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(msg) => {
+            eprintln!("loadgen: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the command line: `Ok(true)` when every expectation held, `Ok(false)` when one failed,
+/// `Err` for bad parameters or a failed setup.
+pub fn run_cli(args: Args) -> Result<bool, String> {
+    if args.list_scenarios {
+        for (name, _) in BUILTIN {
+            if let Ok(s) = Scenario::load(name) {
+                println!("{name}\n{}\n", indent(s.description.trim()));
+            }
+        }
+        return Ok(true);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("loadgen")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async_main(args))
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn async_main(args: Args) -> Result<bool, String> {
+    let fail = |msg: String| Err(msg);
+    let scenario = match Scenario::load(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    if let Some(r) = args.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return fail(format!("--rate {r}: must be a positive number"));
+        }
+    }
+    let world = Arc::new(World::new(&scenario.population));
+    let target = match make_target(&args, &world) {
+        Ok(t) => t,
+        Err(e) => return fail(e.to_string()),
+    };
+    let ov = Overrides {
+        rate: args.rate,
+        duration: args.duration,
+        ramp: args.ramp,
+        senders: args.senders,
+    };
+    let plan = match Plan::build(scenario, &ov, target.capacity_hint()) {
+        Ok(p) => p,
+        Err(e) => return fail(e.to_string()),
+    };
+    for w in &plan.warnings {
+        eprintln!("loadgen: warning: {w}");
+    }
+    if let Err(e) = target.setup(&world) {
+        return fail(e.to_string());
+    }
+    if !args.quiet {
+        eprintln!(
+            "loadgen: scenario {} against {}: {} requests over {:.1} s (base {:.0}/s from {}, peak {:.0}/s), {} senders",
+            plan.scenario.name,
+            target.describe(),
+            plan.schedule.len(),
+            plan.schedule.duration().as_secs_f64(),
+            plan.base_rate,
+            plan.rate_source,
+            plan.schedule.peak_rate(),
+            plan.senders
+        );
+    }
+    if !args.quiet {
+        eprintln!(
+            "loadgen: signing ahead (up to {} requests before the clock starts)…",
+            plan.schedule.len().min(crate::run::PRESIGN_ALL)
+        );
+    }
+    let display = ProgressDisplay::new(args.quiet);
+    let opts = RunOptions {
+        signer_threads: args.signer_threads,
+        ..RunOptions::default()
+    };
+    let result = run(plan, world, target, opts, &mut |p| display.update(p)).await;
+    display.finish();
+    let rep = Report::new(&result);
+    if args.json {
+        println!("{}", report::json::render(&rep));
+    } else {
+        print!("{}", report::text::render(&rep));
+    }
+    if let Some(dir) = &args.out {
+        match report::write_files(&result, &rep, dir) {
+            Ok(paths) => {
+                if !args.quiet {
+                    eprintln!(
+                        "loadgen: wrote {} files into {}",
+                        paths.len(),
+                        dir.display()
+                    );
+                }
+            }
+            Err(e) => return fail(format!("cannot write reports into {}: {e}", dir.display())),
+        }
+    }
+    Ok(rep.passed)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        for bad in ["", "x", "-1s", "1e99s", "NaN"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quic_target_says_not_yet_supported() {
+        let args = Args::parse_from(["loadgen", "--target", "quic://127.0.0.1:4433"]);
+        let world = World::new(&crate::scenario::PopulationSpec::default());
+        let err = make_target(&args, &world).err().unwrap().to_string();
+        assert!(err.contains("not yet supported"), "{err}");
+        let args = Args::parse_from(["loadgen", "--target", "http://x"]);
+        assert!(make_target(&args, &world).is_err());
+    }
+
+    fn scenario_file(expect_max_ms: f64) -> tempfile::NamedTempFile {
+        let text = format!(
+            r#"
+name = "gate"
+description = "a gate"
+[load]
+rate = 200
+[population]
+suppliers = 2
+devices = 100
+[[phase]]
+name = "only"
+duration = 0.5
+[[mix]]
+tag = "top-up"
+weight = 1
+srv = "2.2"
+from = "supplier"
+device = "own_prepayment"
+[[expect]]
+check = "max_latency"
+lane = "L1"
+percentile = 50.0
+max_ms = {expect_max_ms}
+"#
+        );
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn a_failed_expectation_is_a_failed_run() {
+        // The mock answers in 200 µs: p50 ≤ 1000 ms holds, p50 ≤ 0.001 ms cannot.
+        for (bound, want) in [(1000.0, true), (0.001, false)] {
+            let f = scenario_file(bound);
+            let args = Args::parse_from([
+                "loadgen",
+                "--target",
+                "mock",
+                "--quiet",
+                "--json",
+                "--senders",
+                "2",
+                "--scenario",
+                f.path().to_str().unwrap(),
+            ]);
+            assert_eq!(run_cli(args), Ok(want), "bound {bound}");
+        }
+    }
+
+    #[test]
+    fn misleading_parameters_are_refused() {
+        let args = Args::parse_from([
+            "loadgen",
+            "--target",
+            "mock",
+            "--rate",
+            "3",
+            "--senders",
+            "8",
+        ]);
+        let err = run_cli(args).unwrap_err();
+        assert!(err.contains("below the number of senders"), "{err}");
+        let args = Args::parse_from(["loadgen", "--scenario", "no-such-scenario"]);
+        assert!(run_cli(args).unwrap_err().contains("built-in"));
+    }
+}

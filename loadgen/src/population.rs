@@ -1,0 +1,232 @@
+//! The simulated world a scenario runs in: Users with keys and certificates, and devices.
+//!
+//! Users are few (hundreds at most) and carry a signing key each, a certificate id and an
+//! anti-replay counter. Devices are many (millions possible) and are *not* stored: a device is
+//! its index, and its EUI-64, registered Supplier and payment mode are pure functions of that
+//! index, so a population of millions costs nothing until a target registers it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dcc_signing::{CertId, Eui64, RemotePartyRole, Signer, UserRole};
+
+use crate::scenario::{Party, PopulationSpec};
+
+/// One DCC User.
+#[derive(Debug)]
+pub struct User {
+    /// Business ID.
+    pub eui: Eui64,
+    /// What kind of party it is.
+    pub party: Party,
+    /// User Roles held.
+    pub roles: Vec<UserRole>,
+    /// SMKI remote-party role of its Organisation Certificate.
+    pub remote_role: RemotePartyRole,
+    /// Its Organisation Certificate's id.
+    pub cert: CertId,
+    /// Its signing key.
+    pub signer: Signer,
+    counter: AtomicU64,
+}
+
+impl User {
+    /// The next anti-replay counter: fresh and increasing across every signing thread.
+    pub fn next_counter(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Users, devices, and the DCC.
+#[derive(Debug)]
+pub struct World {
+    /// Every User, indexed by the vectors below.
+    pub users: Vec<User>,
+    /// Supplier Users; when the population has a failed Supplier it is `suppliers[0]`.
+    pub suppliers: Vec<usize>,
+    /// Electricity Distributors.
+    pub network_operators: Vec<usize>,
+    /// Other Users.
+    pub other_users: Vec<usize>,
+    /// Shared Resource Providers.
+    pub srps: Vec<usize>,
+    /// The failed Supplier, if any.
+    pub failed: Option<usize>,
+    /// Number of devices.
+    pub devices: u64,
+    prepayment_permille: u64,
+    /// The DCC's EUI-64 (target of non-device requests).
+    pub dcc: Eui64,
+    /// A key and certificate id the target never sees (for the unknown-certificate attack).
+    pub impostor: (Signer, CertId),
+    /// Issuer name of the demo certificates (hashed into every [`CertId`]).
+    pub issuer_name: &'static [u8],
+}
+
+/// Issuer handle used by every demo certificate id.
+pub const DEMO_ISSUER: &[u8] = b"CN=loadgen demo Organisation CA";
+
+const USER_BASE: u64 = 0x90B3_D51F_3000_0000;
+const DEVICE_BASE: u64 = 0x00DB_0000_0000_0000;
+/// The DCC's EUI-64 in the simulated world: all zeros, as in dcc-router's default policy.
+pub const DCC_EUI: u64 = 0;
+
+fn mix64(mut x: u64) -> u64 {
+    // splitmix64 finaliser: a cheap, well-spread hash of the device index.
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+impl World {
+    /// Builds the population: fresh random keys, certificate ids under [`DEMO_ISSUER`].
+    pub fn new(spec: &PopulationSpec) -> World {
+        let issuer = CertId::issuer_hash_of(DEMO_ISSUER);
+        // Counters start at the current time in microseconds so that a second run against a
+        // long-lived router still sends counters above the first run's.
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(1);
+        let mut users = Vec::new();
+        let mut add = |party: Party, n: usize, roles: &[UserRole], rr: RemotePartyRole| {
+            (0..n)
+                .map(|_| {
+                    let idx = users.len();
+                    let serial = (idx as u64 + 1).to_be_bytes();
+                    users.push(User {
+                        eui: Eui64::from_u64(USER_BASE + idx as u64),
+                        party,
+                        roles: roles.to_vec(),
+                        remote_role: rr,
+                        cert: CertId::new(issuer, &serial).unwrap_or_else(unreachable_cert),
+                        signer: Signer::random(),
+                        counter: AtomicU64::new(start),
+                    });
+                    idx
+                })
+                .collect::<Vec<_>>()
+        };
+        let suppliers = add(
+            Party::Supplier,
+            spec.suppliers,
+            &[UserRole::ImportSupplier, UserRole::GasSupplier],
+            RemotePartyRole::Supplier,
+        );
+        let network_operators = add(
+            Party::NetworkOperator,
+            spec.network_operators,
+            &[UserRole::ElectricityDistributor],
+            RemotePartyRole::NetworkOperator,
+        );
+        let other_users = add(
+            Party::OtherUser,
+            spec.other_users,
+            &[UserRole::OtherUser],
+            RemotePartyRole::Other,
+        );
+        // An SRP holds supplier roles of its own: it is itself a (small) Supplier's agent.
+        let srps = add(
+            Party::Srp,
+            spec.srps,
+            &[UserRole::ImportSupplier, UserRole::GasSupplier],
+            RemotePartyRole::Supplier,
+        );
+        let failed = spec.failed_supplier.then(|| suppliers[0]);
+        if let Some(f) = failed {
+            users[f].party = Party::FailedSupplier;
+        }
+        let impostor_cert =
+            CertId::new(issuer, &[0x7E, 0xAD, 0xBE, 0xEF, 0x01]).unwrap_or_else(unreachable_cert);
+        World {
+            users,
+            suppliers,
+            network_operators,
+            other_users,
+            srps,
+            failed,
+            devices: spec.devices.max(1),
+            prepayment_permille: (spec.prepayment_share * 1000.0).round() as u64,
+            dcc: Eui64::from_u64(DCC_EUI),
+            impostor: (Signer::random(), impostor_cert),
+            issuer_name: DEMO_ISSUER,
+        }
+    }
+
+    /// Suppliers that do not fail.
+    pub fn healthy_suppliers(&self) -> &[usize] {
+        match self.failed {
+            Some(_) if self.suppliers.len() > 1 => &self.suppliers[1..],
+            _ => &self.suppliers,
+        }
+    }
+
+    /// The EUI-64 of device `d`.
+    pub fn device_eui(&self, d: u64) -> Eui64 {
+        Eui64::from_u64(DEVICE_BASE + d)
+    }
+
+    /// The User index of the Supplier registered for device `d`.
+    pub fn device_supplier(&self, d: u64) -> usize {
+        self.suppliers[(d % self.suppliers.len() as u64) as usize]
+    }
+
+    /// Whether device `d` is in prepayment mode.
+    pub fn device_prepayment(&self, d: u64) -> bool {
+        mix64(d) % 1000 < self.prepayment_permille
+    }
+
+    /// The User index of the network operator registered for device `d`, if there are any.
+    pub fn device_network_operator(&self, d: u64) -> Option<usize> {
+        let n = self.network_operators.len() as u64;
+        (n > 0).then(|| self.network_operators[(d % n) as usize])
+    }
+
+    /// A device of network operator `nth` (its position in [`World::network_operators`]).
+    pub fn device_of_network_operator(&self, nth: usize, r: u64) -> u64 {
+        let n = self.network_operators.len().max(1) as u64;
+        let per = (self.devices / n).max(1);
+        ((r % per) * n + nth as u64).min(self.devices - 1)
+    }
+
+    /// A device of Supplier `nth` (its position in [`World::suppliers`]) for a random `r`.
+    pub fn device_of_supplier(&self, nth: usize, r: u64) -> u64 {
+        let n = self.suppliers.len() as u64;
+        let per = (self.devices / n).max(1);
+        ((r % per) * n + nth as u64).min(self.devices - 1)
+    }
+}
+
+#[allow(clippy::expect_used)]
+fn unreachable_cert() -> CertId {
+    CertId::new([0; 8], &[1]).expect("a one-byte non-zero serial is valid")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn devices_are_spread_and_prepayment_share_holds() {
+        let spec = PopulationSpec {
+            suppliers: 4,
+            devices: 10_000,
+            prepayment_share: 0.25,
+            failed_supplier: true,
+            ..PopulationSpec::default()
+        };
+        let w = World::new(&spec);
+        assert_eq!(w.failed, Some(w.suppliers[0]));
+        assert_eq!(w.healthy_suppliers().len(), 3);
+        let pre = (0..w.devices).filter(|&d| w.device_prepayment(d)).count();
+        assert!((2300..2700).contains(&pre), "{pre}");
+        for r in 0..100 {
+            let d = w.device_of_supplier(2, r * 7919);
+            assert_eq!(w.device_supplier(d), w.suppliers[2]);
+        }
+        let u = &w.users[0];
+        let a = u.next_counter();
+        assert_eq!(u.next_counter(), a + 1);
+    }
+}

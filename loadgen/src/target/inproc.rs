@@ -1,0 +1,196 @@
+//! `inproc`: an embedded dcc-router built from its embedded default policy.
+//!
+//! [`InProcTarget::setup`] registers the scenario's world through the router's admin API: every
+//! User as an approved Party with its roles, its Organisation Certificate (id, owner, public
+//! key, validity around now), and every device with its registered Supplier, network operator
+//! and payment mode. Events map to admin calls (delay revocation with the policy's safe-mode
+//! set, revoke, end delay).
+//!
+//! The capacity estimate used by `rate = "capacity"` scenarios is the router's worker count
+//! times this machine's measured single-core verify rate (the verify workers are the
+//! bottleneck by design; admission runs on the submitting thread).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dcc_router::{
+    CertRecord, Device, DeviceStatus, Party, PaymentMode, Policy, Response, ResponseCode, Router,
+};
+use dcc_signing::verify::{P256Verifier, Verifier};
+use dcc_signing::Signer;
+
+use super::{OutcomeFuture, Request, Target, TargetError};
+use crate::outcome::{Lane, Outcome, OutcomeClass};
+use crate::population::World;
+use crate::scenario::EventSpec;
+
+/// How long a revocation delay lasts (the SoLR takes customers over in 2–4 weeks).
+const DELAY: Duration = Duration::from_secs(28 * 86_400);
+
+/// The embedded router.
+#[derive(Debug)]
+pub struct InProcTarget {
+    router: Router,
+    workers: usize,
+    verify_rate: f64,
+}
+
+/// Single-core verify rate of the router's default verifier on this machine (~50 ms).
+pub fn measure_verify_rate() -> f64 {
+    let signer = Signer::random();
+    let digest = [7u8; 32];
+    let Ok(sig) = signer.sign_prehash(&digest) else {
+        return 0.0;
+    };
+    let key = P256Verifier.prepare(&signer.public_key());
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed() < Duration::from_millis(50) || n < 10 {
+        if key.verify_prehash(&digest, &sig).is_err() {
+            return 0.0;
+        }
+        n += 1;
+    }
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
+impl InProcTarget {
+    /// Starts a router with the default policy and `workers` verify threads (default: cores).
+    pub fn new(workers: Option<usize>) -> Result<Self, TargetError> {
+        let mut b = Router::builder().policy(Policy::default());
+        if let Some(w) = workers {
+            b = b.workers(w);
+        }
+        let router = b.build().map_err(|e| TargetError::Admin(e.to_string()))?;
+        let workers = workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        Ok(InProcTarget {
+            router,
+            workers,
+            verify_rate: measure_verify_rate(),
+        })
+    }
+
+    /// Wraps a router built elsewhere (custom policy, verifier or dispatcher) with a known
+    /// worker count and capacity estimate (requests/s).
+    pub fn from_router(router: Router, workers: usize, capacity: f64) -> Self {
+        InProcTarget {
+            router,
+            workers: workers.max(1),
+            verify_rate: capacity / workers.max(1) as f64,
+        }
+    }
+
+    /// The router (for counters and state in tests).
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+}
+
+/// Maps a router response to an outcome.
+pub fn outcome_of(r: &Response) -> Outcome {
+    let class = match r.code {
+        c if c.is_success() => OutcomeClass::Ok,
+        ResponseCode::Busy => OutcomeClass::Busy,
+        ResponseCode::Throttled => OutcomeClass::Throttled,
+        ResponseCode::Unavailable
+        | ResponseCode::DeviceUnreachable
+        | ResponseCode::NoDeviceResponse => OutcomeClass::Error,
+        _ => OutcomeClass::Refused,
+    };
+    let lane = match r.lane {
+        Some(dcc_router::Lane::L0) => Lane::L0,
+        Some(dcc_router::Lane::L1) => Lane::L1,
+        Some(dcc_router::Lane::L2) => Lane::L2,
+        Some(dcc_router::Lane::L3) => Lane::L3,
+        _ => Lane::None,
+    };
+    Outcome {
+        class,
+        code: r.code.code().into(),
+        lane,
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Target for InProcTarget {
+    fn describe(&self) -> String {
+        format!(
+            "inproc dcc-router ({} verify workers, default policy)",
+            self.workers
+        )
+    }
+
+    fn setup(&self, world: &World) -> Result<(), TargetError> {
+        let admin = self.router.admin();
+        let now = now_unix();
+        for u in &world.users {
+            admin.upsert_party(u.eui, Party::approved(&u.roles));
+            admin
+                .add_certificate(CertRecord {
+                    id: u.cert,
+                    owner: u.eui,
+                    public_key: u.signer.public_key(),
+                    not_before: now.saturating_sub(86_400),
+                    not_after: now + 10 * 365 * 86_400,
+                })
+                .map_err(|e| TargetError::Admin(e.to_string()))?;
+        }
+        for d in 0..world.devices {
+            let supplier = world.users[world.device_supplier(d)].eui;
+            admin.upsert_device(
+                world.device_eui(d),
+                Device {
+                    supplier: Some(supplier),
+                    network_operator: world.device_network_operator(d).map(|i| world.users[i].eui),
+                    payment_mode: if world.device_prepayment(d) {
+                        PaymentMode::Prepayment
+                    } else {
+                        PaymentMode::Credit
+                    },
+                    status: DeviceStatus::Commissioned,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn send(&self, request: Request) -> OutcomeFuture {
+        let fut = self.router.submit(request.bytes);
+        Box::pin(async move { outcome_of(&fut.await) })
+    }
+
+    fn apply(&self, world: &World, event: &EventSpec) -> Result<(), TargetError> {
+        let admin = self.router.admin();
+        let failed = world
+            .failed
+            .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
+        let cert = world.users[failed].cert;
+        let r = match event {
+            EventSpec::DelayRevocation => admin.delay_revocation(
+                &cert,
+                world.srps.iter().map(|&i| world.users[i].eui),
+                self.router.policy().catalogue.safe_mode_srvs(),
+                now_unix() + DELAY.as_secs(),
+            ),
+            EventSpec::Revoke => admin.revoke(&cert),
+            EventSpec::EndDelay => admin.end_delay(&cert),
+        };
+        r.map_err(|e| TargetError::Admin(e.to_string()))
+    }
+
+    fn capacity_hint(&self) -> Option<f64> {
+        (self.verify_rate > 0.0).then_some(self.verify_rate * self.workers as f64)
+    }
+}
+
+/// Builds the embedded router target.
+pub fn build(workers: Option<usize>) -> Result<Arc<dyn Target>, TargetError> {
+    Ok(Arc::new(InProcTarget::new(workers)?))
+}

@@ -1,0 +1,95 @@
+//! Where requests go: the [`Target`] trait and its implementations.
+//!
+//! * [`mock::MockTarget`]: a scripted stand-in (fixed service time, optional stall) used by the
+//!   generator's own tests and by `--target mock` to measure the generator alone;
+//! * [`quic`]: `quic://host:port` — not supported yet (it needs the QUIC ingress).
+//!
+//! A target answers every request with an [`Outcome`] (class, response code, lane). Scenario
+//! events (a Supplier failing, a revocation) are applied through [`Target::apply`], and the
+//! scenario's population (Users, certificates, devices) through [`Target::setup`].
+
+pub mod inproc;
+pub mod mock;
+pub mod quic;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::outcome::Outcome;
+use crate::population::World;
+use crate::scenario::EventSpec;
+
+/// A boxed future returning an [`Outcome`].
+pub type OutcomeFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
+
+/// One request as the generator hands it over.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The signed envelope (possibly deliberately damaged).
+    pub bytes: Vec<u8>,
+    /// The User whose connection carries the request (the originator; for a Shared Resource
+    /// Provider acting for a failed Supplier, the SRP). Index into [`World::users`]; a QUIC
+    /// target picks the client certificate from it.
+    pub via: Option<usize>,
+}
+
+/// Why a target could not be set up or could not apply an event.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// The target kind is recognised but not implemented yet.
+    #[error("{0}")]
+    NotSupported(String),
+    /// The target string is not understood.
+    #[error("unknown target {0:?}: expected `inproc`, `mock` or `quic://HOST:PORT`")]
+    Unknown(String),
+    /// Setup or an admin operation failed.
+    #[error("target admin operation failed: {0}")]
+    Admin(String),
+}
+
+/// Something that answers Service Requests.
+pub trait Target: Send + Sync + 'static {
+    /// A short description for reports (`inproc (4 workers)`, `mock`…).
+    fn describe(&self) -> String;
+
+    /// Registers the scenario's Users, certificates and devices.
+    fn setup(&self, world: &World) -> Result<(), TargetError>;
+
+    /// Sends one request; the future completes with the answer. Must not block the caller: the
+    /// generator is open-loop and calls this at the intended time whatever is in flight.
+    fn send(&self, request: Request) -> OutcomeFuture;
+
+    /// Applies a scenario event (e.g. delay a failed Supplier's revocation).
+    fn apply(&self, world: &World, event: &EventSpec) -> Result<(), TargetError>;
+
+    /// The target's own estimate of its capacity in requests per second, used by scenarios whose
+    /// rate is expressed relative to capacity.
+    fn capacity_hint(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// Parses a `--target` value into a target; `inproc` is resolved by the caller (it needs the
+/// router crate), so this handles the others.
+pub fn parse_kind(s: &str) -> Result<TargetKind, TargetError> {
+    let s = s.trim();
+    match s {
+        "inproc" | "" => Ok(TargetKind::InProc),
+        "mock" => Ok(TargetKind::Mock),
+        _ if s.starts_with("quic://") => Ok(TargetKind::Quic(s["quic://".len()..].to_owned())),
+        _ => Err(TargetError::Unknown(s.chars().take(100).collect())),
+    }
+}
+
+/// The kinds of target `--target` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TargetKind {
+    /// An embedded router.
+    InProc,
+    /// The scripted mock.
+    Mock,
+    /// A router over QUIC at `host:port`.
+    Quic(String),
+}

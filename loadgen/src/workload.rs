@@ -1,0 +1,260 @@
+//! Turning the scenario's mix into concrete requests.
+//!
+//! For request `i` of phase `p` the workload picks a mix entry by weight, a sender and a device,
+//! and fills in a header — deterministically from `(seed, i)`, so that a scenario always offers
+//! the same sequence whatever the number of signing threads. Only the anti-replay counter is
+//! taken at signing time (fresh and increasing per originator).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dcc_signing::envelope::Header;
+use dcc_signing::{CommandVariant, ExecutionKind, RequestId, Srv, UserRole};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::population::World;
+use crate::scenario::{Attack, DeviceSel, Party, Plan};
+
+#[derive(Clone, Debug)]
+struct Entry {
+    tag: usize,
+    srv: Srv,
+    from: Party,
+    sign_as: Party,
+    device: DeviceSel,
+    role: Option<UserRole>,
+    cv: CommandVariant,
+    execution: ExecutionKind,
+    attack: Option<Attack>,
+    body_len: usize,
+}
+
+/// Who signs a draft.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignWith {
+    /// The key of `World::users[i]`.
+    User(usize),
+    /// The impostor key (unknown certificate).
+    Impostor,
+}
+
+/// A request before signing.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    /// Every header field; the counter is filled in.
+    pub header: Header,
+    /// Body length.
+    pub body_len: usize,
+    /// Whose key signs.
+    pub sign_with: SignWith,
+    /// The User whose connection carries it (the originator).
+    pub via: Option<usize>,
+    /// Tag index.
+    pub tag: usize,
+    /// Deliberate defect.
+    pub attack: Option<Attack>,
+}
+
+/// The mix, resolved.
+#[derive(Debug)]
+pub struct Workload {
+    world: Arc<World>,
+    entries: Vec<Entry>,
+    /// Per schedule phase: cumulative weights and entry indices.
+    tables: Vec<Vec<(f64, usize)>>,
+    seed: u64,
+}
+
+impl Workload {
+    /// Resolves the plan's mix against the world.
+    pub fn new(plan: &Plan, world: Arc<World>) -> Workload {
+        let sc = &plan.scenario;
+        let entries: Vec<Entry> = sc
+            .mix
+            .iter()
+            .map(|m| {
+                let srv: Srv = m.srv.parse().unwrap_or(Srv::new2(2, 2));
+                let cv =
+                    m.cv.and_then(CommandVariant::new)
+                        .unwrap_or(if m.device == DeviceSel::Dcc {
+                            CommandVariant::NON_DEVICE
+                        } else {
+                            CommandVariant::NON_CRITICAL_WAN
+                        });
+                Entry {
+                    tag: plan.tag_index(&m.tag).unwrap_or(0),
+                    srv,
+                    from: m.from,
+                    sign_as: m.sign_as.unwrap_or(m.from),
+                    device: m.device,
+                    role: m.role,
+                    cv,
+                    execution: m.execution.unwrap_or(ExecutionKind::OnDemand),
+                    attack: m.attack,
+                    body_len: m.body_len.unwrap_or(48),
+                }
+            })
+            .collect();
+        let tables = plan
+            .mix_phase
+            .iter()
+            .map(|&sp| {
+                let name = &sc.phases[sp].name;
+                let mut acc = 0.0;
+                sc.mix
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.phases.is_empty() || m.phases.contains(name))
+                    .map(|(k, m)| {
+                        acc += m.weight;
+                        (acc, k)
+                    })
+                    .collect()
+            })
+            .collect();
+        Workload {
+            world,
+            entries,
+            tables,
+            seed: sc.seed,
+        }
+    }
+
+    /// The world.
+    pub fn world(&self) -> &Arc<World> {
+        &self.world
+    }
+
+    /// Whether any entry replays earlier requests (the sender then keeps copies).
+    pub fn has_replays(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.attack == Some(Attack::Replay))
+    }
+
+    fn pick_user(&self, party: Party, rng: &mut SmallRng) -> usize {
+        let w = &self.world;
+        let pool: &[usize] = match party {
+            Party::Supplier => w.healthy_suppliers(),
+            Party::FailedSupplier => return w.failed.unwrap_or(w.suppliers[0]),
+            Party::NetworkOperator => &w.network_operators,
+            Party::OtherUser => &w.other_users,
+            Party::Srp => &w.srps,
+        };
+        if pool.is_empty() {
+            return w.suppliers[0];
+        }
+        pool[rng.gen_range(0..pool.len())]
+    }
+
+    fn pick_device(&self, sel: DeviceSel, signer: usize, rng: &mut SmallRng) -> dcc_signing::Eui64 {
+        let w = &self.world;
+        let own = w.suppliers.iter().position(|&s| s == signer);
+        let d = match sel {
+            DeviceSel::Dcc => return w.dcc,
+            DeviceSel::Any => rng.gen_range(0..w.devices),
+            DeviceSel::Foreign => {
+                let n = w.suppliers.len();
+                let mine = own.unwrap_or(n);
+                let mut other = rng.gen_range(0..n);
+                if other == mine {
+                    other = (other + 1) % n;
+                }
+                w.device_of_supplier(other, rng.gen())
+            }
+            _ => match own {
+                None => match w.network_operators.iter().position(|&n| n == signer) {
+                    Some(nth) => w.device_of_network_operator(nth, rng.gen()),
+                    None => rng.gen_range(0..w.devices),
+                },
+                Some(nth) => {
+                    // Rejection-sample a device of the right payment mode; fall back to any own
+                    // device when the population has none of that mode.
+                    let want = match sel {
+                        DeviceSel::OwnPrepayment => Some(true),
+                        DeviceSel::OwnCredit => Some(false),
+                        _ => None,
+                    };
+                    let mut d = w.device_of_supplier(nth, rng.gen());
+                    if let Some(want) = want {
+                        for _ in 0..64 {
+                            if w.device_prepayment(d) == want {
+                                break;
+                            }
+                            d = w.device_of_supplier(nth, rng.gen());
+                        }
+                    }
+                    d
+                }
+            },
+        };
+        w.device_eui(d)
+    }
+
+    /// The draft for request `index` in schedule phase `phase`; `None` when no entry is active.
+    pub fn draft(&self, index: u64, phase: usize) -> Option<Draft> {
+        let table = self.tables.get(phase).or(self.tables.last())?;
+        let total = table.last()?.0;
+        let mut rng =
+            SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let x = rng.gen_range(0.0..total);
+        let k = table
+            .iter()
+            .find(|(c, _)| x < *c)
+            .or(table.last())
+            .map(|(_, k)| *k)?;
+        let e = &self.entries[k];
+        let w = &self.world;
+        // The originator is whoever sends (`from`); the key is `sign_as`'s. They differ for a
+        // Shared Resource Provider signing with a failed Supplier's certificate under a
+        // revocation delay: the Request ID names the SRP, the device is the Supplier's.
+        let origin = self.pick_user(e.from, &mut rng);
+        let signer = if e.sign_as == e.from {
+            origin
+        } else {
+            self.pick_user(e.sign_as, &mut rng)
+        };
+        let via = Some(origin);
+        let user = &w.users[origin];
+        let key_owner = &w.users[signer];
+        let role = e.role.unwrap_or(user.roles[0]);
+        let target = self.pick_device(e.device, signer, &mut rng);
+        let (cert, sign_with) = match e.attack {
+            Some(Attack::UnknownCert) => (w.impostor.1, SignWith::Impostor),
+            _ => (key_owner.cert, SignWith::User(signer)),
+        };
+        let execute_at = match e.execution {
+            ExecutionKind::OnDemand => 0,
+            _ => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() + 86_400)
+                .unwrap_or(1),
+        };
+        let counter = if e.attack == Some(Attack::Replay) {
+            0
+        } else {
+            user.next_counter()
+        };
+        Some(Draft {
+            header: Header {
+                role,
+                command_variant: e.cv,
+                execution: e.execution,
+                srv: e.srv,
+                request_id: RequestId {
+                    originator: user.eui,
+                    target,
+                    counter,
+                },
+                execute_at,
+                signer: cert,
+            },
+            body_len: e.body_len,
+            sign_with,
+            via,
+            tag: e.tag,
+            attack: e.attack,
+        })
+    }
+}
