@@ -4,7 +4,7 @@
 //! machine this is fairer than criterion's one-after-another groups: drift hits all alike.
 //!
 //! `taskset -c 1 cargo run --release -p dcc-benches --features compare-c --example verify_ratios
-//! [rounds] [slice_ms]` (defaults 9 rounds of 300 ms).
+//! [rounds] [slice_ms]` (defaults 9 rounds of 300 ms; 0 rounds: only time `prepare`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -67,7 +67,13 @@ fn prepare(v: &dyn Verifier, signers: &[Signer]) -> Vec<Arc<dyn PreparedKey>> {
 /// loaded machine).
 fn openssl_verify_per_s(seconds: u32) -> Option<f64> {
     let out = Command::new("openssl")
-        .args(["speed", "-elapsed", "-seconds", &seconds.to_string(), "ecdsap256"])
+        .args([
+            "speed",
+            "-elapsed",
+            "-seconds",
+            &seconds.to_string(),
+            "ecdsap256",
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -90,6 +96,23 @@ fn main() {
     let many: Vec<Signer> = (0..256).map(|_| signer(&mut rng)).collect();
     let sigs_one = Arc::new(signed_digests(&mut rng, &one, SIGS));
     let sigs_many = Arc::new(signed_digests(&mut rng, &many, SIGS));
+
+    // Cost of `prepare` (table building) per window width, off the hot path.
+    KnownSignerVerifier::default().warm_up();
+    for w in WindowBits::MIN.get()..=WindowBits::MAX.get() {
+        let wb = WindowBits::new(w).unwrap();
+        let v = KnownSignerVerifier::new(wb, TableBudget(usize::MAX));
+        let start = Instant::now();
+        let keys = prepare(&v, &many[..32]);
+        let each = start.elapsed() / 32;
+        println!(
+            "prepare w{w}: {each:?} per key, {} table bytes per key",
+            keys[0].heap_bytes()
+        );
+    }
+    if rounds == 0 {
+        return;
+    }
 
     let mut work: Vec<(String, Work)> = Vec::new();
     work.push((
