@@ -10,6 +10,8 @@
 //!
 //! Signing happens before the timed region (fresh counters for every request).
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

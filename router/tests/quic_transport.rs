@@ -1,6 +1,8 @@
 //! The QUIC shell on its own, with a stand-in handler: mutual TLS, framing limits, pipelining,
 //! isolation between connections, graceful shutdown.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
