@@ -153,7 +153,13 @@ impl ServeConfig {
             path: path.to_path_buf(),
             line: e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .map(|s| {
+                    text.as_bytes()[..s.start.min(text.len())]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count()
+                        + 1
+                })
                 .unwrap_or(0),
             message: e.message().to_owned(),
         })?;
