@@ -14,7 +14,7 @@ use dcc_router::{
     AssuranceStatus, Device, DeviceStatus, Lane, Party, Policy, ResponseCode as C, Router,
     SuspendedRights,
 };
-use dcc_signing::{CertId, Eui64, UserRole};
+use dcc_signing::{CertId, Eui64, Signer, UserRole};
 
 #[test]
 fn a_valid_request_of_each_lane_passes() {
@@ -154,6 +154,16 @@ fn certificate_refusals() {
         C::CertificateRevoked
     );
     assert!(admin.add_certificate(b.record()).is_err());
+    // Re-adding the same active certificate is a no-op; another key under its id is refused.
+    admin.add_certificate(s.record()).unwrap();
+    let impostor = CertRecord {
+        public_key: Signer::random().public_key(),
+        ..s.record()
+    };
+    assert_eq!(
+        admin.add_certificate(impostor),
+        Err(dcc_router::AdminError::Conflict(s.cert))
+    );
     // A CRL load revokes what the store knows.
     assert_eq!(admin.load_crl([s.cert, unknown]), 1);
     assert_eq!(
