@@ -108,7 +108,7 @@ fn bench_overhead(c: &mut Criterion) {
             rate_limit: RateLimit::new(RateLimit::MAX, RateLimit::MAX).unwrap(),
             ..Policy::default()
         };
-        policy.lanes[Lane::L2.index()].capacity = LaneCapacity::new(1 << 16).unwrap();
+        policy.lanes[Lane::L2.index()].capacity = LaneCapacity::new(1 << 14).unwrap();
         let r = Router::builder()
             .policy(policy)
             .state(Arc::new(State::new()))

@@ -28,6 +28,12 @@ pub enum AdminError {
     /// A revoked certificate cannot be re-added or delayed.
     #[error("certificate {0} is revoked")]
     AlreadyRevoked(CertId),
+    /// A different certificate is already stored under this id.
+    #[error("a different certificate is already stored as {0}")]
+    Conflict(CertId),
+    /// The certificate is under a revocation delay (end it first).
+    #[error("certificate {0} is under a revocation delay")]
+    RevocationDelayed(CertId),
     /// The certificate is not under a revocation delay.
     #[error("certificate {0} is not under a revocation delay")]
     NotDelayed(CertId),
@@ -68,17 +74,24 @@ impl AdminHandle {
     // ---- certificates ----
 
     /// Adds a certificate as active, preparing its key for the verifier now (off the hot
-    /// path). Re-adding a known, non-revoked certificate replaces it; a revoked one stays
-    /// revoked.
+    /// path). Adding the same active certificate again is a no-op; a different one under the
+    /// same id, a revoked one and a delayed one are refused.
     pub fn add_certificate(&self, record: CertRecord) -> Result<(), AdminError> {
-        if let Some(e) = self.state.certs.get(&record.id) {
-            if matches!(e.status(), CertStatus::Revoked { .. }) {
-                return Err(AdminError::AlreadyRevoked(record.id));
-            }
-        }
+        // One entry per certificate id for its whole life: in-flight requests hold the entry,
+        // and the revocation guarantee rests on them seeing the same lock `revoke` takes.
+        let id = record.id;
         let key = self.verifier.prepare(&record.public_key);
-        self.state.certs.insert(record, key);
-        Ok(())
+        let wanted = record.clone();
+        match self.state.certs.insert_new(record, key) {
+            Ok(()) => Ok(()),
+            Err(e) => match e.status() {
+                CertStatus::Revoked { .. } => Err(AdminError::AlreadyRevoked(id)),
+                // Re-adding must not lift a delay's restrictions.
+                CertStatus::Delayed(_) => Err(AdminError::RevocationDelayed(id)),
+                _ if *e.record() == wanted => Ok(()),
+                _ => Err(AdminError::Conflict(id)),
+            },
+        }
     }
 
     /// Revokes a certificate. When this returns, no request signed with it will be dispatched

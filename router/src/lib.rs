@@ -54,6 +54,11 @@ pub mod router;
 pub mod server;
 pub mod state;
 
+/// The README's embedding snippet, compiled as a doctest so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use admin::{AdminError, AdminHandle};
 pub use clock::Clock;
 pub use counters::{Counters, CountersSnapshot};

@@ -188,3 +188,74 @@ fn nothing_dispatched_after_revoke_returned() {
     assert_eq!(ok + revoked, codes.len(), "only successes and revocations");
     assert!(ok >= 100 && revoked > 0, "ok {ok}, revoked {revoked}");
 }
+
+/// Deterministic version: requests already queued (the only worker is held in verification)
+/// when a revocation, the end of a delay, or an MP185 device move lands are refused at commit.
+#[test]
+fn state_changes_while_queued_win_at_commit() {
+    let gate = Arc::new(GatedVerifier::default());
+    let w = World::with(unthrottled(), gate.clone(), 1);
+    let (s, b, srp) = (&w.supplier, &w.supplier_b, &w.srp);
+    let admin = w.router.admin();
+    let b_dev = dcc_signing::Eui64::from_u64(0xB0B);
+    admin.upsert_device(b_dev, dcc_router::Device::new(b.eui));
+    admin
+        .delay_revocation(&s.cert, [srp.eui], ["7.3".parse().unwrap()], NOW + 600)
+        .unwrap();
+
+    // The worker takes the first request and blocks in the verifier.
+    let blocker = w.router.submit(Req::new(b, "3.1", 1, b_dev, 1).sign(b));
+    gate.wait_entered(1);
+    // Queued behind it: B's own request, two SRP requests under the delay (credit meter and
+    // prepayment meter, both registered to the failed Supplier S).
+    let b_own = w.router.submit(Req::new(b, "3.1", 1, b_dev, 2).sign(b));
+    let srp_a = w.router.submit(
+        Req::new(srp, "7.3", 5, w.credit(), 1)
+            .signed_with(s.cert)
+            .sign(s),
+    );
+    let srp_b = w.router.submit(
+        Req::new(srp, "7.3", 5, w.prepay(), 2)
+            .signed_with(s.cert)
+            .sign(s),
+    );
+    assert_eq!(w.router.queued().iter().sum::<usize>(), 3);
+
+    admin.revoke(&b.cert).unwrap(); // B revoked while its request waits
+    admin.set_registered_supplier(w.credit(), b.eui).unwrap(); // MP185 move while queued
+    gate.open();
+
+    assert_eq!(blocker.wait().code, C::CertificateRevoked);
+    assert_eq!(b_own.wait().code, C::CertificateRevoked);
+    assert_eq!(srp_a.wait().code, C::NotAuthorisedForDevice);
+    assert_eq!(srp_b.wait().code, C::Success);
+    // Only the SRP's request to the device still registered to S went out.
+    let log = w.recorder.snapshot();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].request_id.target, w.prepay());
+
+    // The delay ends while an SRP request is queued.
+    let gate2 = Arc::new(GatedVerifier::default());
+    let w2 = World::with(unthrottled(), gate2.clone(), 1);
+    let (s2, srp2) = (&w2.supplier, &w2.srp);
+    let admin2 = w2.router.admin();
+    admin2
+        .delay_revocation(&s2.cert, [srp2.eui], ["7.3".parse().unwrap()], NOW + 600)
+        .unwrap();
+    let first = w2.router.submit(
+        Req::new(srp2, "7.3", 5, w2.prepay(), 1)
+            .signed_with(s2.cert)
+            .sign(s2),
+    );
+    gate2.wait_entered(1);
+    let second = w2.router.submit(
+        Req::new(srp2, "7.3", 5, w2.prepay(), 2)
+            .signed_with(s2.cert)
+            .sign(s2),
+    );
+    admin2.end_delay(&s2.cert).unwrap();
+    gate2.open();
+    assert_eq!(first.wait().code, C::CertificateRevoked);
+    assert_eq!(second.wait().code, C::CertificateRevoked);
+    assert!(w2.recorder.snapshot().is_empty());
+}

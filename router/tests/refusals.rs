@@ -14,7 +14,7 @@ use dcc_router::{
     AssuranceStatus, Device, DeviceStatus, Lane, Party, Policy, ResponseCode as C, Router,
     SuspendedRights,
 };
-use dcc_signing::{CertId, Eui64, UserRole};
+use dcc_signing::{CertId, Eui64, Signer, UserRole};
 
 #[test]
 fn a_valid_request_of_each_lane_passes() {
@@ -154,6 +154,16 @@ fn certificate_refusals() {
         C::CertificateRevoked
     );
     assert!(admin.add_certificate(b.record()).is_err());
+    // Re-adding the same active certificate is a no-op; another key under its id is refused.
+    admin.add_certificate(s.record()).unwrap();
+    let impostor = CertRecord {
+        public_key: Signer::random().public_key(),
+        ..s.record()
+    };
+    assert_eq!(
+        admin.add_certificate(impostor),
+        Err(dcc_router::AdminError::Conflict(s.cert))
+    );
     // A CRL load revokes what the store knows.
     assert_eq!(admin.load_crl([s.cert, unknown]), 1);
     assert_eq!(
@@ -273,7 +283,7 @@ fn malformed_bad_signature_and_replay() {
         C::Success
     );
     // R7: the same request again; an old counter far below the high-water mark.
-    let bytes = Req::new(s, "3.1", 1, w.credit(), 10_000).sign(s);
+    let bytes = Req::new(s, "3.1", 1, w.credit(), 100_000).sign(s);
     assert_eq!(w.send(bytes.clone()).code, C::Success);
     let r = w.send(bytes);
     assert_eq!((r.code, r.detail), (C::Replayed, Some("duplicate")));
@@ -281,7 +291,7 @@ fn malformed_bad_signature_and_replay() {
     assert_eq!((r.code, r.detail), (C::Replayed, Some("too-old")));
     // Reordering within the window is fine.
     assert_eq!(
-        w.send(Req::new(s, "3.1", 1, w.credit(), 9_000).sign(s))
+        w.send(Req::new(s, "3.1", 1, w.credit(), 99_000).sign(s))
             .code,
         C::Success
     );
@@ -393,4 +403,35 @@ async fn submit_is_a_future_usable_from_tokio() {
     for f in futs {
         assert_eq!(f.await.code, C::Success);
     }
+}
+
+/// Panics in the first batch it sees, then verifies normally.
+#[derive(Debug, Default)]
+struct PanicsOnce(std::sync::atomic::AtomicBool);
+impl dcc_signing::verify::Verifier for PanicsOnce {
+    fn name(&self) -> &str {
+        "panics-once"
+    }
+    fn prepare(&self, key: &p256::PublicKey) -> Arc<dyn dcc_signing::verify::PreparedKey> {
+        dcc_signing::verify::P256Verifier.prepare(key)
+    }
+    fn verify_batch(&self, jobs: &[dcc_signing::verify::VerifyJob<'_>], out: &mut [bool]) {
+        if !self.0.swap(true, Ordering::SeqCst) {
+            panic!("verifier bug (expected by the test)");
+        }
+        dcc_signing::verify::P256Verifier.verify_batch(jobs, out);
+    }
+}
+
+#[test]
+fn a_panicking_verifier_answers_unavailable_and_the_worker_survives() {
+    let w = World::with(Policy::default(), Arc::new(PanicsOnce::default()), 1);
+    let s = &w.supplier;
+    let r = w.send(Req::new(s, "3.1", 1, w.credit(), 1).sign(s));
+    assert_eq!(r.code, C::Unavailable);
+    // The only worker is still there, and the counter was not consumed.
+    assert_eq!(
+        w.send(Req::new(s, "3.1", 1, w.credit(), 1).sign(s)).code,
+        C::Success
+    );
 }

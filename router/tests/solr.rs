@@ -34,6 +34,9 @@ fn solr_flow() {
         )
         .unwrap();
 
+    // Re-adding the certificate cannot lift the delay.
+    assert!(admin.add_certificate(failed.record()).is_err());
+
     // SRP, safe-mode SRV (even a normally-L1 top up): passes, in L0, acting for the Supplier.
     for (i, (srv, cv)) in [("7.3", 5), ("2.2", 1), ("4.18", 1)]
         .into_iter()

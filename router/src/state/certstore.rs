@@ -166,18 +166,25 @@ impl CertStore {
         self.map.is_empty()
     }
 
-    /// Adds (or replaces) a certificate as active. A replaced entry keeps no state: callers
-    /// (the admin API) refuse to replace a revoked certificate.
-    pub(crate) fn insert(&self, record: CertRecord, key: Arc<dyn PreparedKey>) {
-        let id = record.id;
-        self.map.insert(
-            id,
-            Arc::new(CertEntry {
-                record,
-                key,
-                status: RwLock::new(CertStatus::Active),
-            }),
-        );
+    /// Adds a certificate as active, unless its id is already stored: then the stored entry
+    /// is returned and nothing changes. An entry is never replaced, because in-flight requests
+    /// hold it (see the module docs).
+    pub(crate) fn insert_new(
+        &self,
+        record: CertRecord,
+        key: Arc<dyn PreparedKey>,
+    ) -> Result<(), Arc<CertEntry>> {
+        match self.map.entry(record.id) {
+            dashmap::Entry::Occupied(e) => Err(Arc::clone(e.get())),
+            dashmap::Entry::Vacant(v) => {
+                v.insert(Arc::new(CertEntry {
+                    record,
+                    key,
+                    status: RwLock::new(CertStatus::Active),
+                }));
+                Ok(())
+            }
+        }
     }
 }
 
