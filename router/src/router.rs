@@ -246,6 +246,13 @@ impl Router {
         };
         if let Err(job) = self.shared.lanes.push(admitted.lane, job) {
             job.reply.send(ResponseCode::Busy, Some("lane-full"));
+        } else if self.shared.stopping.load(Ordering::Acquire) {
+            // Raced with shutdown: the workers may be gone, so answer what is queued here
+            // rather than leave it waiting forever.
+            for (_, job) in self.shared.lanes.drain() {
+                job.reply
+                    .send(ResponseCode::Unavailable, Some("shutting-down"));
+            }
         }
         ResponseFuture::waiting(rx, request_id, Some(admitted.lane))
     }

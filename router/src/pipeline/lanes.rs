@@ -62,16 +62,17 @@ impl FromStr for Lane {
     }
 }
 
-/// The four bounded channels.
+/// The four bounded channels (public so that benches and other front ends can reuse the
+/// scheduler; the router wraps it).
 #[derive(Debug)]
-pub(crate) struct Lanes<T> {
+pub struct Lanes<T> {
     tx: [Sender<T>; 4],
     rx: [Receiver<T>; 4],
 }
 
 impl<T> Lanes<T> {
     /// Channels sized by the policy.
-    pub(crate) fn new(policy: &Policy) -> Self {
+    pub fn new(policy: &Policy) -> Self {
         let pairs = Lane::ALL.map(|l| flume::bounded(policy.lane(l).capacity.get()));
         let tx = pairs.each_ref().map(|(t, _)| t.clone());
         let rx = pairs.map(|(_, r)| r);
@@ -79,19 +80,19 @@ impl<T> Lanes<T> {
     }
 
     /// Queues an item; gives it back when the lane is full (answer *busy*).
-    pub(crate) fn push(&self, lane: Lane, item: T) -> Result<(), T> {
+    pub fn push(&self, lane: Lane, item: T) -> Result<(), T> {
         self.tx[lane.index()].try_send(item).map_err(|e| match e {
             TrySendError::Full(t) | TrySendError::Disconnected(t) => t,
         })
     }
 
     /// Items queued in a lane now.
-    pub(crate) fn len(&self, lane: Lane) -> usize {
+    pub fn len(&self, lane: Lane) -> usize {
         self.tx[lane.index()].len()
     }
 
     /// Takes up to `max - out.len()` items without blocking, by deficit round robin.
-    pub(crate) fn fill(&self, drr: &mut Drr, out: &mut Vec<(Lane, T)>, max: usize) {
+    pub fn fill(&self, drr: &mut Drr, out: &mut Vec<(Lane, T)>, max: usize) {
         let mut dry_visits = 0;
         while out.len() < max && dry_visits < 4 {
             let l = drr.cursor;
@@ -117,7 +118,7 @@ impl<T> Lanes<T> {
     }
 
     /// Blocks up to `timeout` for an item from any lane.
-    pub(crate) fn wait_any(&self, timeout: Duration) -> Option<(Lane, T)> {
+    pub fn wait_any(&self, timeout: Duration) -> Option<(Lane, T)> {
         let mut sel = flume::Selector::new();
         for (i, rx) in self.rx.iter().enumerate() {
             sel = sel.recv(rx, move |r| r.ok().map(|t| (Lane::ALL[i], t)));
@@ -126,7 +127,7 @@ impl<T> Lanes<T> {
     }
 
     /// Takes anything left, without scheduling (used when shutting down).
-    pub(crate) fn drain(&self) -> Vec<(Lane, T)> {
+    pub fn drain(&self) -> Vec<(Lane, T)> {
         Lane::ALL
             .iter()
             .flat_map(|l| self.rx[l.index()].drain().map(move |t| (*l, t)))
@@ -136,14 +137,15 @@ impl<T> Lanes<T> {
 
 /// One worker's deficit-round-robin state.
 #[derive(Clone, Debug)]
-pub(crate) struct Drr {
+pub struct Drr {
     weights: [u32; 4],
     deficit: [u32; 4],
     cursor: usize,
 }
 
 impl Drr {
-    pub(crate) fn new(policy: &Policy) -> Self {
+    /// Fresh deficits, weights from the policy, starting at L0.
+    pub fn new(policy: &Policy) -> Self {
         Drr {
             weights: Lane::ALL.map(|l| policy.lane(l).weight.get()),
             deficit: [0; 4],

@@ -7,14 +7,14 @@
 //! 4. [`verify`] — the worker pool (OS threads): deadline check, SHA-256, batched ECDSA;
 //! 5. [`commit`] — certificate state re-checked and anti-replay committed, under the
 //!    certificate's read lock;
-//! 6. [`dispatch`] — hand-off to the [`Dispatcher`](crate::Dispatcher) and the I0 / I99 answer.
+//! 6. [`dispatch`] — hand-off to the [`Dispatcher`] and the I0 / I99 answer.
 
-pub(crate) mod admit;
-pub(crate) mod commit;
-pub(crate) mod decode;
-pub(crate) mod dispatch;
+pub mod admit;
+pub mod commit;
+pub mod decode;
+pub mod dispatch;
 pub mod lanes;
-pub(crate) mod verify;
+pub mod verify;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

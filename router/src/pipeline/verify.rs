@@ -50,7 +50,12 @@ fn run(shared: &Shared) {
                 shared.lanes.fill(&mut drr, &mut batch, shared.batch);
             }
         }
-        process(shared, &mut batch);
+        // A panicking verifier or dispatcher must not take the worker with it: the batch's
+        // replies are dropped during unwinding (answered *unavailable*) and the worker goes on.
+        let run = std::panic::AssertUnwindSafe(|| process(shared, &mut batch));
+        if std::panic::catch_unwind(run).is_err() {
+            batch.clear();
+        }
     }
 }
 

@@ -26,6 +26,10 @@ use crate::pipeline::lanes::Lane;
 /// The embedded default policy (generated once from docs/srv-catalogue.md).
 pub const DEFAULT_POLICY_TOML: &str = include_str!("default-policy.toml");
 
+/// Most requests the four lanes may hold together: half the anti-replay window (see
+/// [`crate::state::replay`]).
+pub const MAX_TOTAL_CAPACITY: usize = (crate::state::replay::WINDOW / 2) as usize;
+
 /// Largest policy file accepted.
 pub const MAX_POLICY_LEN: usize = 1024 * 1024;
 
@@ -325,6 +329,16 @@ impl Policy {
             lane(&raw.lanes.L2, "L2")?,
             lane(&raw.lanes.L3, "L3")?,
         ];
+        let total: usize = lanes.iter().map(|l| l.capacity.get()).sum();
+        if total > MAX_TOTAL_CAPACITY {
+            return Err(lines.err(
+                raw.lanes.L0.capacity.span(),
+                format!(
+                    "the lanes hold {total} requests in all, over {MAX_TOTAL_CAPACITY}: half the \
+                     anti-replay window, so that queued requests never fall out of it"
+                ),
+            ));
+        }
 
         let limit = |ps: &Spanned<i64>, b: &Spanned<i64>| -> Result<RateLimit, PolicyError> {
             let in_range = |n: u32| (1..=RateLimit::MAX).contains(&n).then_some(n);

@@ -7,9 +7,17 @@
 //! most the words it passes instead of shifting the whole map.
 //!
 //! A counter is accepted when it was never accepted before and is above `mark - WINDOW`;
-//! anything older is refused as a replay (it cannot be told apart from one). `WINDOW` (4032) is
-//! far above the reordering the pipeline causes — requests of one originator in flight at once
-//! across lanes — for lane capacities of a few thousand; raise `WORDS` if a policy queues more.
+//! anything older is refused as a replay (it cannot be told apart from one).
+//!
+//! How big a window? A request waits in the pipeline while later counters of its originator
+//! commit around it. With the dense, increasing counters DUIS Users send, a request can only
+//! fall out of the window if more than `WINDOW` later requests committed while it was in
+//! flight — impossible while everything queued and in workers' batches stays below `WINDOW`:
+//! [`Policy`](crate::Policy) refuses lanes that together hold more than half of it (the other
+//! half covers the workers' batches, at most 64 each). (A first version used 4,032 counters; a bench with
+//! a verifier that accepts everything showed one worker, pre-empted on a loaded machine, fall
+//! that far behind its peer.) 1,024 words = 65,472 counters = 8 KiB per originator, i.e. a few
+//! MB for the few hundred DCC Users.
 //!
 //! Two steps use it: admission *pre-checks* (read only, cheap refusal of obvious replays before
 //! any verify work) and the commit stage *accepts* (check-and-set under the map's shard lock,
@@ -18,13 +26,13 @@
 use dashmap::DashMap;
 use dcc_signing::Eui64;
 
-const WORDS: usize = 64;
+const WORDS: usize = 1024;
 const BITS: u64 = (WORDS as u64) * 64;
 
 /// How far below the high-water mark a counter may arrive and still be accepted (exclusive).
 pub const WINDOW: u64 = BITS - 64;
 
-/// One originator's anti-replay state: 8 + 512 bytes.
+/// One originator's anti-replay state: 16 + 8 KiB.
 #[derive(Clone, Debug)]
 pub struct ReplayWindow {
     /// Highest accepted counter, `None` before the first.
@@ -148,14 +156,15 @@ mod tests {
     #[test]
     fn first_any_then_window() {
         let mut w = ReplayWindow::default();
-        assert_eq!(w.accept(10_000), ReplayVerdict::Fresh);
-        assert_eq!(w.accept(10_000), ReplayVerdict::Duplicate);
-        assert_eq!(w.accept(9_999), ReplayVerdict::Fresh);
-        assert_eq!(w.accept(10_000 - WINDOW), ReplayVerdict::TooOld);
-        assert_eq!(w.accept(10_000 - WINDOW + 1), ReplayVerdict::Fresh);
+        let m = 1_000_000;
+        assert_eq!(w.accept(m), ReplayVerdict::Fresh);
+        assert_eq!(w.accept(m), ReplayVerdict::Duplicate);
+        assert_eq!(w.accept(m - 1), ReplayVerdict::Fresh);
+        assert_eq!(w.accept(m - WINDOW), ReplayVerdict::TooOld);
+        assert_eq!(w.accept(m - WINDOW + 1), ReplayVerdict::Fresh);
         assert_eq!(w.accept(u64::MAX), ReplayVerdict::Fresh);
         assert_eq!(w.accept(u64::MAX), ReplayVerdict::Duplicate);
-        assert_eq!(w.accept(10_001), ReplayVerdict::TooOld);
+        assert_eq!(w.accept(m + 1), ReplayVerdict::TooOld);
         assert_eq!(w.accept(u64::MAX - 1), ReplayVerdict::Fresh);
     }
 }
