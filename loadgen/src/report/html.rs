@@ -337,6 +337,21 @@ fn lane_table(lanes: &[LaneRow]) -> String {
     );
     for l in lanes {
         let c = &l.corrected;
+        if l.ok == 0 {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td colspan=\"6\">no success</td></tr>",
+                esc(&l.lane),
+                l.answered,
+                l.ok,
+                l.refused,
+                l.busy,
+                l.throttled,
+                l.error
+            );
+            continue;
+        }
         let _ = write!(
             s,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\

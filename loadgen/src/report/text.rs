@@ -24,6 +24,16 @@ fn lane_table(s: &mut String, lanes: &[LaneRow]) {
     );
     for l in lanes {
         let c = &l.corrected;
+        if l.ok == 0 {
+            // No success: no latency of successes to show.
+            let _ = writeln!(
+                s,
+                "  {:<5} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} │ {:>8} {:>8} {:>8} {:>8} {:>8} │ {:>8}",
+                l.lane, l.answered, l.ok, l.refused, l.busy, l.throttled, l.error, "-", "-", "-",
+                "-", "-", "-"
+            );
+            continue;
+        }
         let _ = writeln!(
             s,
             "  {:<5} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} │ {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} │ {:>8.3}",
