@@ -51,6 +51,12 @@ pub struct Args {
     /// Worker threads of the embedded router (inproc only; default: its own default).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Policy file of the embedded router (inproc only; default: the embedded policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Verifier of the embedded router (inproc only; default: the scenario's, else known-signer).
+    #[arg(long, value_enum)]
+    pub verifier: Option<crate::scenario::VerifierChoice>,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
@@ -85,9 +91,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Builds the target named by `--target`.
-pub fn make_target(args: &Args, _world: &World) -> Result<Arc<dyn Target>, target::TargetError> {
+pub fn make_target(
+    args: &Args,
+    scenario: &Scenario,
+    _world: &World,
+) -> Result<Arc<dyn Target>, target::TargetError> {
     match target::parse_kind(&args.target)? {
-        TargetKind::InProc => target::inproc::build(args.workers),
+        TargetKind::InProc => target::inproc::build(
+            args.workers,
+            match &args.policy {
+                Some(p) => dcc_router::Policy::load(p)
+                    .map_err(|e| target::TargetError::Admin(e.to_string()))?,
+                None => dcc_router::Policy::default(),
+            },
+            args.verifier
+                .or(scenario.load.verifier)
+                .unwrap_or(crate::scenario::VerifierChoice::KnownSigner),
+        ),
         TargetKind::Mock => Ok(mock::shared(
             mock::MockConfig::default(),
             TokioClock::start_now(),
@@ -148,7 +168,7 @@ async fn async_main(args: Args) -> Result<bool, String> {
         }
     }
     let world = Arc::new(World::new(&scenario.population));
-    let target = match make_target(&args, &world) {
+    let target = match make_target(&args, &scenario, &world) {
         Ok(t) => t,
         Err(e) => return fail(e.to_string()),
     };
@@ -237,10 +257,14 @@ mod tests {
     fn quic_target_says_not_yet_supported() {
         let args = Args::parse_from(["loadgen", "--target", "quic://127.0.0.1:4433"]);
         let world = World::new(&crate::scenario::PopulationSpec::default());
-        let err = make_target(&args, &world).err().unwrap().to_string();
+        let scenario = Scenario::load("steady").unwrap();
+        let err = make_target(&args, &scenario, &world)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("not yet supported"), "{err}");
         let args = Args::parse_from(["loadgen", "--target", "http://x"]);
-        assert!(make_target(&args, &world).is_err());
+        assert!(make_target(&args, &scenario, &world).is_err());
     }
 
     fn scenario_file(expect_max_ms: f64) -> tempfile::NamedTempFile {

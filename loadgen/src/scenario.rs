@@ -98,6 +98,22 @@ pub struct LoadSpec {
     /// A request not answered after this many seconds counts as an error (default 30).
     #[serde(default)]
     pub request_timeout: Option<f64>,
+    /// Signature verifier of the embedded (`inproc`) router: `known-signer` (the router's
+    /// default) or `p256` (plain, ~10× slower). Scenarios about *overload* use `p256` so that
+    /// twice the router's capacity stays within what one machine's generator can sign and send;
+    /// what they show is lane behaviour, not absolute rates. `--verifier` overrides it.
+    #[serde(default)]
+    pub verifier: Option<VerifierChoice>,
+}
+
+/// Which verifier an embedded router uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifierChoice {
+    /// The known-signer verifier (precomputed per-key tables): the router's default.
+    KnownSigner,
+    /// Plain `p256` verification.
+    P256,
 }
 
 /// `[population]`.

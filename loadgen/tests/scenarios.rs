@@ -50,7 +50,12 @@ async fn run_builtin(name: &str, rate: Option<f64>, duration: Duration, workers:
         name,
         rate,
         duration,
-        InProcTarget::new(Some(workers)).unwrap(),
+        InProcTarget::new(
+            Some(workers),
+            dcc_router::Policy::default(),
+            loadgen::scenario::VerifierChoice::KnownSigner,
+        )
+        .unwrap(),
     )
     .await
 }

@@ -11,7 +11,7 @@
 //!  (zero-copy (cheap     (bounded flume;   (OS threads;       (cert state  (I0 on delivery,
 //!   header)   checks in   full → busy;     deadline → busy;    re-checked,  I99 for dated /
 //!             domain      deficit round    SHA-256 + batched   anti-replay  scheduled)
-//!             order,      robin 8:4:2:1)   ECDSA P-256)        committed,
+//!             order,      robin 64:32:4:1) ECDSA P-256)        committed,
 //!             classify,                                        under the
 //!             rate limit)                                      cert's lock)
 //! ```

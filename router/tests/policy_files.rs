@@ -71,7 +71,7 @@ fn bad_values_are_refused_with_their_line() {
 
 #[test]
 fn syntax_errors_unknown_keys_and_missing_sections_have_lines() {
-    let (text, line) = edit("weight = 8", "wieght = 8");
+    let (text, line) = edit("weight = 64", "wieght = 64");
     let (got, reason) = refused(&text);
     assert_eq!(got, line);
     assert!(reason.contains("unknown field"), "{reason}");

@@ -8,13 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use dcc_router::policy::{LaneCapacity, LaneDeadline, RateLimit};
+use dcc_router::policy::{LaneCapacity, LaneDeadline, RateLimit, WorkerShare};
 use dcc_router::{Lane, Policy, ResponseCode as C, ResponseFuture};
 
+/// The default policy with these lane capacities and DRR weights 8:4:2:1 (small quanta make
+/// the rounds short enough to observe in a test; the default policy's are 64:32:4:1).
 fn policy(caps: [usize; 4]) -> Policy {
     let mut p = Policy::default();
     for (l, c) in caps.into_iter().enumerate() {
         p.lanes[l].capacity = LaneCapacity::new(c).unwrap();
+        p.lanes[l].weight = WorkerShare::new([8, 4, 2, 1][l]).unwrap();
     }
     p.rate_limit = RateLimit::new(RateLimit::MAX, RateLimit::MAX).unwrap();
     p

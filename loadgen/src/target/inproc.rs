@@ -13,10 +13,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::scenario::VerifierChoice;
 use dcc_router::{
     CertRecord, Device, DeviceStatus, Party, PaymentMode, Policy, Response, ResponseCode, Router,
 };
-use dcc_signing::verify::{P256Verifier, Verifier};
+use dcc_signing::verify::P256Verifier;
 use dcc_signing::Signer;
 
 use super::{OutcomeFuture, Request, Target, TargetError};
@@ -35,14 +36,14 @@ pub struct InProcTarget {
     verify_rate: f64,
 }
 
-/// Single-core verify rate of the router's default verifier on this machine (~50 ms).
-pub fn measure_verify_rate() -> f64 {
+/// Single-core verify rate of `verifier` on this machine (~50 ms).
+pub fn measure_verify_rate(verifier: &dyn dcc_signing::verify::Verifier) -> f64 {
     let signer = Signer::random();
     let digest = [7u8; 32];
     let Ok(sig) = signer.sign_prehash(&digest) else {
         return 0.0;
     };
-    let key = P256Verifier.prepare(&signer.public_key());
+    let key = verifier.prepare(&signer.public_key());
     let t0 = Instant::now();
     let mut n = 0u64;
     while t0.elapsed() < Duration::from_millis(50) || n < 10 {
@@ -56,8 +57,15 @@ pub fn measure_verify_rate() -> f64 {
 
 impl InProcTarget {
     /// Starts a router with the default policy and `workers` verify threads (default: cores).
-    pub fn new(workers: Option<usize>) -> Result<Self, TargetError> {
-        let mut b = Router::builder().policy(Policy::default());
+    pub fn new(
+        workers: Option<usize>,
+        policy: Policy,
+        verifier: VerifierChoice,
+    ) -> Result<Self, TargetError> {
+        let mut b = Router::builder().policy(policy);
+        if verifier == VerifierChoice::P256 {
+            b = b.verifier(std::sync::Arc::new(P256Verifier));
+        }
         if let Some(w) = workers {
             b = b.workers(w);
         }
@@ -65,10 +73,11 @@ impl InProcTarget {
         let workers = workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
+        let verify_rate = measure_verify_rate(router.verifier().as_ref());
         Ok(InProcTarget {
             router,
             workers,
-            verify_rate: measure_verify_rate(),
+            verify_rate,
         })
     }
 
@@ -191,6 +200,10 @@ impl Target for InProcTarget {
 }
 
 /// Builds the embedded router target.
-pub fn build(workers: Option<usize>) -> Result<Arc<dyn Target>, TargetError> {
-    Ok(Arc::new(InProcTarget::new(workers)?))
+pub fn build(
+    workers: Option<usize>,
+    policy: Policy,
+    verifier: VerifierChoice,
+) -> Result<Arc<dyn Target>, TargetError> {
+    Ok(Arc::new(InProcTarget::new(workers, policy, verifier)?))
 }

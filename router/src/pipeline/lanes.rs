@@ -7,7 +7,7 @@
 //! Workers pick by **deficit round robin**: visiting lanes L0 → L3 in turn, a worker takes up to
 //! the lane's weight (its [`WorkerShare`](crate::policy::WorkerShare)) before moving on, and
 //! forfeits the rest of a quantum when the lane runs dry. Under saturation lane *l* therefore
-//! gets `weight[l] / Σ weights` of the verify capacity (8:4:2:1 by default — L3 is never
+//! gets `weight[l] / Σ weights` of the verify capacity (64:32:4:1 by default — L3 is never
 //! starved), while an idle system serves whatever arrives at once. A plain biased select would
 //! starve L3 forever under sustained L0–L2 load. Each worker keeps its own deficits, so the
 //! scheduler needs no shared lock.
@@ -175,7 +175,8 @@ mod tests {
         }
         let mut drr = Drr::new(&policy);
         let mut out = Vec::new();
-        lanes.fill(&mut drr, &mut out, 150);
+        // Two full rounds of the default quanta 64:32:4:1.
+        lanes.fill(&mut drr, &mut out, 202);
         let count = |l| out.iter().filter(|(x, _)| *x == l).count();
         assert_eq!(
             [
@@ -184,7 +185,7 @@ mod tests {
                 count(Lane::L2),
                 count(Lane::L3)
             ],
-            [80, 40, 20, 10]
+            [128, 64, 8, 2]
         );
         // Highest lane first.
         assert!(out[..8].iter().all(|(l, _)| *l == Lane::L0));
