@@ -337,3 +337,42 @@ async fn shutdown_drains_in_flight_requests() {
     }
     assert_eq!(answered, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_load_crl_revokes_what_it_lists_and_refuses_a_forged_one() {
+    let env = Env::start().await;
+    let (a, b) = (env.user("supplier-a"), env.user("supplier-b"));
+    let now = dcc_signing::pki::now_unix();
+    // A CRL from another PKI's issuing CA (same names, other key) is refused.
+    let other = DemoPki::generate(now).unwrap();
+    let forged = other
+        .issuing
+        .issue_crl(&[b.cert.serial.clone()], now, now + 86_400, 1)
+        .unwrap();
+    let answer = env
+        .admin(AdminRequest::LoadCrl {
+            pem: forged.to_pem(),
+        })
+        .await;
+    assert!(!answer.ok, "{answer:?}");
+    // The real issuing CA's CRL listing supplier-a revokes it, and only it.
+    let crl = env
+        .pki
+        .issuing
+        .issue_crl(&[a.cert.serial.clone()], now, now + 86_400, 2)
+        .unwrap();
+    let answer = env.admin(AdminRequest::LoadCrl { pem: crl.to_pem() }).await;
+    assert!(answer.ok, "{answer:?}");
+    let ca = env.client("supplier-a").await;
+    let cb = env.client("supplier-b").await;
+    let ra = ca
+        .send(request(a, a, "2.2", 1, demo_device(A_DEVICE), 1))
+        .await
+        .unwrap();
+    let rb = cb
+        .send(request(b, b, "2.2", 1, demo_device(B_DEVICE), 1))
+        .await
+        .unwrap();
+    assert_eq!((ra.code.as_str(), rb.code.as_str()), ("R3", "I0"));
+    env.running.unwrap().shutdown().await;
+}
