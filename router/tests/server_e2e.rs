@@ -347,7 +347,7 @@ async fn admin_load_crl_revokes_what_it_lists_and_refuses_a_forged_one() {
     let other = DemoPki::generate(now).unwrap();
     let forged = other
         .issuing
-        .issue_crl(&[b.cert.serial.clone()], now, now + 86_400, 1)
+        .issue_crl(std::slice::from_ref(&b.cert.serial), now, now + 86_400, 1)
         .unwrap();
     let answer = env
         .admin(AdminRequest::LoadCrl {
@@ -359,7 +359,7 @@ async fn admin_load_crl_revokes_what_it_lists_and_refuses_a_forged_one() {
     let crl = env
         .pki
         .issuing
-        .issue_crl(&[a.cert.serial.clone()], now, now + 86_400, 2)
+        .issue_crl(std::slice::from_ref(&a.cert.serial), now, now + 86_400, 2)
         .unwrap();
     let answer = env.admin(AdminRequest::LoadCrl { pem: crl.to_pem() }).await;
     assert!(answer.ok, "{answer:?}");
