@@ -413,4 +413,43 @@ mod tests {
         let a = u.next_counter();
         assert_eq!(u.next_counter(), a + 1);
     }
+
+    #[test]
+    fn a_pki_population_follows_the_servers_device_rule() {
+        use dcc_router::server::bootstrap::demo_device;
+        let now = dcc_signing::pki::now_unix();
+        let steady = Scenario::load("steady").unwrap();
+        let w = World::from_pki(DemoPki::generate(now).unwrap(), &steady, 1000, 30).unwrap();
+        let names = |v: &[usize]| {
+            v.iter()
+                .map(|&i| w.users[i].name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&w.suppliers), ["supplier-a", "supplier-b"]);
+        assert_eq!(names(&w.network_operators), ["netop"]);
+        assert_eq!(names(&w.srps), ["srp"]);
+        assert!(w.users.iter().all(|u| u.name != "admin"));
+        assert_eq!(w.failed, None);
+        for d in [0u64, 1, 29, 30, 99, 100, 131, 999] {
+            assert_eq!(w.device_eui(d), demo_device(d));
+            assert_eq!(w.device_prepayment(d), d % 100 < 30, "{d}");
+            assert_eq!(w.device_supplier(d), w.suppliers[(d % 2) as usize]);
+        }
+        for r in 0..200 {
+            let d = w.device_of_supplier(1, r * 7919);
+            assert!(d < 1000);
+            assert_eq!(w.device_supplier(d), w.suppliers[1]);
+        }
+        // solr: the first Supplier fails, the second stays healthy.
+        let solr = Scenario::load("solr").unwrap();
+        let w = World::from_pki(DemoPki::generate(now).unwrap(), &solr, 1000, 30).unwrap();
+        assert_eq!(w.failed, Some(w.suppliers[0]));
+        assert_eq!(w.healthy_suppliers(), &w.suppliers[1..]);
+        // attack sends as an Other User, which the demo directory does not have.
+        let attack = Scenario::load("attack").unwrap();
+        let err = World::from_pki(DemoPki::generate(now).unwrap(), &attack, 1000, 30)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OtherUser"), "{err}");
+    }
 }
