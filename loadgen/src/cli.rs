@@ -173,6 +173,20 @@ async fn async_main(args: Args) -> Result<bool, String> {
         }
     }
     let world = Arc::new(make_world(&args, &scenario)?);
+    if !args.quiet && matches!(target::parse_kind(&args.target), Ok(TargetKind::Quic(_))) {
+        eprintln!(
+            "loadgen: population from {} (the scenario's [population] does not apply): {} \
+             Suppliers, {} network operator(s), {} SRP(s), {} Other User(s); {} devices, {} % \
+             prepayment",
+            args.pki.display(),
+            world.suppliers.len(),
+            world.network_operators.len(),
+            world.srps.len(),
+            world.other_users.len(),
+            world.devices,
+            args.prepayment_percent
+        );
+    }
     let target = match make_target(&args, &world).await {
         Ok(t) => t,
         Err(e) => return fail(e.to_string()),
