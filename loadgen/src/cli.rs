@@ -48,6 +48,16 @@ pub struct Args {
     /// Signing threads (default: enough for the peak rate).
     #[arg(long)]
     pub signer_threads: Option<usize>,
+    /// PKI directory of the server (quic only): the population (Users, signing keys,
+    /// certificates) and every connection's TLS client certificate come from it.
+    #[arg(long, default_value = "dcc-router-data/pki")]
+    pub pki: PathBuf,
+    /// Demo devices the server registered (quic only; `dcc-router serve --demo-devices`).
+    #[arg(long, default_value_t = dcc_router::server::ServeConfig::default().demo_devices)]
+    pub devices: u64,
+    /// Percentage of the server's demo devices in prepayment mode (quic only).
+    #[arg(long, default_value_t = dcc_router::server::ServeConfig::default().prepayment_percent)]
+    pub prepayment_percent: u8,
     /// Worker threads of the embedded router (inproc only; default: its own default).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -90,11 +100,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Builds the target named by `--target`.
-pub fn make_target(
+/// Builds the world the scenario runs in: loadgen's own population, or for a QUIC target the
+/// server's, read from `--pki` ([`World::from_pki_dir`]).
+pub fn make_world(args: &Args, scenario: &Scenario) -> Result<World, String> {
+    match target::parse_kind(&args.target).map_err(|e| e.to_string())? {
+        TargetKind::Quic(_) => {
+            World::from_pki_dir(&args.pki, scenario, args.devices, args.prepayment_percent)
+                .map_err(|e| e.to_string())
+        }
+        _ => Ok(World::new(&scenario.population)),
+    }
+}
+
+/// Builds the target named by `--target` (for QUIC: connects one client per User of `world`).
+pub async fn make_target(
     args: &Args,
     scenario: &Scenario,
-    _world: &World,
+    world: &World,
 ) -> Result<Arc<dyn Target>, target::TargetError> {
     match target::parse_kind(&args.target)? {
         TargetKind::InProc => target::inproc::build(
@@ -112,7 +134,7 @@ pub fn make_target(
             mock::MockConfig::default(),
             TokioClock::start_now(),
         )),
-        TargetKind::Quic(addr) => match target::quic::connect(&addr)? {},
+        TargetKind::Quic(addr) => target::quic::build(&addr, &args.pki, world).await,
         #[allow(unreachable_patterns)]
         _ => Err(target::TargetError::Unknown(args.target.clone())),
     }
@@ -167,8 +189,22 @@ async fn async_main(args: Args) -> Result<bool, String> {
             return fail(format!("--rate {r}: must be a positive number"));
         }
     }
-    let world = Arc::new(World::new(&scenario.population));
-    let target = match make_target(&args, &scenario, &world) {
+    let world = Arc::new(make_world(&args, &scenario)?);
+    if !args.quiet && matches!(target::parse_kind(&args.target), Ok(TargetKind::Quic(_))) {
+        eprintln!(
+            "loadgen: population from {} (the scenario's [population] does not apply): {} \
+             Suppliers, {} network operator(s), {} SRP(s), {} Other User(s); {} devices, {} % \
+             prepayment",
+            args.pki.display(),
+            world.suppliers.len(),
+            world.network_operators.len(),
+            world.srps.len(),
+            world.other_users.len(),
+            world.devices,
+            args.prepayment_percent
+        );
+    }
+    let target = match make_target(&args, &scenario, &world).await {
         Ok(t) => t,
         Err(e) => return fail(e.to_string()),
     };
@@ -254,17 +290,21 @@ mod tests {
     }
 
     #[test]
-    fn quic_target_says_not_yet_supported() {
-        let args = Args::parse_from(["loadgen", "--target", "quic://127.0.0.1:4433"]);
-        let world = World::new(&crate::scenario::PopulationSpec::default());
-        let scenario = Scenario::load("steady").unwrap();
-        let err = make_target(&args, &scenario, &world)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("not yet supported"), "{err}");
+    fn quic_target_needs_a_pki_directory_and_known_targets_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none");
+        let args = Args::parse_from([
+            "loadgen",
+            "--target",
+            "quic://127.0.0.1:4433",
+            "--pki",
+            missing.to_str().unwrap(),
+        ]);
+        let sc = Scenario::load("steady").unwrap();
+        let err = make_world(&args, &sc).unwrap_err();
+        assert!(err.contains("PKI directory"), "{err}");
         let args = Args::parse_from(["loadgen", "--target", "http://x"]);
-        assert!(make_target(&args, &scenario, &world).is_err());
+        assert!(make_world(&args, &sc).is_err());
     }
 
     fn scenario_file(expect_max_ms: f64) -> tempfile::NamedTempFile {

@@ -7,13 +7,49 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::path::{Path, PathBuf};
+
+use dcc_signing::pki::demo::DemoPki;
 use dcc_signing::{CertId, Eui64, RemotePartyRole, Signer, UserRole};
 
-use crate::scenario::{Party, PopulationSpec};
+use crate::scenario::{Party, PopulationSpec, Scenario};
+
+/// Why a population could not be read from a PKI directory.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PkiPopulationError {
+    /// The directory could not be read (missing, or a key does not match its certificate).
+    #[error(
+        "PKI directory {dir}: {source} (start `dcc-router serve` once to create it, or pass --pki)"
+    )]
+    Pki {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: dcc_signing::pki::PkiError,
+    },
+    /// The scenario sends as a kind of party the directory has no User for.
+    #[error("the PKI directory cannot play scenario {scenario:?}: {why}")]
+    Missing {
+        /// The scenario.
+        scenario: String,
+        /// What is missing.
+        why: String,
+    },
+}
+
+/// Directory name of the demo PKI's admin User (it speaks the admin protocol, never SRs).
+pub const PKI_ADMIN_NAME: &str = "admin";
+/// Directory name of the demo PKI's Shared Resource Provider (the server does not register
+/// devices for it).
+pub const PKI_SRP_NAME: &str = "srp";
 
 /// One DCC User.
 #[derive(Debug)]
 pub struct User {
+    /// A name for reports and PKI look-ups (the directory name under `users/` for a
+    /// population read from a PKI directory).
+    pub name: String,
     /// Business ID.
     pub eui: Eui64,
     /// What kind of party it is.
@@ -53,13 +89,24 @@ pub struct World {
     pub failed: Option<usize>,
     /// Number of devices.
     pub devices: u64,
-    prepayment_permille: u64,
+    devices_rule: DeviceRule,
     /// The DCC's EUI-64 (target of non-device requests).
     pub dcc: Eui64,
     /// A key and certificate id the target never sees (for the unknown-certificate attack).
     pub impostor: (Signer, CertId),
     /// Issuer name of the demo certificates (hashed into every [`CertId`]).
     pub issuer_name: &'static [u8],
+}
+
+/// How device indices map to EUI-64s and payment modes.
+#[derive(Clone, Copy, Debug)]
+enum DeviceRule {
+    /// loadgen's own population: EUI-64 from [`DEVICE_BASE`], prepayment by a hash of the
+    /// index (so that prepayment devices are spread over every Supplier).
+    Generated { prepayment_permille: u64 },
+    /// `dcc-router serve`'s demo devices (`dcc_router::server::bootstrap`): EUI-64 from
+    /// `DEMO_DEVICE_BASE`, prepayment when *i* mod 100 < the percentage.
+    Server { prepayment_percent: u64 },
 }
 
 /// Issuer handle used by every demo certificate id.
@@ -95,6 +142,7 @@ impl World {
                     let idx = users.len();
                     let serial = (idx as u64 + 1).to_be_bytes();
                     users.push(User {
+                        name: format!("{party:?}-{idx}").to_lowercase(),
                         eui: Eui64::from_u64(USER_BASE + idx as u64),
                         party,
                         roles: roles.to_vec(),
@@ -146,11 +194,139 @@ impl World {
             srps,
             failed,
             devices: spec.devices.max(1),
-            prepayment_permille: (spec.prepayment_share * 1000.0).round() as u64,
+            devices_rule: DeviceRule::Generated {
+                prepayment_permille: (spec.prepayment_share * 1000.0).round() as u64,
+            },
             dcc: Eui64::from_u64(DCC_EUI),
             impostor: (Signer::random(), impostor_cert),
             issuer_name: DEMO_ISSUER,
         }
+    }
+
+    /// The population of a `dcc-router serve` instance, read from its PKI directory: the
+    /// directory's Users with their real signing keys and certificate ids, and the server's demo
+    /// devices (`devices` of them, `prepayment_percent` % in prepayment), assigned to Suppliers
+    /// by the server's rule (`dcc_router::server::bootstrap`).
+    ///
+    /// The scenario's `[population]` counts do not apply: the directory decides how many Users
+    /// of each kind there are. Mapping, by directory name order:
+    ///
+    /// * Suppliers: every Supplier-role User except `srp` (the server's device rule uses the
+    ///   same list), the first of them failing when the scenario has a failed Supplier;
+    /// * network operator: the first network-operator User (the server registers it for every
+    ///   device; any others are left out);
+    /// * SRP: the User `srp`; Other Users: other-role Users except `admin`.
+    ///
+    /// A scenario whose mix sends as a kind of party the directory lacks is refused.
+    pub fn from_pki_dir(
+        dir: &Path,
+        scenario: &Scenario,
+        devices: u64,
+        prepayment_percent: u8,
+    ) -> Result<World, PkiPopulationError> {
+        let pki = DemoPki::load_from_dir(dir).map_err(|source| PkiPopulationError::Pki {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        World::from_pki(pki, scenario, devices, prepayment_percent)
+    }
+
+    /// [`World::from_pki_dir`] over a PKI already loaded.
+    pub fn from_pki(
+        pki: DemoPki,
+        scenario: &Scenario,
+        devices: u64,
+        prepayment_percent: u8,
+    ) -> Result<World, PkiPopulationError> {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(1);
+        let mut demo = pki.users;
+        demo.sort_by(|a, b| a.name.cmp(&b.name));
+        let admin_eui = dcc_router::server::config::DEMO_ADMIN;
+        let mut w = World {
+            users: Vec::new(),
+            suppliers: Vec::new(),
+            network_operators: Vec::new(),
+            other_users: Vec::new(),
+            srps: Vec::new(),
+            failed: None,
+            devices: devices.max(1),
+            devices_rule: DeviceRule::Server {
+                prepayment_percent: u64::from(prepayment_percent),
+            },
+            dcc: Eui64::from_u64(DCC_EUI),
+            impostor: (
+                Signer::random(),
+                CertId::new(
+                    CertId::issuer_hash_of(DEMO_ISSUER),
+                    &[0x7E, 0xAD, 0xBE, 0xEF, 0x01],
+                )
+                .unwrap_or_else(unreachable_cert),
+            ),
+            issuer_name: DEMO_ISSUER,
+        };
+        for u in demo {
+            if u.name == PKI_ADMIN_NAME || u.eui64 == admin_eui {
+                continue;
+            }
+            let (party, pool) = match u.role {
+                RemotePartyRole::Supplier if u.name == PKI_SRP_NAME => (Party::Srp, &mut w.srps),
+                RemotePartyRole::Supplier => (Party::Supplier, &mut w.suppliers),
+                RemotePartyRole::NetworkOperator if w.network_operators.is_empty() => {
+                    (Party::NetworkOperator, &mut w.network_operators)
+                }
+                RemotePartyRole::Other => (Party::OtherUser, &mut w.other_users),
+                _ => continue,
+            };
+            if u.user_roles.is_empty() {
+                continue;
+            }
+            pool.push(w.users.len());
+            w.users.push(User {
+                name: u.name,
+                eui: u.eui64,
+                party,
+                roles: u.user_roles,
+                remote_role: u.role,
+                cert: u.cert.id,
+                signer: u.signer,
+                counter: AtomicU64::new(start),
+            });
+        }
+        let missing = |why: String| PkiPopulationError::Missing {
+            scenario: scenario.name.clone(),
+            why,
+        };
+        if scenario.population.failed_supplier {
+            if w.suppliers.len() < 2 {
+                return Err(missing(format!(
+                    "a failed Supplier needs at least 2 Supplier Users, the directory has {}",
+                    w.suppliers.len()
+                )));
+            }
+            w.failed = Some(w.suppliers[0]);
+            w.users[w.suppliers[0]].party = Party::FailedSupplier;
+        }
+        for m in &scenario.mix {
+            for p in [Some(m.from), m.sign_as].into_iter().flatten() {
+                let have = match p {
+                    Party::Supplier => !w.healthy_suppliers().is_empty(),
+                    Party::FailedSupplier => w.failed.is_some(),
+                    Party::NetworkOperator => !w.network_operators.is_empty(),
+                    Party::OtherUser => !w.other_users.is_empty(),
+                    Party::Srp => !w.srps.is_empty(),
+                };
+                if !have {
+                    return Err(missing(format!(
+                        "mix entry {:?} sends as {p:?}, and the directory has no such User",
+                        m.tag
+                    )));
+                }
+            }
+        }
+        Ok(w)
     }
 
     /// Suppliers that do not fail.
@@ -163,7 +339,10 @@ impl World {
 
     /// The EUI-64 of device `d`.
     pub fn device_eui(&self, d: u64) -> Eui64 {
-        Eui64::from_u64(DEVICE_BASE + d)
+        match self.devices_rule {
+            DeviceRule::Generated { .. } => Eui64::from_u64(DEVICE_BASE + d),
+            DeviceRule::Server { .. } => dcc_router::server::bootstrap::demo_device(d),
+        }
     }
 
     /// The User index of the Supplier registered for device `d`.
@@ -173,7 +352,12 @@ impl World {
 
     /// Whether device `d` is in prepayment mode.
     pub fn device_prepayment(&self, d: u64) -> bool {
-        mix64(d) % 1000 < self.prepayment_permille
+        match self.devices_rule {
+            DeviceRule::Generated {
+                prepayment_permille,
+            } => mix64(d) % 1000 < prepayment_permille,
+            DeviceRule::Server { prepayment_percent } => d % 100 < prepayment_percent,
+        }
     }
 
     /// The User index of the network operator registered for device `d`, if there are any.
@@ -228,5 +412,44 @@ mod tests {
         let u = &w.users[0];
         let a = u.next_counter();
         assert_eq!(u.next_counter(), a + 1);
+    }
+
+    #[test]
+    fn a_pki_population_follows_the_servers_device_rule() {
+        use dcc_router::server::bootstrap::demo_device;
+        let now = dcc_signing::pki::now_unix();
+        let steady = Scenario::load("steady").unwrap();
+        let w = World::from_pki(DemoPki::generate(now).unwrap(), &steady, 1000, 30).unwrap();
+        let names = |v: &[usize]| {
+            v.iter()
+                .map(|&i| w.users[i].name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&w.suppliers), ["supplier-a", "supplier-b"]);
+        assert_eq!(names(&w.network_operators), ["netop"]);
+        assert_eq!(names(&w.srps), ["srp"]);
+        assert!(w.users.iter().all(|u| u.name != "admin"));
+        assert_eq!(w.failed, None);
+        for d in [0u64, 1, 29, 30, 99, 100, 131, 999] {
+            assert_eq!(w.device_eui(d), demo_device(d));
+            assert_eq!(w.device_prepayment(d), d % 100 < 30, "{d}");
+            assert_eq!(w.device_supplier(d), w.suppliers[(d % 2) as usize]);
+        }
+        for r in 0..200 {
+            let d = w.device_of_supplier(1, r * 7919);
+            assert!(d < 1000);
+            assert_eq!(w.device_supplier(d), w.suppliers[1]);
+        }
+        // solr: the first Supplier fails, the second stays healthy.
+        let solr = Scenario::load("solr").unwrap();
+        let w = World::from_pki(DemoPki::generate(now).unwrap(), &solr, 1000, 30).unwrap();
+        assert_eq!(w.failed, Some(w.suppliers[0]));
+        assert_eq!(w.healthy_suppliers(), &w.suppliers[1..]);
+        // attack sends as an Other User, which the demo directory does not have.
+        let attack = Scenario::load("attack").unwrap();
+        let err = World::from_pki(DemoPki::generate(now).unwrap(), &attack, 1000, 30)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OtherUser"), "{err}");
     }
 }

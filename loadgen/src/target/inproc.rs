@@ -97,9 +97,9 @@ impl InProcTarget {
     }
 }
 
-/// Maps a router response to an outcome.
-pub fn outcome_of(r: &Response) -> Outcome {
-    let class = match r.code {
+/// The outcome class of a response code (shared with the QUIC target).
+pub fn class_of(code: ResponseCode) -> OutcomeClass {
+    match code {
         c if c.is_success() => OutcomeClass::Ok,
         ResponseCode::Busy => OutcomeClass::Busy,
         ResponseCode::Throttled => OutcomeClass::Throttled,
@@ -107,7 +107,12 @@ pub fn outcome_of(r: &Response) -> Outcome {
         | ResponseCode::DeviceUnreachable
         | ResponseCode::NoDeviceResponse => OutcomeClass::Error,
         _ => OutcomeClass::Refused,
-    };
+    }
+}
+
+/// Maps a router response to an outcome.
+pub fn outcome_of(r: &Response) -> Outcome {
+    let class = class_of(r.code);
     let lane = match r.lane {
         Some(dcc_router::Lane::L0) => Lane::L0,
         Some(dcc_router::Lane::L1) => Lane::L1,

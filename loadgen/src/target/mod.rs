@@ -2,7 +2,9 @@
 //!
 //! * [`mock::MockTarget`]: a scripted stand-in (fixed service time, optional stall) used by the
 //!   generator's own tests and by `--target mock` to measure the generator alone;
-//! * [`quic`]: `quic://host:port` — not supported yet (it needs the QUIC ingress).
+//! * [`inproc::InProcTarget`]: an embedded router (the default);
+//! * [`quic::QuicTarget`]: `quic://host:port`, a `dcc-router serve` instance, one client
+//!   connection per User with the TLS credentials of its PKI directory (`--pki`).
 //!
 //! A target answers every request with an [`Outcome`] (class, response code, lane). Scenario
 //! events (a Supplier failing, a revocation) are applied through [`Target::apply`], and the

@@ -1,14 +1,265 @@
-//! `quic://host:port`: a router over QUIC with client certificates from a PKI directory.
+//! `quic://host:port`: a `dcc-router serve` instance over QUIC, with client certificates from a
+//! PKI directory.
 //!
-//! Not supported yet: it depends on the router's QUIC ingress (a later issue). The target string
-//! is recognised so that the error says so plainly instead of "unknown target".
+//! The server only accepts, on a connection, requests whose originator is the User named by the
+//! connection's TLS client certificate. So the target opens one [`Client`] per User of the
+//! world (with `users/<name>/tls-chain.pem` and `tls-key.pem`, trusting `ca/root.pem`) and sends
+//! each request on the connection of its [`Request::via`] User. The world must be the server's
+//! own population ([`World::from_pki_dir`]): the server registers the directory's Users and its
+//! demo devices at start, so [`Target::setup`] registers nothing; it only checks, through the
+//! admin channel when the `admin` User's credentials are there, that the server has at least as
+//! many devices as the world aims at.
+//!
+//! Scenario events (a Supplier failing) go through the admin protocol as the `admin` User
+//! (`dcc_router::cli::admin_call`). The server's capacity is not known to the client:
+//! [`Target::capacity_hint`] is `None`, so `rate = "capacity"` scenarios need `--rate`.
 
-use super::TargetError;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Always an error until the QUIC ingress exists.
-pub fn connect(addr: &str) -> Result<std::convert::Infallible, TargetError> {
-    Err(TargetError::NotSupported(format!(
-        "target quic://{addr} is not yet supported: the QUIC ingress of dcc-router is a later \
-         issue; use --target inproc (the default) or --target mock"
-    )))
+use dcc_router::ingress::client::{Client, ClientError, StreamMode};
+use dcc_router::ingress::tls::TlsMaterial;
+use dcc_router::ingress::wire::WireAnswer;
+use dcc_router::server::admin_proto::{AdminAnswer, AdminRequest};
+use dcc_router::ResponseCode;
+
+use super::inproc::class_of;
+use super::{OutcomeFuture, Request, Target, TargetError};
+use crate::outcome::{Lane, Outcome, OutcomeClass};
+use crate::population::{World, PKI_ADMIN_NAME};
+use crate::scenario::EventSpec;
+
+/// The TLS server name the demo server certificate carries.
+pub const SERVER_NAME: &str = "localhost";
+/// How long a revocation delay lasts (as for the in-process target).
+const DELAY: Duration = Duration::from_secs(28 * 86_400);
+
+/// A router over QUIC.
+#[derive(Debug)]
+pub struct QuicTarget {
+    addr: SocketAddr,
+    /// One connection per User of the world, by index (`None`: the User sends nothing).
+    clients: Vec<Option<Arc<Client>>>,
+    admin: Option<TlsMaterial>,
+    pki: PathBuf,
+    mode: StreamMode,
+}
+
+fn read(p: &Path) -> Result<Vec<u8>, TargetError> {
+    std::fs::read(p).map_err(|e| TargetError::Admin(format!("{}: {e}", p.display())))
+}
+
+/// The TLS material of User `name` of the PKI directory `pki`.
+pub fn user_tls(pki: &Path, name: &str) -> Result<TlsMaterial, TargetError> {
+    let d = pki.join("users").join(name);
+    Ok(TlsMaterial {
+        ca_pem: read(&pki.join("ca").join("root.pem"))?,
+        cert_pem: read(&d.join("tls-chain.pem"))?,
+        key_pem: read(&d.join("tls-key.pem"))?,
+    })
+}
+
+/// Resolves `host:port` (a name such as `localhost:4433` is looked up).
+pub async fn resolve(addr: &str) -> Result<SocketAddr, TargetError> {
+    if let Ok(a) = addr.parse() {
+        return Ok(a);
+    }
+    tokio::net::lookup_host(addr)
+        .await
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| {
+            TargetError::Admin(format!(
+                "quic://{addr}: not a HOST:PORT that resolves (e.g. quic://127.0.0.1:4433)"
+            ))
+        })
+}
+
+/// Connects one client per User of `world` to the server at `addr` (`host:port`), with the
+/// credentials of the PKI directory `pki`.
+pub async fn connect(
+    addr: &str,
+    pki: &Path,
+    world: &World,
+    mode: StreamMode,
+) -> Result<QuicTarget, TargetError> {
+    let server = resolve(addr).await?;
+    let mut clients = Vec::with_capacity(world.users.len());
+    for u in &world.users {
+        let tls = user_tls(pki, &u.name)?;
+        let c = Client::connect(server, SERVER_NAME, &tls, mode)
+            .await
+            .map_err(|e| {
+                TargetError::Admin(format!(
+                    "quic://{addr}: connecting as {} ({}): {e}",
+                    u.name, u.eui
+                ))
+            })?;
+        clients.push(Some(Arc::new(c)));
+    }
+    let admin = user_tls(pki, PKI_ADMIN_NAME).ok();
+    Ok(QuicTarget {
+        addr: server,
+        clients,
+        admin,
+        pki: pki.to_path_buf(),
+        mode,
+    })
+}
+
+/// Builds the QUIC target, boxed.
+pub async fn build(addr: &str, pki: &Path, world: &World) -> Result<Arc<dyn Target>, TargetError> {
+    Ok(Arc::new(
+        connect(addr, pki, world, StreamMode::default()).await?,
+    ))
+}
+
+/// Maps a wire answer to an outcome, as [`super::inproc::outcome_of`] maps a router response.
+pub fn outcome_of_wire(a: &WireAnswer) -> Outcome {
+    let known = ResponseCode::ALL.iter().find(|c| c.code() == a.code);
+    let class = known.map_or(OutcomeClass::Refused, |&c| class_of(c));
+    let lane = match a.lane {
+        Some(0) => Lane::L0,
+        Some(1) => Lane::L1,
+        Some(2) => Lane::L2,
+        Some(3) => Lane::L3,
+        _ => Lane::None,
+    };
+    Outcome {
+        class,
+        code: match known {
+            Some(c) => c.code().into(),
+            None => a.code.clone().into(),
+        },
+        lane,
+    }
+}
+
+/// Maps a client error (no answer) to an outcome.
+fn outcome_of_error(e: &ClientError) -> Outcome {
+    match e {
+        // The client will not send a second request with the ID of one in flight (a replay of
+        // an unanswered request): refused locally, as the router would refuse it (R7).
+        ClientError::Duplicate(_) => {
+            Outcome::new(OutcomeClass::Refused, "DUP-IN-FLIGHT", Lane::None)
+        }
+        ClientError::NotAnEnvelope(_) => Outcome::new(OutcomeClass::Refused, "DECODE", Lane::None),
+        _ => Outcome::new(OutcomeClass::Error, "TRANSPORT", Lane::None),
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl QuicTarget {
+    /// Runs one admin request as the `admin` User. Blocking: it runs on a thread of its own
+    /// with its own runtime, so that it works from synchronous trait methods whatever runtime
+    /// the caller is on (events are rare; a handshake costs milliseconds).
+    pub fn admin_blocking(&self, request: AdminRequest) -> Result<AdminAnswer, TargetError> {
+        let tls = self.admin.clone().ok_or_else(|| {
+            TargetError::Admin(format!(
+                "no admin credentials under {}/users/{PKI_ADMIN_NAME}",
+                self.pki.display()
+            ))
+        })?;
+        let addr = self.addr;
+        let h = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(dcc_router::cli::admin_call(
+                addr,
+                SERVER_NAME,
+                &tls,
+                &request,
+            ))
+        });
+        // Waiting blocks this thread: on a multi-thread runtime, hand its queued tasks to
+        // another worker first (tasks stuck behind a blocked worker could be the very server
+        // or connection tasks the admin call waits for).
+        let join = move || h.join();
+        let joined = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(join),
+            _ => join(),
+        };
+        let answer = joined
+            .map_err(|_| TargetError::Admin("admin thread panicked".into()))?
+            .map_err(TargetError::Admin)?;
+        if answer.ok {
+            Ok(answer)
+        } else {
+            Err(TargetError::Admin(answer.message))
+        }
+    }
+}
+
+impl Target for QuicTarget {
+    fn describe(&self) -> String {
+        format!(
+            "quic://{} ({} client connections, {:?})",
+            self.addr,
+            self.clients.iter().flatten().count(),
+            self.mode
+        )
+    }
+
+    fn setup(&self, world: &World) -> Result<(), TargetError> {
+        // The server registered its Users and demo devices when it started: check that it has
+        // the devices the world aims at (unregistered devices would be refused E7).
+        if self.admin.is_none() {
+            return Ok(());
+        }
+        let answer = self.admin_blocking(AdminRequest::Status)?;
+        if let Some(s) = answer.status {
+            if (s.devices as u64) < world.devices {
+                return Err(TargetError::Admin(format!(
+                    "the server has {} devices and the run aims at {}: pass --devices {} (or \
+                     start the server with more demo devices)",
+                    s.devices, world.devices, s.devices
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&self, request: Request) -> OutcomeFuture {
+        let client = request
+            .via
+            .and_then(|i| self.clients.get(i))
+            .and_then(Option::clone);
+        Box::pin(async move {
+            let Some(client) = client else {
+                return Outcome::new(OutcomeClass::Error, "NO-CONNECTION", Lane::None);
+            };
+            match client.send(request.bytes).await {
+                Ok(a) => outcome_of_wire(&a),
+                Err(e) => outcome_of_error(&e),
+            }
+        })
+    }
+
+    fn apply(&self, world: &World, event: &EventSpec) -> Result<(), TargetError> {
+        let failed = world
+            .failed
+            .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
+        let cert = world.users[failed].cert;
+        let request = match event {
+            EventSpec::DelayRevocation => AdminRequest::DelayRevocation {
+                cert,
+                srps: world.srps.iter().map(|&i| world.users[i].eui).collect(),
+                // Empty: the server's policy's safe-mode set.
+                srvs: Vec::new(),
+                until: now_unix() + DELAY.as_secs(),
+            },
+            EventSpec::Revoke => AdminRequest::Revoke { cert },
+            EventSpec::EndDelay => AdminRequest::EndDelay { cert },
+        };
+        self.admin_blocking(request).map(|_| ())
+    }
 }

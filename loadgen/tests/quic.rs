@@ -1,0 +1,99 @@
+//! The `quic://` target against a real `dcc-router serve` started in-process: the population
+//! comes from the server's PKI directory, every request travels over QUIC on the connection of
+//! its originator, and scenario events go through the admin channel.
+//!
+//! Short, low-rate runs (debug builds on a 2-core CI machine); count expectations only.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dcc_router::server::{self, ServeConfig};
+use loadgen::population::World;
+use loadgen::report::{text, Report};
+use loadgen::run::{run, RunOptions};
+use loadgen::scenario::{Overrides, Plan, Scenario};
+use loadgen::target::quic;
+
+const DEVICES: u64 = 1000;
+
+// Runtime-agnostic, so it serialises tests that each run their own runtime.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn run_over_quic(name: &str, rate: f64, duration: Duration) -> Report {
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let data = tempfile::tempdir().unwrap();
+    let cfg = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics: None,
+        data_dir: data.path().to_path_buf(),
+        workers: 1,
+        demo_devices: DEVICES,
+        ..ServeConfig::default()
+    };
+    let running = server::start(&cfg).await.unwrap();
+    assert!(running.created_pki);
+    let pki = cfg.pki_dir();
+    let scenario = Scenario::load(name).unwrap();
+    let world =
+        Arc::new(World::from_pki_dir(&pki, &scenario, DEVICES, cfg.prepayment_percent).unwrap());
+    // The directory's Users, not the scenario's counts: supplier-a and supplier-b, netop, srp.
+    assert_eq!(world.suppliers.len(), 2);
+    assert_eq!(world.network_operators.len(), 1);
+    assert_eq!(world.srps.len(), 1);
+    assert!(world.users.iter().all(|u| u.name != "admin"));
+    let addr = running.addr.to_string();
+    let target = quic::build(&addr, &pki, &world).await.unwrap();
+    let plan = Plan::build(
+        scenario,
+        &Overrides {
+            rate: Some(rate),
+            duration: Some(duration),
+            ramp: None,
+            senders: Some(2),
+        },
+        target.capacity_hint(),
+    )
+    .unwrap();
+    target.setup(&world).unwrap();
+    let result = run(plan, world, target, RunOptions::default(), &mut |_| {}).await;
+    let report = Report::new(&result);
+    eprintln!("{}", text::render(&report));
+    running.shutdown().await;
+    let g = &report.generator;
+    assert_eq!(g.sent + g.replay_unavailable, g.scheduled);
+    let answered: u64 = report.lanes.iter().map(|l| l.answered).sum();
+    let errors: u64 = report.lanes.iter().map(|l| l.error).sum();
+    assert_eq!(answered, g.sent, "every request sent was answered");
+    assert_eq!(errors, 0, "no transport errors\n{}", text::render(&report));
+    assert!(
+        report
+            .codes
+            .iter()
+            .all(|c| c.code != "TRANSPORT" && c.code != "E1"),
+        "{:?}",
+        report.codes
+    );
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steady_over_quic() {
+    let r = run_over_quic("steady", 50.0, Duration::from_secs(2)).await;
+    let ok: u64 = r.lanes.iter().map(|l| l.ok).sum();
+    let answered: u64 = r.lanes.iter().map(|l| l.answered).sum();
+    assert!(ok > 0);
+    // Steady traffic is all valid: aimed at devices the server registered for the sender.
+    assert_eq!(ok, answered, "{:?}", r.codes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solr_over_quic_applies_its_event_through_the_admin_channel() {
+    let r = run_over_quic("solr", 50.0, Duration::from_secs(3)).await;
+    assert_eq!(r.events.len(), 1);
+    assert!(r.events[0].contains("applied"), "{:?}", r.events);
+    // After the delay, the failed Supplier's own requests are refused as revoked.
+    assert!(r.codes.iter().any(|c| c.code == "R3"), "{:?}", r.codes);
+    let ok: u64 = r.lanes.iter().map(|l| l.ok).sum();
+    assert!(ok > 0);
+}
