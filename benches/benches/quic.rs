@@ -55,11 +55,7 @@ impl Fixture {
         let running = rt.block_on(server::start(&cfg)).expect("server");
         let pki = DemoPki::load_from_dir(&cfg.pki_dir()).expect("pki");
         let user = pki.user("supplier-a").expect("user").clone();
-        let tls = TlsMaterial {
-            ca_pem: pki.root.cert.to_pem().into_bytes(),
-            cert_pem: format!("{}{}", user.tls.cert_pem, pki.issuing.cert.to_pem()).into_bytes(),
-            key_pem: user.tls.key_pem.clone().into_bytes(),
-        };
+        let tls = TlsMaterial::client_of_demo(&pki, "supplier-a").expect("user");
         Fixture {
             _dir: dir,
             rt,

@@ -8,8 +8,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use dcc_signing::{CertId, Eui64, Srv};
 
+use crate::ingress::client::client_endpoint;
 use crate::ingress::frame::{read_frame, write_frame};
-use crate::ingress::tls::{client_config, TlsMaterial, ALPN};
+use crate::ingress::tls::{TlsMaterial, ALPN};
 use crate::server::admin_proto::{AdminAnswer, AdminRequest, Mode, Right};
 use crate::server::{self, ServeConfig};
 
@@ -352,12 +353,7 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
         AdminOp::Restore { user, rights } => AdminRequest::Restore { user, rights },
         AdminOp::PaymentMode { device, mode } => AdminRequest::SetPaymentMode { device, mode },
     };
-    let user_dir = a.pki.join("users").join(&a.as_user);
-    let tls = TlsMaterial {
-        ca_pem: read_file(&a.pki.join("ca").join("root.pem"))?,
-        cert_pem: read_file(&user_dir.join("tls-chain.pem"))?,
-        key_pem: read_file(&user_dir.join("tls-key.pem"))?,
-    };
+    let tls = TlsMaterial::client_from_pki_dir(&a.pki, &a.as_user).map_err(|e| e.to_string())?;
     let answer = admin_call(a.server, &a.server_name, &tls, &request).await?;
     if a.json {
         println!(
@@ -395,13 +391,7 @@ pub async fn admin_call(
     tls: &TlsMaterial,
     request: &AdminRequest,
 ) -> Result<AdminAnswer, String> {
-    let bind: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| e.to_string())?;
-    endpoint.set_default_client_config(client_config(tls).map_err(|e| e.to_string())?);
+    let endpoint = client_endpoint(server, tls).map_err(|e| e.to_string())?;
     let conn = endpoint
         .connect(server, server_name)
         .map_err(|e| format!("connect {server}: {e}"))?

@@ -64,20 +64,11 @@ fn now() -> u64 {
 }
 
 fn server_tls(pki: &DemoPki) -> TlsMaterial {
-    TlsMaterial {
-        ca_pem: pki.root.cert.to_pem().into_bytes(),
-        cert_pem: format!("{}{}", pki.server_tls.cert_pem, pki.issuing.cert.to_pem()).into_bytes(),
-        key_pem: pki.server_tls.key_pem.clone().into_bytes(),
-    }
+    TlsMaterial::server_of_demo(pki)
 }
 
 fn client_tls(pki: &DemoPki, user: &str) -> TlsMaterial {
-    let u = pki.user(user).unwrap();
-    TlsMaterial {
-        ca_pem: pki.root.cert.to_pem().into_bytes(),
-        cert_pem: format!("{}{}", u.tls.cert_pem, pki.issuing.cert.to_pem()).into_bytes(),
-        key_pem: u.tls.key_pem.clone().into_bytes(),
-    }
+    TlsMaterial::client_of_demo(pki, user).unwrap()
 }
 
 fn envelope(pki: &DemoPki, user: &str, counter: u64) -> Vec<u8> {

@@ -56,12 +56,7 @@ impl Env {
     }
 
     fn tls(&self, name: &str) -> TlsMaterial {
-        let u = self.user(name);
-        TlsMaterial {
-            ca_pem: self.pki.root.cert.to_pem().into_bytes(),
-            cert_pem: format!("{}{}", u.tls.cert_pem, self.pki.issuing.cert.to_pem()).into_bytes(),
-            key_pem: u.tls.key_pem.clone().into_bytes(),
-        }
+        TlsMaterial::client_of_demo(&self.pki, name).unwrap()
     }
 
     async fn client(&self, name: &str) -> Client {

@@ -47,18 +47,9 @@ pub struct QuicTarget {
     mode: StreamMode,
 }
 
-fn read(p: &Path) -> Result<Vec<u8>, TargetError> {
-    std::fs::read(p).map_err(|e| TargetError::Admin(format!("{}: {e}", p.display())))
-}
-
 /// The TLS material of User `name` of the PKI directory `pki`.
 pub fn user_tls(pki: &Path, name: &str) -> Result<TlsMaterial, TargetError> {
-    let d = pki.join("users").join(name);
-    Ok(TlsMaterial {
-        ca_pem: read(&pki.join("ca").join("root.pem"))?,
-        cert_pem: read(&d.join("tls-chain.pem"))?,
-        key_pem: read(&d.join("tls-key.pem"))?,
-    })
+    TlsMaterial::client_from_pki_dir(pki, name).map_err(|e| TargetError::Admin(e.to_string()))
 }
 
 /// Resolves `host:port` (a name such as `localhost:4433` is looked up).

@@ -94,15 +94,7 @@ impl Client {
         tls: &TlsMaterial,
         mode: StreamMode,
     ) -> Result<Client, ClientError> {
-        let bind: SocketAddr = match (server.is_ipv4(), server.ip().is_loopback()) {
-            (true, true) => ([127, 0, 0, 1], 0).into(),
-            (true, false) => ([0, 0, 0, 0], 0).into(),
-            (false, true) => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
-            (false, false) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let mut endpoint =
-            quinn::Endpoint::client(bind).map_err(|e| ClientError::Connect(e.to_string()))?;
-        endpoint.set_default_client_config(client_config(tls)?);
+        let endpoint = client_endpoint(server, tls)?;
         let conn = endpoint
             .connect(server, server_name)
             .map_err(|e| ClientError::Connect(e.to_string()))?
@@ -182,6 +174,24 @@ impl Client {
         )
         .await;
     }
+}
+
+/// A client endpoint bound to the right local address for `server` (loopback for a loopback
+/// server, any address otherwise), with `tls` as its client configuration.
+pub fn client_endpoint(
+    server: SocketAddr,
+    tls: &TlsMaterial,
+) -> Result<quinn::Endpoint, ClientError> {
+    let bind: SocketAddr = match (server.is_ipv4(), server.ip().is_loopback()) {
+        (true, true) => ([127, 0, 0, 1], 0).into(),
+        (true, false) => ([0, 0, 0, 0], 0).into(),
+        (false, true) => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+        (false, false) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let mut endpoint =
+        quinn::Endpoint::client(bind).map_err(|e| ClientError::Connect(e.to_string()))?;
+    endpoint.set_default_client_config(client_config(tls)?);
+    Ok(endpoint)
 }
 
 fn spawn_lane(mut send: quinn::SendStream, mut recv: quinn::RecvStream) -> Lane {

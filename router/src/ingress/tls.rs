@@ -26,6 +26,9 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(String),
+    /// A file of a PKI directory could not be read.
+    #[error("{0}: {1}")]
+    Io(String, String),
 }
 
 /// PEM-encoded TLS material for one side of a connection.
@@ -37,6 +40,54 @@ pub struct TlsMaterial {
     pub cert_pem: Vec<u8>,
     /// This side's private key (PKCS#8 PEM).
     pub key_pem: Vec<u8>,
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|e| TlsError::Io(path.display().to_string(), e.to_string()))
+}
+
+impl TlsMaterial {
+    /// The client material of User `name` of a PKI directory (`dcc-sign pki init` or
+    /// `dcc-router serve` layout): trusts `ca/root.pem`, presents `users/NAME/tls-chain.pem`.
+    pub fn client_from_pki_dir(pki: &std::path::Path, name: &str) -> Result<Self, TlsError> {
+        let user = pki.join("users").join(name);
+        Ok(TlsMaterial {
+            ca_pem: read(&pki.join("ca").join("root.pem"))?,
+            cert_pem: read(&user.join("tls-chain.pem"))?,
+            key_pem: read(&user.join("tls-key.pem"))?,
+        })
+    }
+
+    /// The server material of a PKI directory: trusts `ca/root.pem` for clients, presents
+    /// `ca/server-chain.pem`.
+    pub fn server_from_pki_dir(pki: &std::path::Path) -> Result<Self, TlsError> {
+        let ca = pki.join("ca");
+        Ok(TlsMaterial {
+            ca_pem: read(&ca.join("root.pem"))?,
+            cert_pem: read(&ca.join("server-chain.pem"))?,
+            key_pem: read(&ca.join("server-key.pem"))?,
+        })
+    }
+
+    /// The client material of User `name` of an in-memory demo PKI (tests, benches).
+    pub fn client_of_demo(pki: &dcc_signing::pki::DemoPki, name: &str) -> Option<Self> {
+        let u = pki.user(name)?;
+        Some(TlsMaterial {
+            ca_pem: pki.root.cert.to_pem().into_bytes(),
+            cert_pem: format!("{}{}", u.tls.cert_pem, pki.issuing.cert.to_pem()).into_bytes(),
+            key_pem: u.tls.key_pem.clone().into_bytes(),
+        })
+    }
+
+    /// The server material of an in-memory demo PKI (tests, benches).
+    pub fn server_of_demo(pki: &dcc_signing::pki::DemoPki) -> Self {
+        TlsMaterial {
+            ca_pem: pki.root.cert.to_pem().into_bytes(),
+            cert_pem: format!("{}{}", pki.server_tls.cert_pem, pki.issuing.cert.to_pem())
+                .into_bytes(),
+            key_pem: pki.server_tls.key_pem.clone().into_bytes(),
+        }
+    }
 }
 
 impl std::fmt::Debug for TlsMaterial {

@@ -213,11 +213,8 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
     )?;
     let ca = pki_dir.join("ca");
     let issuing = CaCertificate::parse(&read(&ca.join("issuing.pem"))?).ok();
-    let tls = TlsMaterial {
-        ca_pem: read(&ca.join("root.pem"))?,
-        cert_pem: read(&ca.join("server-chain.pem"))?,
-        key_pem: read(&ca.join("server-key.pem"))?,
-    };
+    let tls =
+        TlsMaterial::server_from_pki_dir(&pki_dir).map_err(|e| ServeError::Tls(e.to_string()))?;
     let limits: Limits = cfg.limits.into();
     let quic = server_config(&tls, limits.max_streams_per_connection)
         .map_err(|e| ServeError::Tls(e.to_string()))?;
