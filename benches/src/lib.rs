@@ -98,3 +98,64 @@ fn unreachable_cert_id(issuer: [u8; 8]) -> CertId {
         None => panic!("CertId::new refused a one-byte non-zero serial"),
     }
 }
+
+pub mod threadcpu {
+    //! CPU time per thread, read from Linux's `/proc/self/task/*/schedstat` (nanoseconds on CPU)
+    //! and `comm` (the thread's name): lets one process measure its server side and its client
+    //! side separately when each runs on threads of its own name.
+
+    use std::collections::HashMap;
+
+    /// CPU nanoseconds of every live thread, keyed by thread id, with its name.
+    #[derive(Debug, Clone, Default)]
+    pub struct Snapshot(HashMap<u32, (String, u64)>);
+
+    impl Snapshot {
+        /// Reads all threads of this process now (empty where `/proc` is not Linux's).
+        pub fn now() -> Snapshot {
+            let mut m = HashMap::new();
+            let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+                return Snapshot(m);
+            };
+            for e in dir.flatten() {
+                let Some(tid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let p = e.path();
+                let name = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+                let ns = std::fs::read_to_string(p.join("schedstat"))
+                    .ok()
+                    .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                    .unwrap_or(0);
+                m.insert(tid, (name.trim().to_owned(), ns));
+            }
+            Snapshot(m)
+        }
+
+        /// CPU nanoseconds spent since `earlier`, per thread name (threads of one name summed).
+        pub fn since_by_name(&self, earlier: &Snapshot) -> HashMap<String, u64> {
+            let mut out = HashMap::new();
+            for (tid, (name, ns)) in &self.0 {
+                let before = earlier.0.get(tid).map_or(0, |(_, n)| *n);
+                *out.entry(name.clone()).or_insert(0) += ns.saturating_sub(before);
+            }
+            out
+        }
+
+        /// CPU nanoseconds spent since `earlier`, split by `is_a(thread name)`: `(a, rest)`.
+        /// Threads that ended in between are lost (keep the measured threads alive).
+        pub fn since_split(&self, earlier: &Snapshot, is_a: impl Fn(&str) -> bool) -> (u64, u64) {
+            let (mut a, mut rest) = (0u64, 0u64);
+            for (tid, (name, ns)) in &self.0 {
+                let before = earlier.0.get(tid).map_or(0, |(_, n)| *n);
+                let d = ns.saturating_sub(before);
+                if is_a(name) {
+                    a += d;
+                } else {
+                    rest += d;
+                }
+            }
+            (a, rest)
+        }
+    }
+}

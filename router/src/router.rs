@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::counters::{Counters, CountersSnapshot};
 use crate::dispatch::{Dispatcher, SimulatedWan};
 use crate::pipeline::lanes::Lanes;
-use crate::pipeline::{admit, decode, verify, Job, Reply, Shared};
+use crate::pipeline::{admit, decode, verify, Job, Reply, ReplyTo, Shared};
 use crate::policy::Policy;
 use crate::ratelimit::RateLimiter;
 use crate::response::{Response, ResponseCode, Timings};
@@ -204,40 +204,77 @@ impl Router {
     /// delivered (I0). It does not need a tokio runtime to make progress; awaiting it from one
     /// is fine.
     pub fn submit(&self, bytes: impl Into<Vec<u8>>) -> ResponseFuture {
+        let (tx, rx) = oneshot::channel();
+        match self.enter(bytes.into(), ReplyTo::Future(tx)) {
+            Entered::Answered(r, _) => ResponseFuture::ready(r),
+            Entered::Queued { request_id, lane } => {
+                ResponseFuture::waiting(rx, request_id, Some(lane))
+            }
+        }
+    }
+
+    /// Submits one encoded Service Request; `on_answer` receives its [`Response`], exactly once.
+    ///
+    /// The same pipeline as [`submit`](Self::submit), for callers that forward answers rather
+    /// than wait for them (the QUIC ingress writes each answer to the stream its request came
+    /// on): no future or task per request. `on_answer` runs on the submitting thread when the
+    /// request is refused at admission, otherwise on a verify worker thread, so it must be
+    /// quick and must not block (send on a channel, push to a buffer).
+    pub fn submit_with<F>(&self, bytes: impl Into<Vec<u8>>, on_answer: F)
+    where
+        F: FnOnce(Response) + Send + 'static,
+    {
+        if let Entered::Answered(r, to) =
+            self.enter(bytes.into(), ReplyTo::Callback(Box::new(on_answer)))
+        {
+            to.deliver(r);
+        }
+    }
+
+    /// Decode and admission; a request that passes is queued with `to` and answered from the
+    /// pipeline, one that does not is handed back with its answer.
+    fn enter(&self, bytes: Vec<u8>, to: ReplyTo) -> Entered {
         let submitted = Instant::now();
-        let bytes = bytes.into();
-        let ready = |request_id, code, detail, lane| {
+        let ready = |request_id, code, detail, lane, to| {
             self.shared.counters.record(lane, code);
-            ResponseFuture::ready(Response {
-                request_id,
-                code,
-                detail,
-                lane,
-                timings: Timings {
-                    admit: submitted.elapsed(),
-                    total: submitted.elapsed(),
-                    ..Timings::default()
+            Entered::Answered(
+                Response {
+                    request_id,
+                    code,
+                    detail,
+                    lane,
+                    timings: Timings {
+                        admit: submitted.elapsed(),
+                        total: submitted.elapsed(),
+                        ..Timings::default()
+                    },
                 },
-            })
+                to,
+            )
         };
         if self.shared.stopping.load(Ordering::Acquire) {
             let id = decode::salvage_request_id(&bytes);
-            return ready(id, ResponseCode::Unavailable, Some("shutting-down"), None);
+            return ready(
+                id,
+                ResponseCode::Unavailable,
+                Some("shutting-down"),
+                None,
+                to,
+            );
         }
         let header = match decode::decode(&bytes) {
             Ok(env) => env.header,
             Err(e) => {
                 let id = decode::salvage_request_id(&bytes);
-                return ready(id, ResponseCode::Malformed, Some(e.code()), None);
+                return ready(id, ResponseCode::Malformed, Some(e.code()), None, to);
             }
         };
         let request_id = Some(header.request_id);
         let admitted = match admit::admit(&self.shared, &header, submitted) {
             Ok(a) => a,
-            Err(r) => return ready(request_id, r.code, r.detail, r.lane),
+            Err(r) => return ready(request_id, r.code, r.detail, r.lane, to),
         };
-        let (tx, rx) = oneshot::channel();
-        let mut reply = Reply::new(tx, request_id, submitted, Arc::clone(&self.shared.counters));
+        let mut reply = Reply::new(to, request_id, submitted, Arc::clone(&self.shared.counters));
         reply.lane = Some(admitted.lane);
         reply.timings.admit = submitted.elapsed();
         let job = Job {
@@ -257,7 +294,10 @@ impl Router {
                     .send(ResponseCode::Unavailable, Some("shutting-down"));
             }
         }
-        ResponseFuture::waiting(rx, request_id, Some(admitted.lane))
+        Entered::Queued {
+            request_id,
+            lane: admitted.lane,
+        }
     }
 
     /// Submits and blocks until the answer. Do not call from inside an async task.
@@ -304,6 +344,17 @@ impl Router {
     pub fn shutdown(&self) {
         self.pool.stop();
     }
+}
+
+/// What [`Router::enter`] did with a request.
+enum Entered {
+    /// Refused (or answered) at once; the `ReplyTo` comes back unused.
+    Answered(Response, ReplyTo),
+    /// Queued in `lane`; the pipeline answers through the `ReplyTo`.
+    Queued {
+        request_id: Option<dcc_signing::RequestId>,
+        lane: crate::Lane,
+    },
 }
 
 /// The answer to [`Router::submit`].

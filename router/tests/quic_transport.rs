@@ -3,16 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dcc_router::ingress::client::{Client, StreamMode};
 use dcc_router::ingress::frame::{read_frame, write_frame};
 use dcc_router::ingress::identity::PeerIdentity;
-use dcc_router::ingress::server::{Handler, Limits, Server};
+use dcc_router::ingress::server::{Answer, Handler, Limits, Server};
 use dcc_router::ingress::tls::{server_config, TlsMaterial, ALPN};
 use dcc_router::ingress::wire::{peek_request_id, WireAnswer};
 use dcc_signing::envelope::Header;
@@ -25,23 +23,20 @@ struct Echo {
 }
 
 impl Handler for Echo {
-    fn handle(
-        &self,
-        peer: Arc<PeerIdentity>,
-        request: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>> {
+    fn handle(&self, peer: &Arc<PeerIdentity>, request: Vec<u8>, answer: Answer) {
         let delay = self.delay;
-        Box::pin(async move {
+        let user = peer.user;
+        tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            WireAnswer {
+            let reply = WireAnswer {
                 request_id: peek_request_id(&request).ok(),
                 lane: Some(2),
                 router_micros: 1,
                 code: "I0".into(),
-                detail: peer.user.to_string(),
-            }
-            .encode()
-        })
+                detail: user.to_string(),
+            };
+            answer.send(&reply.encode());
+        });
     }
 
     fn shutdown_answer(&self, request: &[u8]) -> Vec<u8> {

@@ -405,6 +405,36 @@ async fn submit_is_a_future_usable_from_tokio() {
     }
 }
 
+/// `submit_with` answers each request exactly once through its callback, with the same codes
+/// as `submit`: refused at once (on the caller's thread), replayed, and verified on a worker.
+#[test]
+fn submit_with_calls_back_once_per_request_with_the_same_answers() {
+    let w = World::new();
+    let s = &w.supplier;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let requests = [
+        (b"not an envelope".to_vec(), C::Malformed),
+        (Req::new(s, "3.1", 1, w.credit(), 1).sign(s), C::Success),
+        (Req::new(s, "3.1", 1, w.credit(), 2).sign(s), C::Success),
+        (Req::new(s, "3.1", 1, w.credit(), 1).sign(s), C::Replayed),
+        (Req::new(s, "2.2", 1, w.prepay(), 3).sign(s), C::Success),
+    ];
+    for (i, (bytes, _)) in requests.iter().enumerate() {
+        let tx = tx.clone();
+        w.router.submit_with(bytes.clone(), move |r| {
+            tx.send((i, r.code)).expect("receiver alive");
+        });
+        // One at a time, so that the replayed counter meets a committed one.
+        let (j, code) = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("answer");
+        assert_eq!((j, code), (i, requests[i].1), "request {i}");
+    }
+    drop(tx);
+    assert!(rx.recv().is_err(), "no second answer for any request");
+    assert_eq!(w.router.counters().all(), requests.len() as u64);
+}
+
 /// Panics in the first batch it sees, then verifies normally.
 #[derive(Debug, Default)]
 struct PanicsOnce(std::sync::atomic::AtomicBool);

@@ -14,12 +14,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::frame::{read_frame, write_frame};
+use super::frame::{framed, read_frame, write_frame, write_frames, FrameReader};
 use super::tls::{client_config, TlsError, TlsMaterial};
 use super::wire::{peek_request_id, WireAnswer};
 use dcc_signing::RequestId;
@@ -70,8 +69,11 @@ pub enum ClientError {
 
 type Pending = Arc<Mutex<HashMap<RequestId, oneshot::Sender<Result<WireAnswer, ClientError>>>>>;
 
+/// The pipelined streams of a connection: one writer task for all of them (so that requests
+/// queued together leave together, usually in one packet), one reader task per stream, and one
+/// table of requests waiting for answers.
 #[derive(Debug)]
-struct Lane {
+struct Pipeline {
     tx: mpsc::UnboundedSender<Vec<u8>>,
     pending: Pending,
 }
@@ -82,8 +84,7 @@ pub struct Client {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,
     mode: StreamMode,
-    lanes: Vec<Lane>,
-    next: AtomicUsize,
+    pipeline: Option<Pipeline>,
 }
 
 impl Client {
@@ -100,22 +101,23 @@ impl Client {
             .map_err(|e| ClientError::Connect(e.to_string()))?
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let mut lanes = Vec::new();
+        let mut pipeline = None;
         if let StreamMode::Pipelined { streams } = mode {
+            let mut opened = Vec::new();
             for _ in 0..streams.max(1) {
-                let (send, recv) = conn
-                    .open_bi()
-                    .await
-                    .map_err(|e| ClientError::Connect(e.to_string()))?;
-                lanes.push(spawn_lane(send, recv));
+                opened.push(
+                    conn.open_bi()
+                        .await
+                        .map_err(|e| ClientError::Connect(e.to_string()))?,
+                );
             }
+            pipeline = Some(spawn_pipeline(opened));
         }
         Ok(Client {
             endpoint,
             conn,
             mode,
-            lanes,
-            next: AtomicUsize::new(0),
+            pipeline,
         })
     }
 
@@ -140,8 +142,10 @@ impl Client {
                 WireAnswer::decode(&frame).map_err(ClientError::BadAnswer)
             }
             StreamMode::Pipelined { .. } => {
-                let lane =
-                    &self.lanes[self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len()];
+                let lane = self
+                    .pipeline
+                    .as_ref()
+                    .ok_or_else(|| ClientError::Transport("no pipelined streams".into()))?;
                 let (tx, rx) = oneshot::channel();
                 {
                     let mut p = lane
@@ -163,6 +167,12 @@ impl Client {
                     .map_err(|_| ClientError::Transport("stream closed before the answer".into()))?
             }
         }
+    }
+
+    /// The connection's transport statistics (datagrams, I/O calls, frames, RTT, congestion):
+    /// what a performance engineer checks to see how many packets a request costs.
+    pub fn stats(&self) -> quinn::ConnectionStats {
+        self.conn.stats()
     }
 
     /// Closes the connection.
@@ -194,18 +204,52 @@ pub fn client_endpoint(
     Ok(endpoint)
 }
 
-fn spawn_lane(mut send: quinn::SendStream, mut recv: quinn::RecvStream) -> Lane {
+/// Requests written in one quinn call, at most.
+const WRITE_BATCH: usize = 256;
+
+fn spawn_pipeline(streams: Vec<(quinn::SendStream, quinn::RecvStream)>) -> Pipeline {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let pending: Pending = Arc::default();
+    let (mut sends, recvs): (Vec<_>, Vec<_>) = streams.into_iter().unzip();
     tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if write_frame(&mut send, &frame).await.is_err() {
+        // Everything queued since the last write goes out in one quinn call, on the streams in
+        // turn: the connection driver then packs the batch into as few packets as it can.
+        let mut queued = Vec::with_capacity(WRITE_BATCH);
+        let mut frames = Vec::with_capacity(WRITE_BATCH);
+        let mut next = 0;
+        let n = sends.len().max(1);
+        while rx.recv_many(&mut queued, WRITE_BATCH).await > 0 {
+            // Let the tasks that are ready to run now queue their requests too, so that they
+            // share this write (and its packet) instead of each costing a packet of its own.
+            tokio::task::yield_now().await;
+            while queued.len() < WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => queued.push(r),
+                    Err(_) => break,
+                }
+            }
+            frames.extend(queued.drain(..).filter_map(|r| framed(&r).ok()));
+            let Some(send) = sends.get_mut(next % n) else {
+                break;
+            };
+            next += 1;
+            if write_frames(send, &mut frames).await.is_err() {
                 break;
             }
         }
-        let _ = send.finish();
+        for mut send in sends {
+            let _ = send.finish();
+        }
     });
-    let reader_pending = pending.clone();
+    for recv in recvs {
+        spawn_reader(recv, pending.clone());
+    }
+    Pipeline { tx, pending }
+}
+
+/// Reads answer frames from one stream and hands each to the request waiting for it; when the
+/// stream fails, every request still waiting on the connection fails with it.
+fn spawn_reader(recv: quinn::RecvStream, reader_pending: Pending) {
     tokio::spawn(async move {
         let fail_all = |why: String| {
             if let Ok(mut p) = reader_pending.lock() {
@@ -214,8 +258,9 @@ fn spawn_lane(mut send: quinn::SendStream, mut recv: quinn::RecvStream) -> Lane 
                 }
             }
         };
+        let mut answers = FrameReader::new(recv);
         loop {
-            match read_frame(&mut recv).await {
+            match answers.next().await {
                 Ok(Some(frame)) => match WireAnswer::decode(&frame) {
                     Ok(answer) => {
                         let waiter = reader_pending
@@ -244,5 +289,4 @@ fn spawn_lane(mut send: quinn::SendStream, mut recv: quinn::RecvStream) -> Lane 
             }
         }
     });
-    Lane { tx, pending }
 }

@@ -3,31 +3,39 @@
 //! What a request *means* is the [`Handler`]'s business (in the product, the router pipeline).
 //! This layer authenticates the peer (TLS), bounds what a peer may hold (connections, streams,
 //! frame size, requests in flight per connection), reads frames, hands them to the handler
-//! concurrently and writes each answer back on the stream its request came on, in completion
-//! order. A peer that breaks framing loses that stream; a peer that breaks the connection loses
-//! its connection; neither touches anybody else's work.
+//! and writes each answer back on the stream its request came on, in completion order. A peer
+//! that breaks framing loses that stream; a peer that breaks the connection loses its
+//! connection; neither touches anybody else's work.
+//!
+//! # Where the CPU goes, and why it is laid out like this
+//!
+//! Per stream there are two tasks and no more: a reader that pulls chunks (many frames per
+//! quinn call, see [`FrameReader`]) and hands each frame to the handler, and a writer that
+//! sends every answer waiting for it in one quinn call. There is no task or future per
+//! request: the handler gets an [`Answer`] it completes from wherever the answer is produced
+//! (the router does so on its verify worker thread), and the answer goes straight into the
+//! writer's queue. Under load the writer wakes once per batch of answers, not once per answer.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use bytes::Bytes;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::frame::{read_frame, write_frame, FrameError};
+use super::frame::{framed, write_frames, FrameError, FrameReader};
 use super::identity::PeerIdentity;
 
-/// Handles one request frame from an authenticated peer and returns the answer frame.
+/// Answers written to a stream in one quinn call, at most.
+const MAX_WRITE_BATCH: usize = 256;
+
+/// Handles request frames from authenticated peers.
 pub trait Handler: Send + Sync + 'static {
-    /// Answers `request` from `peer`. Must not block: CPU-heavy work belongs on worker threads.
-    fn handle(
-        &self,
-        peer: Arc<PeerIdentity>,
-        request: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>>;
+    /// Takes `request` from `peer`; its answer goes to `answer`, now or later, from any thread.
+    /// Must not block: CPU-heavy work belongs on worker threads.
+    fn handle(&self, peer: &Arc<PeerIdentity>, request: Vec<u8>, answer: Answer);
 
     /// The answer to a request that was read but could not be served because the server is
     /// shutting down (the router answers *busy*).
@@ -67,6 +75,37 @@ pub struct Server {
     accept_task: tokio::task::JoinHandle<()>,
     tracker: Arc<Tracker>,
     limits: Limits,
+}
+
+/// Where the answer to one request goes: the stream it came on.
+///
+/// Holds one unit of the connection's in-flight budget until it is sent or dropped. Dropping
+/// it unsent leaves the request unanswered (the client will time out): handlers always send.
+#[derive(Debug)]
+pub struct Answer {
+    tx: mpsc::UnboundedSender<Bytes>,
+    tracker: Arc<Tracker>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Answer {
+    /// Sends the answer frame's payload (cheap, never blocks: it is queued for the stream's
+    /// writer). A payload over the frame maximum is dropped with a log line.
+    pub fn send(self, payload: &[u8]) {
+        match framed(payload) {
+            // The writer is gone only when the stream failed; nobody is left to tell.
+            Ok(frame) => {
+                let _ = self.tx.send(frame);
+            }
+            Err(e) => tracing::error!(error = %e, "answer not sent"),
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.tracker.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -208,8 +247,8 @@ async fn serve_connection(
 }
 
 async fn serve_stream(
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
     peer: Arc<PeerIdentity>,
     handler: Arc<dyn Handler>,
     budget: Arc<Semaphore>,
@@ -217,17 +256,11 @@ async fn serve_stream(
     tracker: Arc<Tracker>,
 ) {
     // Answers flow through one writer task per stream, in completion order.
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = tokio::spawn(async move {
-        while let Some(answer) = rx.recv().await {
-            if write_frame(&mut send, &answer).await.is_err() {
-                return;
-            }
-        }
-        let _ = send.finish();
-    });
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    let writer = tokio::spawn(write_answers(send, rx));
+    let mut frames = FrameReader::new(recv);
     loop {
-        let frame = match read_frame(&mut recv).await {
+        let frame = match frames.next().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
@@ -237,27 +270,41 @@ async fn serve_stream(
                     FrameError::TooLong(_) => 2u32,
                     _ => 3,
                 };
-                let _ = recv.stop(quinn::VarInt::from_u32(code));
+                let _ = frames.stream_mut().stop(quinn::VarInt::from_u32(code));
                 break;
             }
         };
+        // Reading pauses while the connection's budget is spent: QUIC flow control then holds
+        // the peer back.
         let Ok(permit) = budget.clone().acquire_owned().await else {
             break;
         };
         if stop.is_cancelled() {
-            let _ = tx.send(handler.shutdown_answer(&frame));
+            if let Ok(f) = framed(&handler.shutdown_answer(&frame)) {
+                let _ = tx.send(f);
+            }
             continue;
         }
         tracker.in_flight.fetch_add(1, Ordering::AcqRel);
-        let (tx, handler, peer, tracker) =
-            (tx.clone(), handler.clone(), peer.clone(), tracker.clone());
-        tokio::spawn(async move {
-            let answer = handler.handle(peer, frame).await;
-            let _ = tx.send(answer);
-            tracker.in_flight.fetch_sub(1, Ordering::AcqRel);
-            drop(permit);
-        });
+        let answer = Answer {
+            tx: tx.clone(),
+            tracker: tracker.clone(),
+            _permit: permit,
+        };
+        handler.handle(&peer, frame, answer);
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// Writes answers as they come, all those waiting in one call; finishes the stream when the
+/// reader and every outstanding [`Answer`] are gone.
+async fn write_answers(mut send: quinn::SendStream, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+    let mut batch = Vec::with_capacity(MAX_WRITE_BATCH);
+    while rx.recv_many(&mut batch, MAX_WRITE_BATCH).await > 0 {
+        if write_frames(&mut send, &mut batch).await.is_err() {
+            return;
+        }
+    }
+    let _ = send.finish();
 }

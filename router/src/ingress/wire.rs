@@ -36,25 +36,15 @@ pub struct WireAnswer {
 impl WireAnswer {
     /// Encodes the answer (code and detail are truncated to their maximum lengths).
     pub fn encode(&self) -> Vec<u8> {
-        let code = truncate(&self.code, MAX_CODE);
-        let detail = truncate(&self.detail, MAX_DETAIL);
-        let mut out = Vec::with_capacity(34 + code.len() + detail.len());
-        out.push(VERSION);
-        out.push(u8::from(self.request_id.is_some()));
-        let id = self.request_id.unwrap_or(RequestId {
-            originator: Eui64::default(),
-            target: Eui64::default(),
-            counter: 0,
-        });
-        out.extend_from_slice(id.originator.as_bytes());
-        out.extend_from_slice(id.target.as_bytes());
-        out.extend_from_slice(&id.counter.to_be_bytes());
-        out.push(self.lane.unwrap_or(0xFF));
-        out.extend_from_slice(&self.router_micros.to_be_bytes());
-        out.push(code.len() as u8);
-        out.extend_from_slice(code.as_bytes());
-        out.extend_from_slice(&(detail.len() as u16).to_be_bytes());
-        out.extend_from_slice(detail.as_bytes());
+        let mut out = Vec::with_capacity(34 + self.code.len() + self.detail.len());
+        encode_into(
+            &mut out,
+            self.request_id,
+            self.lane,
+            self.router_micros,
+            &self.code,
+            &self.detail,
+        );
         out
     }
 
@@ -111,6 +101,37 @@ impl WireAnswer {
             detail,
         })
     }
+}
+
+/// Appends an answer to `out` from its parts, without building a [`WireAnswer`] (the server's
+/// hot path: no owned strings per answer). Code and detail are truncated to their maxima.
+pub fn encode_into(
+    out: &mut Vec<u8>,
+    request_id: Option<RequestId>,
+    lane: Option<u8>,
+    router_micros: u32,
+    code: &str,
+    detail: &str,
+) {
+    let code = truncate(code, MAX_CODE);
+    let detail = truncate(detail, MAX_DETAIL);
+    out.reserve(34 + code.len() + detail.len());
+    out.push(VERSION);
+    out.push(u8::from(request_id.is_some()));
+    let id = request_id.unwrap_or(RequestId {
+        originator: Eui64::default(),
+        target: Eui64::default(),
+        counter: 0,
+    });
+    out.extend_from_slice(id.originator.as_bytes());
+    out.extend_from_slice(id.target.as_bytes());
+    out.extend_from_slice(&id.counter.to_be_bytes());
+    out.push(lane.unwrap_or(0xFF));
+    out.extend_from_slice(&router_micros.to_be_bytes());
+    out.push(code.len() as u8);
+    out.extend_from_slice(code.as_bytes());
+    out.extend_from_slice(&(detail.len() as u16).to_be_bytes());
+    out.extend_from_slice(detail.as_bytes());
 }
 
 fn truncate(s: &str, max: usize) -> &str {

@@ -59,11 +59,46 @@ pub(crate) struct Job {
     pub reply: Reply,
 }
 
+/// Where an answer goes: the [`ResponseFuture`](crate::ResponseFuture) of
+/// [`Router::submit`](crate::Router::submit), or the callback of
+/// [`Router::submit_with`](crate::Router::submit_with).
+///
+/// Why a callback at all: an ingress that has thousands of requests in flight would otherwise
+/// hold a future (and, typically, a task) per request just to forward each answer to the
+/// connection it came from; the callback forwards it from the worker thread directly.
+pub(crate) enum ReplyTo {
+    /// A one-shot channel to a waiting future.
+    Future(oneshot::Sender<Response>),
+    /// A callback run once, on whichever thread produced the answer.
+    Callback(Box<dyn FnOnce(Response) + Send + 'static>),
+}
+
+impl ReplyTo {
+    /// Delivers `r` (a submitter that stopped waiting is not an error).
+    pub(crate) fn deliver(self, r: Response) {
+        match self {
+            ReplyTo::Future(tx) => {
+                let _ = tx.send(r);
+            }
+            ReplyTo::Callback(f) => f(r),
+        }
+    }
+}
+
+impl std::fmt::Debug for ReplyTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReplyTo::Future(_) => "ReplyTo::Future",
+            ReplyTo::Callback(_) => "ReplyTo::Callback",
+        })
+    }
+}
+
 /// The way back to the submitter: answers once, counts the answer, fills the timings.
 /// Dropped unanswered (a bug, or shutdown), it answers *unavailable*.
 #[derive(Debug)]
 pub(crate) struct Reply {
-    tx: Option<oneshot::Sender<Response>>,
+    tx: Option<ReplyTo>,
     pub request_id: Option<RequestId>,
     pub lane: Option<Lane>,
     pub submitted: Instant,
@@ -73,7 +108,7 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn new(
-        tx: oneshot::Sender<Response>,
+        tx: ReplyTo,
         request_id: Option<RequestId>,
         submitted: Instant,
         counters: Arc<Counters>,
@@ -97,8 +132,7 @@ impl Reply {
         if let Some(tx) = self.tx.take() {
             self.counters.record(self.lane, code);
             self.timings.total = self.submitted.elapsed();
-            // The submitter may have stopped waiting; nothing to do then.
-            let _ = tx.send(Response {
+            tx.deliver(Response {
                 request_id: self.request_id,
                 code,
                 detail,

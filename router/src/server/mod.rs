@@ -14,9 +14,7 @@ pub mod config;
 pub mod metrics;
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use dcc_signing::envelope::Envelope;
@@ -24,9 +22,9 @@ use dcc_signing::pki::CaCertificate;
 use dcc_signing::Eui64;
 
 use crate::ingress::identity::PeerIdentity;
-use crate::ingress::server::{Handler, Limits, Server};
+use crate::ingress::server::{Answer, Handler, Limits, Server};
 use crate::ingress::tls::{server_config, TlsMaterial};
-use crate::ingress::wire::{peek_request_id, WireAnswer};
+use crate::ingress::wire::{self, peek_request_id, WireAnswer};
 use crate::{Policy, Response, ResponseCode, Router, State};
 
 pub use config::ServeConfig;
@@ -98,20 +96,29 @@ pub fn to_wire(r: &Response) -> WireAnswer {
     }
 }
 
+/// Appends the wire form of a router response to `out` (no intermediate [`WireAnswer`]).
+pub fn encode_response(out: &mut Vec<u8>, r: &Response) {
+    wire::encode_into(
+        out,
+        r.request_id,
+        r.lane.map(|l| l as u8),
+        u32::try_from(r.timings.total.as_micros()).unwrap_or(u32::MAX),
+        r.code.code(),
+        r.detail.unwrap_or(""),
+    );
+}
+
 impl Handler for RouterHandler {
-    fn handle(
-        &self,
-        peer: Arc<PeerIdentity>,
-        request: Vec<u8>,
-    ) -> Pin<Box<dyn Future<Output = Vec<u8>> + Send + 'static>> {
+    fn handle(&self, peer: &Arc<PeerIdentity>, request: Vec<u8>, answer: Answer) {
         if self.admin_users.contains(&peer.user) {
-            let answer = if request.len() > admin_proto::MAX_ADMIN_REQUEST {
+            let reply = if request.len() > admin_proto::MAX_ADMIN_REQUEST {
                 b"{\"ok\":false,\"message\":\"admin request too large\"}".to_vec()
             } else {
                 tracing::info!(admin = %peer.user, "admin operation");
                 admin_proto::handle_frame(&self.router, self.issuing.as_ref(), &request)
             };
-            return Box::pin(std::future::ready(answer));
+            answer.send(&reply);
+            return;
         }
         if let Ok(env) = Envelope::decode(&request) {
             let h = env.header;
@@ -119,24 +126,28 @@ impl Handler for RouterHandler {
             // a failed Supplier is the originator of what it sends (signed with the Supplier's
             // certificate): the router's admission checks the revocation delay names it.
             if h.request_id.originator != peer.user {
-                let answer = WireAnswer {
-                    request_id: Some(h.request_id),
-                    lane: None,
-                    router_micros: 0,
-                    code: ResponseCode::InvalidUser.code().to_owned(),
-                    detail: "connection-not-originator".into(),
-                };
-                return Box::pin(std::future::ready(answer.encode()));
+                let mut out = Vec::with_capacity(64);
+                wire::encode_into(
+                    &mut out,
+                    Some(h.request_id),
+                    None,
+                    0,
+                    ResponseCode::InvalidUser.code(),
+                    "connection-not-originator",
+                );
+                answer.send(&out);
+                return;
             }
         }
         // Undecodable requests go to the router too: it answers them R1 with the defect.
-        let fut = self.router.submit(request);
+        // The answer is encoded and queued on the worker thread that produced it.
         let metrics = Arc::clone(&self.metrics);
-        Box::pin(async move {
-            let r = fut.await;
+        self.router.submit_with(request, move |r| {
             metrics.observe(&r);
-            to_wire(&r).encode()
-        })
+            let mut out = Vec::with_capacity(64);
+            encode_response(&mut out, &r);
+            answer.send(&out);
+        });
     }
 
     fn shutdown_answer(&self, request: &[u8]) -> Vec<u8> {
