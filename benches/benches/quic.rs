@@ -16,9 +16,14 @@
 //!   in-process run minus a run of the same driver against an answer-at-once stub, so the
 //!   driver's own tasks count on neither side. Goal (issue 4): ≤ 1.25.
 //!
+//! The summary runs twice: saturated (256 in flight, answers as fast as they come) and open
+//! loop at fixed rates (`DCC_BENCH_QUIC_RATES`, default `3000`), where requests arrive alone
+//! and every one pays its own wake-ups — the regime of a server that is not busy.
+//!
 //! Signing happens before the timed region (fresh counters for every request).
-//! `DCC_BENCH_QUIC_N` (requests per summary run, default 20,000) and `DCC_BENCH_QUIC_ROUNDS`
-//! (default 7) size the summary; `DCC_BENCH_SRV_THREADS` the server runtime (default 1).
+//! `DCC_BENCH_QUIC_N` (requests per saturated run, default 20,000), `DCC_BENCH_QUIC_SECS`
+//! (seconds per paced run, default 2) and `DCC_BENCH_QUIC_ROUNDS` (default 7) size the
+//! summary; `DCC_BENCH_SRV_THREADS` the server runtime (default 1).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -111,8 +116,9 @@ impl Fixture {
     }
 }
 
-/// Runs `requests` through `send` with up to IN_FLIGHT outstanding; panics unless all succeed.
-async fn drive<F, Fut>(requests: Vec<Vec<u8>>, send: F)
+/// Runs `requests` through `send` with up to IN_FLIGHT outstanding, as fast as answers allow
+/// (`pace` = `None`) or open loop at `pace` requests per second; panics unless all succeed.
+async fn drive<F, Fut>(requests: Vec<Vec<u8>>, pace: Option<f64>, send: F)
 where
     F: Fn(Vec<u8>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = String> + Send + 'static,
@@ -120,7 +126,11 @@ where
     let send = Arc::new(send);
     let sem = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut tasks = Vec::with_capacity(requests.len());
-    for r in requests {
+    let start = tokio::time::Instant::now();
+    for (i, r) in requests.into_iter().enumerate() {
+        if let Some(rate) = pace {
+            tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+        }
         let permit = sem.clone().acquire_owned().await.expect("semaphore");
         let send = send.clone();
         tasks.push(tokio::spawn(async move {
@@ -143,24 +153,30 @@ enum Path {
     Quic(StreamMode),
 }
 
-fn run(f: &Fixture, client: Option<&Arc<Client>>, path: Path, requests: Vec<Vec<u8>>) {
+fn run(
+    f: &Fixture,
+    client: Option<&Arc<Client>>,
+    path: Path,
+    requests: Vec<Vec<u8>>,
+    pace: Option<f64>,
+) {
     match path {
         Path::Null => {
-            f.rt.block_on(drive(requests, move |r| {
+            f.rt.block_on(drive(requests, pace, move |r| {
                 let code = if r.is_empty() { "E" } else { "I0" };
                 std::future::ready(code.to_owned())
             }));
         }
         Path::InProcess => {
             let router = f.running.router.clone();
-            f.rt.block_on(drive(requests, move |r| {
+            f.rt.block_on(drive(requests, pace, move |r| {
                 let fut = router.submit(r);
                 async move { fut.await.code.code().to_owned() }
             }));
         }
         Path::Quic(_) => {
             let c = client.expect("client").clone();
-            f.rt.block_on(drive(requests, move |r| {
+            f.rt.block_on(drive(requests, pace, move |r| {
                 let c = c.clone();
                 async move { c.send(r).await.map_or_else(|e| e.to_string(), |a| a.code) }
             }));
@@ -176,7 +192,7 @@ fn bench(c: &mut Criterion, f: &Fixture, clients: &[(&str, Path, Option<Arc<Clie
             b.iter_custom(|iters| {
                 let reqs = f.requests(iters);
                 let start = cpu_time::ProcessTime::now();
-                run(f, client.as_ref(), *path, reqs);
+                run(f, client.as_ref(), *path, reqs, None);
                 start.elapsed()
             })
         });
@@ -190,7 +206,7 @@ fn bench(c: &mut Criterion, f: &Fixture, clients: &[(&str, Path, Option<Arc<Clie
             b.iter_custom(|iters| {
                 let reqs = f.requests(iters);
                 let start = Instant::now();
-                run(f, client.as_ref(), *path, reqs);
+                run(f, client.as_ref(), *path, reqs, None);
                 start.elapsed()
             })
         });
@@ -215,15 +231,17 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// The issue's figure: interleaved runs, median CPU per request, server side vs client side.
-fn summary(f: &Fixture, clients: &[(&str, Path, Option<Arc<Client>>)]) {
+fn summary(f: &Fixture, clients: &[(&str, Path, Option<Arc<Client>>)], pace: Option<f64>) {
     let real = std::env::args().any(|a| a == "--bench");
-    let (n, rounds) = if real {
-        (
-            env_usize("DCC_BENCH_QUIC_N", 20_000) as u64,
-            env_usize("DCC_BENCH_QUIC_ROUNDS", 7),
-        )
+    let rounds = if real {
+        env_usize("DCC_BENCH_QUIC_ROUNDS", 7)
     } else {
-        (64, 1)
+        1
+    };
+    let n = match (real, pace) {
+        (false, _) => 64,
+        (true, None) => env_usize("DCC_BENCH_QUIC_N", 20_000) as u64,
+        (true, Some(rate)) => (rate * env_usize("DCC_BENCH_QUIC_SECS", 2) as f64) as u64,
     };
     let null = ("driver only", Path::Null, None);
     let all: Vec<&(&str, Path, Option<Arc<Client>>)> =
@@ -236,7 +254,7 @@ fn summary(f: &Fixture, clients: &[(&str, Path, Option<Arc<Client>>)]) {
             let stats_before = client.as_ref().map(|c| c.stats());
             let before = Snapshot::now();
             let t0 = Instant::now();
-            run(f, client.as_ref(), *path, reqs);
+            run(f, client.as_ref(), *path, reqs, pace);
             let wall = t0.elapsed();
             let after = Snapshot::now();
             let (server_ns, client_ns) = after.since_split(&before, is_server_thread);
@@ -298,8 +316,12 @@ fn summary(f: &Fixture, clients: &[(&str, Path, Option<Arc<Client>>)]) {
         median(&mut r)
     };
     let router_inproc = median(&mut router_per_round.clone());
+    let how = match pace {
+        None => format!("{IN_FLIGHT} in flight, as fast as answered"),
+        Some(r) => format!("open loop at {r:.0} requests/s"),
+    };
     println!(
-        "quic summary: n = {n} requests per run, {rounds} interleaved rounds, medians, \
+        "quic summary ({how}): n = {n} requests per run, {rounds} interleaved rounds, medians, \
          CPU µs per request"
     );
     println!(
@@ -353,6 +375,13 @@ fn main() {
         })
         .collect();
     bench(&mut c, &f, &clients);
-    summary(&f, &clients);
+    summary(&f, &clients, None);
+    let rates = std::env::var("DCC_BENCH_QUIC_RATES").unwrap_or_else(|_| "3000".into());
+    for rate in rates
+        .split(',')
+        .filter_map(|r| r.trim().parse::<f64>().ok())
+    {
+        summary(&f, &clients, Some(rate));
+    }
     c.final_summary();
 }

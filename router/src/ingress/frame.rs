@@ -55,14 +55,7 @@ pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<Vec<u8>>, FrameE
 /// Length and payload go to quinn in one `write_all`: each call takes the connection's lock and
 /// wakes its driver, so one call per frame instead of two saves both per request.
 pub async fn write_frame(send: &mut SendStream, payload: &[u8]) -> Result<(), FrameError> {
-    let len = u32::try_from(payload.len())
-        .ok()
-        .filter(|&n| n as usize <= MAX_FRAME_LEN)
-        .ok_or(FrameError::TooLong(u32::MAX))?;
-    let mut buf = Vec::with_capacity(4 + payload.len());
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(payload);
-    send.write_all(&buf)
+    send.write_chunk(framed(payload)?)
         .await
         .map_err(|e| FrameError::Stream(e.to_string()))
 }
