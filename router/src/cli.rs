@@ -41,7 +41,7 @@ Examples:
   dcc-router serve --listen 0.0.0.0:4433 --workers 8 --metrics ''
 
 Configuration keys (all optional; see the crate docs of server::config):
-  listen, metrics, data_dir, pki_dir, policy, workers, admin_users, demo_devices,
+  listen, metrics, data_dir, pki_dir, policy, workers, io_threads, admin_users, demo_devices,
   prepayment_percent, [limits] max_connections, max_streams_per_connection,
   max_in_flight_per_connection, drain_timeout_ms.
 Flags override the file. SIGINT/SIGTERM drain in-flight requests and exit 0.")]
@@ -67,6 +67,9 @@ struct ServeArgs {
     /// Verify worker threads (0 = one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Async runtime threads for QUIC, TLS and the ingress (0 = one per core; default 1).
+    #[arg(long)]
+    io_threads: Option<usize>,
     /// Demo devices to register.
     #[arg(long)]
     demo_devices: Option<u64>,
@@ -169,19 +172,11 @@ enum AdminOp {
 /// Parses the command line and runs it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let result = match cli.command {
-        Command::Serve(a) => rt.block_on(serve(a)),
-        Command::Admin(a) => rt.block_on(admin(a)),
+        Command::Serve(a) => serve_config(a).and_then(|cfg| {
+            runtime(cfg.io_threads).and_then(|rt| rt.block_on(serve(cfg)))
+        }),
+        Command::Admin(a) => runtime(1).and_then(|rt| rt.block_on(admin(a))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -192,16 +187,19 @@ pub fn run() -> ExitCode {
     }
 }
 
-async fn serve(a: ServeArgs) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init()
-        .ok();
+/// A multi-thread runtime with `threads` workers (0: one per core).
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if threads > 0 {
+        b.worker_threads(threads);
+    }
+    b.enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// The configuration in force: the file (if any), then the flags over it.
+fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     let mut cfg = match &a.config {
         Some(p) => ServeConfig::load(p).map_err(|e| e.to_string())?,
         None => ServeConfig::default(),
@@ -222,9 +220,25 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     if let Some(w) = a.workers {
         cfg.workers = w;
     }
+    if let Some(t) = a.io_threads {
+        cfg.io_threads = t;
+    }
     if let Some(n) = a.demo_devices {
         cfg.demo_devices = n;
     }
+    Ok(cfg)
+}
+
+async fn serve(cfg: ServeConfig) -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init()
+        .ok();
     let running = server::start(&cfg).await.map_err(|e| e.to_string())?;
     let pki = cfg.pki_dir();
     println!(

@@ -7,6 +7,7 @@
 //! # pki_dir = "dcc-router-data/pki" # a `dcc-sign pki init` directory (created if missing)
 //! # policy = "policy.toml"         # SRV catalogue, lanes, capacities, rate limits
 //! workers = 0                      # verify worker threads; 0 = one per core
+//! io_threads = 1                   # async runtime threads (QUIC, TLS, ingress); 0 = one per core
 //! admin_users = ["02-DC-C0-00-00-00-00-7F"]
 //! demo_devices = 10000             # devices registered at start (see `bootstrap`)
 //! prepayment_percent = 30
@@ -74,6 +75,14 @@ pub struct ServeConfig {
     pub policy: Option<PathBuf>,
     /// Verify workers (0 = one per core).
     pub workers: usize,
+    /// Threads of the async runtime that runs QUIC, TLS and the ingress (0 = one per core).
+    ///
+    /// Why one by default: a quinn endpoint is one UDP socket driven by one task, so a handful
+    /// of connections keeps one thread busy at most, while every further runtime thread adds
+    /// cross-thread wake-ups per request (measured in BENCHMARKS.md, "QUIC ingress"). The
+    /// signature work — most of a request's CPU — runs on the `workers`. Raise it for many busy
+    /// connections.
+    pub io_threads: usize,
     /// Users whose connections speak the admin protocol.
     pub admin_users: Vec<Eui64>,
     /// Demo devices registered at start.
@@ -130,6 +139,7 @@ impl Default for ServeConfig {
             pki_dir: None,
             policy: None,
             workers: 0,
+            io_threads: 1,
             admin_users: vec![DEMO_ADMIN],
             demo_devices: 10_000,
             prepayment_percent: 30,
