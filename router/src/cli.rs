@@ -173,9 +173,8 @@ enum AdminOp {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(a) => serve_config(a).and_then(|cfg| {
-            runtime(cfg.io_threads).and_then(|rt| rt.block_on(serve(cfg)))
-        }),
+        Command::Serve(a) => serve_config(a)
+            .and_then(|cfg| runtime(cfg.io_threads).and_then(|rt| rt.block_on(serve(cfg)))),
         Command::Admin(a) => runtime(1).and_then(|rt| rt.block_on(admin(a))),
     };
     match result {

@@ -79,23 +79,29 @@ pub struct Server {
 
 /// Where the answer to one request goes: the stream it came on.
 ///
-/// Holds one unit of the connection's in-flight budget until it is sent or dropped. Dropping
-/// it unsent leaves the request unanswered (the client will time out): handlers always send.
+/// Holds one unit of the connection's in-flight budget until the answer is *written* (or the
+/// `Answer` dropped unsent): a client that does not read its answers therefore stops the
+/// server reading its requests once the budget is spent, instead of growing a queue of
+/// answers. Dropping it unsent leaves the request unanswered (the client will time out):
+/// handlers always send.
 #[derive(Debug)]
 pub struct Answer {
-    tx: mpsc::UnboundedSender<Bytes>,
+    tx: mpsc::UnboundedSender<Queued>,
     tracker: Arc<Tracker>,
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
 }
+
+/// An answer frame waiting for the stream's writer, with the budget unit it holds.
+type Queued = (Bytes, Option<OwnedSemaphorePermit>);
 
 impl Answer {
     /// Sends the answer frame's payload (cheap, never blocks: it is queued for the stream's
     /// writer). A payload over the frame maximum is dropped with a log line.
-    pub fn send(self, payload: &[u8]) {
+    pub fn send(mut self, payload: &[u8]) {
         match framed(payload) {
             // The writer is gone only when the stream failed; nobody is left to tell.
             Ok(frame) => {
-                let _ = self.tx.send(frame);
+                let _ = self.tx.send((frame, self.permit.take()));
             }
             Err(e) => tracing::error!(error = %e, "answer not sent"),
         }
@@ -256,7 +262,7 @@ async fn serve_stream(
     tracker: Arc<Tracker>,
 ) {
     // Answers flow through one writer task per stream, in completion order.
-    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    let (tx, rx) = mpsc::unbounded_channel::<Queued>();
     let writer = tokio::spawn(write_answers(send, rx));
     let mut frames = FrameReader::new(recv);
     loop {
@@ -281,7 +287,7 @@ async fn serve_stream(
         };
         if stop.is_cancelled() {
             if let Ok(f) = framed(&handler.shutdown_answer(&frame)) {
-                let _ = tx.send(f);
+                let _ = tx.send((f, Some(permit)));
             }
             continue;
         }
@@ -289,7 +295,7 @@ async fn serve_stream(
         let answer = Answer {
             tx: tx.clone(),
             tracker: tracker.clone(),
-            _permit: permit,
+            permit: Some(permit),
         };
         handler.handle(&peer, frame, answer);
     }
@@ -299,12 +305,20 @@ async fn serve_stream(
 
 /// Writes answers as they come, all those waiting in one call; finishes the stream when the
 /// reader and every outstanding [`Answer`] are gone.
-async fn write_answers(mut send: quinn::SendStream, mut rx: mpsc::UnboundedReceiver<Bytes>) {
-    let mut batch = Vec::with_capacity(MAX_WRITE_BATCH);
-    while rx.recv_many(&mut batch, MAX_WRITE_BATCH).await > 0 {
-        if write_frames(&mut send, &mut batch).await.is_err() {
+async fn write_answers(mut send: quinn::SendStream, mut rx: mpsc::UnboundedReceiver<Queued>) {
+    let mut queued = Vec::with_capacity(MAX_WRITE_BATCH);
+    let mut frames = Vec::with_capacity(MAX_WRITE_BATCH);
+    let mut permits = Vec::with_capacity(MAX_WRITE_BATCH);
+    while rx.recv_many(&mut queued, MAX_WRITE_BATCH).await > 0 {
+        for (frame, permit) in queued.drain(..) {
+            frames.push(frame);
+            permits.push(permit);
+        }
+        if write_frames(&mut send, &mut frames).await.is_err() {
             return;
         }
+        // Written (into quinn's flow-controlled send buffer): the budget is free again.
+        permits.clear();
     }
     let _ = send.finish();
 }

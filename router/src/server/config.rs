@@ -224,14 +224,16 @@ mod tests {
         let c = ServeConfig::from_toml_str("", Path::new("x")).unwrap();
         assert_eq!(c.listen.port(), 4433);
         assert_eq!(c.admin_users, vec![DEMO_ADMIN]);
+        assert_eq!((c.workers, c.io_threads), (0, 1));
         let c = ServeConfig::from_toml_str(
-            "listen = \"127.0.0.1:0\"\nmetrics = \"\"\n[limits]\nmax_connections = 3\n",
+            "listen = \"127.0.0.1:0\"\nmetrics = \"\"\nio_threads = 4\n[limits]\nmax_connections = 3\n",
             Path::new("x"),
         )
         .unwrap();
         assert_eq!(c.listen.port(), 0);
         assert!(c.metrics.is_none());
         assert_eq!(c.limits.max_connections, 3);
+        assert_eq!(c.io_threads, 4);
     }
 
     #[test]
