@@ -87,30 +87,48 @@ pub struct Server {
 #[derive(Debug)]
 pub struct Answer {
     tx: mpsc::UnboundedSender<Queued>,
-    tracker: Arc<Tracker>,
-    permit: Option<OwnedSemaphorePermit>,
+    held: Held,
 }
 
-/// An answer frame waiting for the stream's writer, with the budget unit it holds.
-type Queued = (Bytes, Option<OwnedSemaphorePermit>);
+/// One request in flight: a unit of its connection's budget, and a count in the server's
+/// in-flight total (what shutdown drains). Released when dropped: after the answer is written,
+/// or when it can no longer be.
+#[derive(Debug)]
+struct Held {
+    _permit: OwnedSemaphorePermit,
+    tracker: Arc<Tracker>,
+}
 
-impl Answer {
-    /// Sends the answer frame's payload (cheap, never blocks: it is queued for the stream's
-    /// writer). A payload over the frame maximum is dropped with a log line.
-    pub fn send(mut self, payload: &[u8]) {
-        match framed(payload) {
-            // The writer is gone only when the stream failed; nobody is left to tell.
-            Ok(frame) => {
-                let _ = self.tx.send((frame, self.permit.take()));
-            }
-            Err(e) => tracing::error!(error = %e, "answer not sent"),
+impl Held {
+    fn new(permit: OwnedSemaphorePermit, tracker: &Arc<Tracker>) -> Self {
+        tracker.in_flight.fetch_add(1, Ordering::AcqRel);
+        Held {
+            _permit: permit,
+            tracker: Arc::clone(tracker),
         }
     }
 }
 
-impl Drop for Answer {
+impl Drop for Held {
     fn drop(&mut self) {
         self.tracker.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An answer frame waiting for the stream's writer, with what it holds.
+type Queued = (Bytes, Held);
+
+impl Answer {
+    /// Sends the answer frame's payload (cheap, never blocks: it is queued for the stream's
+    /// writer). A payload over the frame maximum is dropped with a log line.
+    pub fn send(self, payload: &[u8]) {
+        match framed(payload) {
+            // The writer is gone only when the stream failed; nobody is left to tell.
+            Ok(frame) => {
+                let _ = self.tx.send((frame, self.held));
+            }
+            Err(e) => tracing::error!(error = %e, "answer not sent"),
+        }
     }
 }
 
@@ -287,15 +305,13 @@ async fn serve_stream(
         };
         if stop.is_cancelled() {
             if let Ok(f) = framed(&handler.shutdown_answer(&frame)) {
-                let _ = tx.send((f, Some(permit)));
+                let _ = tx.send((f, Held::new(permit, &tracker)));
             }
             continue;
         }
-        tracker.in_flight.fetch_add(1, Ordering::AcqRel);
         let answer = Answer {
             tx: tx.clone(),
-            tracker: tracker.clone(),
-            permit: Some(permit),
+            held: Held::new(permit, &tracker),
         };
         handler.handle(&peer, frame, answer);
     }
@@ -310,14 +326,14 @@ async fn write_answers(mut send: quinn::SendStream, mut rx: mpsc::UnboundedRecei
     let mut frames = Vec::with_capacity(MAX_WRITE_BATCH);
     let mut permits = Vec::with_capacity(MAX_WRITE_BATCH);
     while rx.recv_many(&mut queued, MAX_WRITE_BATCH).await > 0 {
-        for (frame, permit) in queued.drain(..) {
+        for (frame, held) in queued.drain(..) {
             frames.push(frame);
-            permits.push(permit);
+            permits.push(held);
         }
         if write_frames(&mut send, &mut frames).await.is_err() {
             return;
         }
-        // Written (into quinn's flow-controlled send buffer): the budget is free again.
+        // Written (into quinn's flow-controlled send buffer): budget and count are free again.
         permits.clear();
     }
     let _ = send.finish();
