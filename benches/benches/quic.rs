@@ -11,7 +11,8 @@
 //!   server, router workers).
 //! * `quic_wall/*`: wall time per request with 256 in flight — throughput.
 //! * the **summary** printed after them (the issue's figure): interleaved runs of every path,
-//!   median CPU per request split into server side and client side, and the ratio
+//!   median CPU per request split into server side and client side, request rate, latency
+//!   percentiles (from handing a request over to its answer, all rounds pooled), and the ratio
 //!   *server-side CPU over QUIC / router CPU in process*. The router's in-process CPU is the
 //!   in-process run minus a run of the same driver against an answer-at-once stub, so the
 //!   driver's own tasks count on neither side. Goal (issue 4): ≤ 1.25.
@@ -118,7 +119,8 @@ impl Fixture {
 
 /// Runs `requests` through `send` with up to IN_FLIGHT outstanding, as fast as answers allow
 /// (`pace` = `None`) or open loop at `pace` requests per second; panics unless all succeed.
-async fn drive<F, Fut>(requests: Vec<Vec<u8>>, pace: Option<f64>, send: F)
+/// Returns each request's latency (from handing it to `send` to its answer).
+async fn drive<F, Fut>(requests: Vec<Vec<u8>>, pace: Option<f64>, send: F) -> Vec<Duration>
 where
     F: Fn(Vec<u8>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = String> + Send + 'static,
@@ -134,15 +136,20 @@ where
         let permit = sem.clone().acquire_owned().await.expect("semaphore");
         let send = send.clone();
         tasks.push(tokio::spawn(async move {
+            let t0 = Instant::now();
             let code = send(r).await;
+            let latency = t0.elapsed();
             drop(permit);
-            code
+            (code, latency)
         }));
     }
+    let mut latencies = Vec::with_capacity(tasks.len());
     for t in tasks {
-        let code = t.await.expect("task");
+        let (code, latency) = t.await.expect("task");
         assert!(code == "I0", "request answered {code}");
+        latencies.push(latency);
     }
+    latencies
 }
 
 #[derive(Clone, Copy)]
@@ -159,27 +166,25 @@ fn run(
     path: Path,
     requests: Vec<Vec<u8>>,
     pace: Option<f64>,
-) {
+) -> Vec<Duration> {
     match path {
-        Path::Null => {
-            f.rt.block_on(drive(requests, pace, move |r| {
-                let code = if r.is_empty() { "E" } else { "I0" };
-                std::future::ready(code.to_owned())
-            }));
-        }
+        Path::Null => f.rt.block_on(drive(requests, pace, move |r| {
+            let code = if r.is_empty() { "E" } else { "I0" };
+            std::future::ready(code.to_owned())
+        })),
         Path::InProcess => {
             let router = f.running.router.clone();
             f.rt.block_on(drive(requests, pace, move |r| {
                 let fut = router.submit(r);
                 async move { fut.await.code.code().to_owned() }
-            }));
+            }))
         }
         Path::Quic(_) => {
             let c = client.expect("client").clone();
             f.rt.block_on(drive(requests, pace, move |r| {
                 let c = c.clone();
                 async move { c.send(r).await.map_or_else(|e| e.to_string(), |a| a.code) }
-            }));
+            }))
         }
     }
 }
@@ -192,7 +197,7 @@ fn bench(c: &mut Criterion, f: &Fixture, clients: &[(&str, Path, Option<Arc<Clie
             b.iter_custom(|iters| {
                 let reqs = f.requests(iters);
                 let start = cpu_time::ProcessTime::now();
-                run(f, client.as_ref(), *path, reqs, None);
+                let _ = run(f, client.as_ref(), *path, reqs, None);
                 start.elapsed()
             })
         });
@@ -206,7 +211,7 @@ fn bench(c: &mut Criterion, f: &Fixture, clients: &[(&str, Path, Option<Arc<Clie
             b.iter_custom(|iters| {
                 let reqs = f.requests(iters);
                 let start = Instant::now();
-                run(f, client.as_ref(), *path, reqs, None);
+                let _ = run(f, client.as_ref(), *path, reqs, None);
                 start.elapsed()
             })
         });
@@ -248,13 +253,15 @@ fn summary(f: &Fixture, clients: &[(&str, Path, Option<Arc<Client>>)], pace: Opt
         std::iter::once(&null).chain(clients.iter()).collect();
     // [path][round] = (total, server, client) ns per request
     let mut m = vec![(Vec::new(), Vec::new(), Vec::new(), Vec::new()); all.len()];
+    let mut latencies: Vec<Vec<Duration>> = vec![Vec::new(); all.len()];
     for _ in 0..rounds {
         for (i, (_, path, client)) in all.iter().enumerate() {
             let reqs = f.requests(n);
             let stats_before = client.as_ref().map(|c| c.stats());
             let before = Snapshot::now();
             let t0 = Instant::now();
-            run(f, client.as_ref(), *path, reqs, pace);
+            let mut lat = run(f, client.as_ref(), *path, reqs, pace);
+            latencies[i].append(&mut lat);
             let wall = t0.elapsed();
             let after = Snapshot::now();
             let (server_ns, client_ns) = after.since_split(&before, is_server_thread);
@@ -325,8 +332,8 @@ fn summary(f: &Fixture, clients: &[(&str, Path, Option<Arc<Client>>)], pace: Opt
          CPU µs per request"
     );
     println!(
-        "  {:<26} {:>8} {:>8} {:>8} {:>10} {:>9}",
-        "path", "total", "server", "client", "req/s", "x router"
+        "  {:<26} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9}",
+        "path", "total", "server", "client", "req/s", "x router", "p50 µs", "p99 µs"
     );
     for (k, ((name, path, _), (t, s, c, r))) in all.iter().zip(&med).enumerate() {
         let shown = match path {
@@ -334,7 +341,16 @@ fn summary(f: &Fixture, clients: &[(&str, Path, Option<Arc<Client>>)], pace: Opt
             Path::InProcess => String::from("1.00"),
             Path::Quic(_) => format!("{:.2}", ratio(k)),
         };
-        println!("  {name:<26} {t:>8.1} {s:>8.1} {c:>8.1} {r:>10.0} {shown:>9}");
+        let lat = &mut latencies[k];
+        lat.sort_unstable();
+        let q = |p: f64| {
+            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+                .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+        };
+        let (p50, p99) = (q(0.50), q(0.99));
+        println!(
+            "  {name:<26} {t:>8.1} {s:>8.1} {c:>8.1} {r:>10.0} {shown:>9} {p50:>9.0} {p99:>9.0}"
+        );
     }
     println!(
         "  router in process (in-process total - driver only): {router_inproc:.1} µs/request; \
