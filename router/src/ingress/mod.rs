@@ -21,9 +21,8 @@
 //!
 //! The ingress keeps per-request work to a frame copy and a queue push: no task, future or
 //! lock per request (see [`server`]). Answers are queued from the verify worker through
-//! [`Router::submit_with`](crate::Router::submit_with), written in batches, and the transport
-//! asks its peer to acknowledge every eleventh packet rather than every second (QUIC
-//! ACK-frequency extension, see [`tls`]).
+//! [`Router::submit_with`](crate::Router::submit_with) and written in batches; the client
+//! packs requests issued together into one write (and usually one packet).
 
 pub mod client;
 pub mod frame;
