@@ -305,3 +305,98 @@ async fn connections_over_the_cap_are_refused() {
     assert!(second.is_err());
     server.shutdown().await;
 }
+
+/// Answers every request at once with a fixed 48-byte payload, counting what it handled.
+struct Counting {
+    handled: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Handler for Counting {
+    fn handle(&self, _peer: &Arc<PeerIdentity>, _request: Vec<u8>, answer: Answer) {
+        self.handled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        answer.send(&[7u8; 48]);
+    }
+
+    fn shutdown_answer(&self, _request: &[u8]) -> Vec<u8> {
+        vec![0u8; 48]
+    }
+}
+
+/// A client that sends but does not read its answers cannot make the server queue answers
+/// without bound: once the client's receive window is full, the answers waiting to be written
+/// hold the connection's in-flight budget and the server stops reading that client's requests.
+/// When the client reads again, every request is answered.
+#[tokio::test]
+async fn a_client_that_does_not_read_cannot_grow_the_servers_answer_queue() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const N: usize = 2000;
+    const BUDGET: usize = 8;
+    let pki = DemoPki::generate(now()).unwrap();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let limits = Limits {
+        max_in_flight_per_connection: BUDGET,
+        ..Limits::default()
+    };
+    let server = Server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        server_config(&server_tls(&pki), limits.max_streams_per_connection).unwrap(),
+        limits,
+        Arc::new(Counting {
+            handled: handled.clone(),
+        }),
+    )
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+
+    // A client whose receive windows hold about 40 answers.
+    let mut cc = dcc_router::ingress::tls::client_config(&client_tls(&pki, "supplier-a")).unwrap();
+    let mut t = quinn::TransportConfig::default();
+    t.stream_receive_window(quinn::VarInt::from_u32(2048));
+    t.receive_window(quinn::VarInt::from_u32(4096));
+    cc.transport_config(Arc::new(t));
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(cc);
+    let conn = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+    let (mut s, mut r) = conn.open_bi().await.unwrap();
+    let writer = tokio::spawn(async move {
+        for _ in 0..N {
+            write_frame(&mut s, &[1u8; 100]).await.unwrap();
+        }
+        s.finish().unwrap();
+        s
+    });
+
+    // Let the server read what it will (until the count stops moving), then look.
+    let mut last = usize::MAX;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = handled.load(Ordering::SeqCst);
+        if now == last && now > 0 {
+            break;
+        }
+        last = now;
+    }
+    let stalled_at = handled.load(Ordering::SeqCst);
+    let window_answers = 2048 / (4 + 48);
+    assert!(
+        stalled_at > 0 && stalled_at <= window_answers + 2 * BUDGET,
+        "the server handled {stalled_at} of {N} requests for a client that reads nothing \
+         (at most ~{window_answers} answers fit its window, plus the budget {BUDGET})"
+    );
+
+    // Reading resumes everything.
+    let mut answers = 0;
+    let read_all = async {
+        while let Some(frame) = read_frame(&mut r).await.unwrap() {
+            assert_eq!(frame, vec![7u8; 48]);
+            answers += 1;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read_all)
+        .await
+        .expect("all answers within 60 s");
+    assert_eq!((answers, handled.load(Ordering::SeqCst)), (N, N));
+    drop(writer.await.unwrap());
+    server.shutdown().await;
+}
