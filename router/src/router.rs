@@ -204,12 +204,19 @@ impl Router {
     /// delivered (I0). It does not need a tokio runtime to make progress; awaiting it from one
     /// is fine.
     pub fn submit(&self, bytes: impl Into<Vec<u8>>) -> ResponseFuture {
-        let (tx, rx) = oneshot::channel();
-        match self.enter(bytes.into(), ReplyTo::Future(tx)) {
+        // The channel is made only for a request that is queued: a refusal costs no allocation.
+        let mut rx = None;
+        let entered = self.enter(bytes.into(), || {
+            let (tx, r) = oneshot::channel();
+            rx = Some(r);
+            ReplyTo::Future(tx)
+        });
+        match entered {
             Entered::Answered(r, _) => ResponseFuture::ready(r),
-            Entered::Queued { request_id, lane } => {
-                ResponseFuture::waiting(rx, request_id, Some(lane))
-            }
+            Entered::Queued { request_id, lane } => match rx {
+                Some(rx) => ResponseFuture::waiting(rx, request_id, Some(lane)),
+                None => ResponseFuture::ready(lost(request_id, Some(lane))),
+            },
         }
     }
 
@@ -224,16 +231,16 @@ impl Router {
     where
         F: FnOnce(Response) + Send + 'static,
     {
-        if let Entered::Answered(r, to) =
-            self.enter(bytes.into(), ReplyTo::Callback(Box::new(on_answer)))
-        {
-            to.deliver(r);
+        let reply_to = move || ReplyTo::Callback(Box::new(on_answer));
+        if let Entered::Answered(r, reply_to) = self.enter(bytes.into(), reply_to) {
+            reply_to().deliver(r);
         }
     }
 
-    /// Decode and admission; a request that passes is queued with `to` and answered from the
-    /// pipeline, one that does not is handed back with its answer.
-    fn enter(&self, bytes: Vec<u8>, to: ReplyTo) -> Entered {
+    /// Decode and admission; a request that passes is queued with the `ReplyTo` that
+    /// `reply_to` makes and answered from the pipeline, one that does not is answered here and
+    /// `reply_to` handed back unused.
+    fn enter<M: FnOnce() -> ReplyTo>(&self, bytes: Vec<u8>, reply_to: M) -> Entered<M> {
         let submitted = Instant::now();
         let ready = |request_id, code, detail, lane, to| {
             self.shared.counters.record(lane, code);
@@ -259,22 +266,27 @@ impl Router {
                 ResponseCode::Unavailable,
                 Some("shutting-down"),
                 None,
-                to,
+                reply_to,
             );
         }
         let header = match decode::decode(&bytes) {
             Ok(env) => env.header,
             Err(e) => {
                 let id = decode::salvage_request_id(&bytes);
-                return ready(id, ResponseCode::Malformed, Some(e.code()), None, to);
+                return ready(id, ResponseCode::Malformed, Some(e.code()), None, reply_to);
             }
         };
         let request_id = Some(header.request_id);
         let admitted = match admit::admit(&self.shared, &header, submitted) {
             Ok(a) => a,
-            Err(r) => return ready(request_id, r.code, r.detail, r.lane, to),
+            Err(r) => return ready(request_id, r.code, r.detail, r.lane, reply_to),
         };
-        let mut reply = Reply::new(to, request_id, submitted, Arc::clone(&self.shared.counters));
+        let mut reply = Reply::new(
+            reply_to(),
+            request_id,
+            submitted,
+            Arc::clone(&self.shared.counters),
+        );
         reply.lane = Some(admitted.lane);
         reply.timings.admit = submitted.elapsed();
         let job = Job {
@@ -347,9 +359,9 @@ impl Router {
 }
 
 /// What [`Router::enter`] did with a request.
-enum Entered {
-    /// Refused (or answered) at once; the `ReplyTo` comes back unused.
-    Answered(Response, ReplyTo),
+enum Entered<M> {
+    /// Refused (or answered) at once; the `ReplyTo` maker comes back unused.
+    Answered(Response, M),
     /// Queued in `lane`; the pipeline answers through the `ReplyTo`.
     Queued {
         request_id: Option<dcc_signing::RequestId>,

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::frame::{framed, read_frame, write_frame, write_frames, FrameReader};
+use super::frame::{append_frame, read_frame, write_frame, FrameReader};
 use super::tls::{client_config, TlsError, TlsMaterial};
 use super::wire::{peek_request_id, WireAnswer};
 use dcc_signing::RequestId;
@@ -214,8 +214,7 @@ fn spawn_pipeline(streams: Vec<(quinn::SendStream, quinn::RecvStream)>) -> Pipel
     tokio::spawn(async move {
         // Everything queued since the last write goes out in one quinn call, on the streams in
         // turn: the connection driver then packs the batch into as few packets as it can.
-        let mut queued = Vec::with_capacity(WRITE_BATCH);
-        let mut frames = Vec::with_capacity(WRITE_BATCH);
+        let mut queued: Vec<Vec<u8>> = Vec::with_capacity(WRITE_BATCH);
         let mut next = 0;
         let n = sends.len().max(1);
         while rx.recv_many(&mut queued, WRITE_BATCH).await > 0 {
@@ -228,12 +227,17 @@ fn spawn_pipeline(streams: Vec<(quinn::SendStream, quinn::RecvStream)>) -> Pipel
                     Err(_) => break,
                 }
             }
-            frames.extend(queued.drain(..).filter_map(|r| framed(&r).ok()));
+            // One buffer for the batch: one allocation and one quinn chunk, not one per request.
+            // Every request passed `peek_request_id`, so none is over the frame maximum.
+            let mut batch = Vec::with_capacity(queued.iter().map(|r| 4 + r.len()).sum());
+            for r in queued.drain(..) {
+                let _ = append_frame(&mut batch, &r);
+            }
             let Some(send) = sends.get_mut(next % n) else {
                 break;
             };
             next += 1;
-            if write_frames(send, &mut frames).await.is_err() {
+            if send.write_chunk(batch.into()).await.is_err() {
                 break;
             }
         }

@@ -154,14 +154,37 @@ impl FrameReader {
 
 /// One frame (length prefix and payload) as a single buffer, ready for [`write_frames`].
 pub fn framed(payload: &[u8]) -> Result<Bytes, FrameError> {
-    let len = u32::try_from(payload.len())
+    let mut buf = Vec::with_capacity(4 + payload.len());
+    append_frame(&mut buf, payload)?;
+    Ok(Bytes::from(buf))
+}
+
+/// One frame whose payload `fill` appends to the buffer (about `hint` bytes): the payload is
+/// encoded in place, after the length prefix, with no buffer of its own.
+pub fn framed_with(hint: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Result<Bytes, FrameError> {
+    let mut buf = Vec::with_capacity(4 + hint);
+    buf.extend_from_slice(&[0; 4]);
+    fill(&mut buf);
+    let len = frame_len(buf.len() - 4)?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(Bytes::from(buf))
+}
+
+/// Appends one frame to `out` (for many frames in one buffer); an oversize payload is refused
+/// and `out` left as it was.
+pub fn append_frame(out: &mut Vec<u8>, payload: &[u8]) -> Result<(), FrameError> {
+    let len = frame_len(payload.len())?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
+/// The length prefix of a payload of `n` bytes, if a frame may carry it.
+fn frame_len(n: usize) -> Result<u32, FrameError> {
+    u32::try_from(n)
         .ok()
         .filter(|&n| n as usize <= MAX_FRAME_LEN)
-        .ok_or(FrameError::TooLong(u32::MAX))?;
-    let mut buf = Vec::with_capacity(4 + payload.len());
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(payload);
-    Ok(Bytes::from(buf))
+        .ok_or(FrameError::TooLong(u32::MAX))
 }
 
 /// Writes a batch of [`framed`] buffers in one quinn call (one lock, one wake of the
@@ -252,6 +275,22 @@ mod tests {
         b.extend(&f[6..]);
         assert_eq!(b.take().expect("frame"), Some(b"hello".to_vec()));
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn the_three_ways_to_build_a_frame_agree() {
+        let payload = b"an answer";
+        let a = framed(payload).expect("small");
+        let b = framed_with(1, |out| out.extend_from_slice(payload)).expect("small");
+        let mut c = Vec::new();
+        append_frame(&mut c, payload).expect("small");
+        assert_eq!((&a[..], &b[..]), (&c[..], &c[..]));
+        assert!(framed_with(0, |out| out
+            .extend_from_slice(&vec![0u8; MAX_FRAME_LEN + 1]))
+        .is_err());
+        let mut d = Vec::new();
+        assert!(append_frame(&mut d, &vec![0u8; MAX_FRAME_LEN + 1]).is_err());
+        assert!(d.is_empty(), "a refused frame leaves the buffer as it was");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::frame::{framed, write_frames, FrameError, FrameReader};
+use super::frame::{framed, framed_with, write_frames, FrameError, FrameReader};
 use super::identity::PeerIdentity;
 
 /// Answers written to a stream in one quinn call, at most.
@@ -122,7 +122,17 @@ impl Answer {
     /// Sends the answer frame's payload (cheap, never blocks: it is queued for the stream's
     /// writer). A payload over the frame maximum is dropped with a log line.
     pub fn send(self, payload: &[u8]) {
-        match framed(payload) {
+        self.queue(framed(payload));
+    }
+
+    /// Sends an answer that `encode` writes (about `hint` bytes) straight into the frame's
+    /// buffer, with no buffer of its own: what the router's answers use.
+    pub fn send_with(self, hint: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        self.queue(framed_with(hint, encode));
+    }
+
+    fn queue(self, frame: Result<Bytes, FrameError>) {
+        match frame {
             // The writer is gone only when the stream failed; nobody is left to tell.
             Ok(frame) => {
                 let _ = self.tx.send((frame, self.held));

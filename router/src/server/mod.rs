@@ -85,17 +85,6 @@ impl RouterHandler {
     }
 }
 
-/// The wire form of a router response.
-pub fn to_wire(r: &Response) -> WireAnswer {
-    WireAnswer {
-        request_id: r.request_id,
-        lane: r.lane.map(|l| l as u8),
-        router_micros: u32::try_from(r.timings.total.as_micros()).unwrap_or(u32::MAX),
-        code: r.code.code().to_owned(),
-        detail: r.detail.unwrap_or("").to_owned(),
-    }
-}
-
 /// Appends the wire form of a router response to `out` (no intermediate [`WireAnswer`]).
 pub fn encode_response(out: &mut Vec<u8>, r: &Response) {
     wire::encode_into(
@@ -126,16 +115,16 @@ impl Handler for RouterHandler {
             // a failed Supplier is the originator of what it sends (signed with the Supplier's
             // certificate): the router's admission checks the revocation delay names it.
             if h.request_id.originator != peer.user {
-                let mut out = Vec::with_capacity(64);
-                wire::encode_into(
-                    &mut out,
-                    Some(h.request_id),
-                    None,
-                    0,
-                    ResponseCode::InvalidUser.code(),
-                    "connection-not-originator",
-                );
-                answer.send(&out);
+                answer.send_with(64, |out| {
+                    wire::encode_into(
+                        out,
+                        Some(h.request_id),
+                        None,
+                        0,
+                        ResponseCode::InvalidUser.code(),
+                        "connection-not-originator",
+                    );
+                });
                 return;
             }
         }
@@ -144,9 +133,7 @@ impl Handler for RouterHandler {
         let metrics = Arc::clone(&self.metrics);
         self.router.submit_with(request, move |r| {
             metrics.observe(&r);
-            let mut out = Vec::with_capacity(64);
-            encode_response(&mut out, &r);
-            answer.send(&out);
+            answer.send_with(64, |out| encode_response(out, &r));
         });
     }
 

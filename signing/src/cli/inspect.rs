@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{out_err, read_bounded, CliError};
-use crate::envelope::{Envelope, MAX_ENVELOPE_LEN, VERSION};
+use super::{decode_envelope, out_err, read_bounded, CliError};
+use crate::envelope::{MAX_ENVELOPE_LEN, VERSION};
 
 /// `dcc-sign inspect`
 #[derive(Debug, Args)]
@@ -53,13 +53,7 @@ struct View {
 
 pub(super) fn run(a: InspectArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let bytes = read_bounded(&a.file, MAX_ENVELOPE_LEN)?;
-    let env = Envelope::decode(&bytes).map_err(|e| {
-        CliError::new(format!(
-            "{}: malformed envelope ({}): {e}",
-            a.file.display(),
-            e.code()
-        ))
-    })?;
+    let env = decode_envelope(&a.file, &bytes)?;
     let h = &env.header;
     let preview = &env.body[..env.body.len().min(PREVIEW)];
     let v = View {

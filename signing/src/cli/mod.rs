@@ -160,6 +160,20 @@ pub(crate) fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, CliError>
     Ok(buf)
 }
 
+/// Decodes the envelope read from `path`, naming the file and the defect in the error.
+pub(crate) fn decode_envelope<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<crate::envelope::Envelope<'a>, CliError> {
+    crate::envelope::Envelope::decode(bytes).map_err(|e| {
+        CliError::new(format!(
+            "{}: malformed envelope ({}): {e}",
+            path.display(),
+            e.code()
+        ))
+    })
+}
+
 /// Writes a file, naming it in the error.
 pub(crate) fn write_file(path: &PathBuf, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, bytes).map_err(|e| CliError::new(format!("{}: {e}", path.display())))

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{out_err, read_bounded, CliError};
-use crate::envelope::{Envelope, MAX_ENVELOPE_LEN};
+use super::{decode_envelope, out_err, read_bounded, CliError};
+use crate::envelope::MAX_ENVELOPE_LEN;
 use crate::pki::crl::MAX_CRL_LEN;
 use crate::pki::{
     now_unix, CaCertificate, ChainValidator, Crl, OrgCertificate, TrustAnchors, MAX_PEM_LEN,
@@ -97,13 +97,7 @@ pub(super) fn run(a: VerifyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
 
     let bytes = read_bounded(&a.file, MAX_ENVELOPE_LEN)?;
-    let env = Envelope::decode(&bytes).map_err(|e| {
-        CliError::new(format!(
-            "{}: malformed envelope ({}): {e}",
-            a.file.display(),
-            e.code()
-        ))
-    })?;
+    let env = decode_envelope(&a.file, &bytes)?;
     let cert = OrgCertificate::parse(&read_bounded(&a.cert, MAX_PEM_LEN)?)
         .map_err(|e| CliError::new(format!("{}: {e}", a.cert.display())))?;
     if env.header.signer != cert.id {
