@@ -18,6 +18,7 @@ pub mod cli;
 pub mod envelope;
 mod eui64;
 mod ids;
+mod key_kind;
 pub mod pki;
 mod role;
 pub mod sign;
@@ -26,6 +27,7 @@ pub mod verify;
 
 pub use eui64::{Eui64, Eui64ParseError};
 pub use ids::{CertId, RequestId, RequestIdParseError, MAX_SERIAL_LEN};
+pub use key_kind::KeyKind;
 pub use role::{RemotePartyRole, UserRole, UserRoleParseError};
 pub use sign::{SignError, Signer};
-pub use srv::{CommandVariant, ExecutionKind, Srv, SrvParseError};
+pub use srv::{CommandVariant, ExecutionKind, Srv, SrvParseError, DUIS_SRVS};

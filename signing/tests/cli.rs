@@ -73,18 +73,20 @@ impl Pki {
     fn user(&self, name: &str, file: &str) -> PathBuf {
         self.dir.join("users").join(name).join(file)
     }
-    /// Signs as `user` into `out`.
+    /// Signs as `user` into `out`, at `NOW` unless `extra` gives `--now`.
     fn sign(&self, user: &str, out: &Path, extra: &[&str]) -> Output {
         let key = self.user(user, "key.pem");
-        let cert = self.user(user, "cert.pem");
+        self.sign_with(&key, &self.user(user, "cert.pem"), out, extra)
+    }
+    /// Signs SRV 2.2 (unless `extra` gives `--srv`) with any key and certificate.
+    fn sign_with(&self, key: &Path, cert: &Path, out: &Path, extra: &[&str]) -> Output {
+        let now = NOW.to_string();
         let mut args = vec![
             "sign",
             "--key",
-            s(&key),
+            s(key),
             "--cert",
-            s(&cert),
-            "--srv",
-            "2.2",
+            s(cert),
             "--target",
             TARGET,
             "--counter",
@@ -92,6 +94,12 @@ impl Pki {
             "--out",
             s(out),
         ];
+        if !extra.contains(&"--srv") {
+            args.extend_from_slice(&["--srv", "2.2"]);
+        }
+        if !extra.contains(&"--now") {
+            args.extend_from_slice(&["--now", &now]);
+        }
         args.extend_from_slice(extra);
         run(&args)
     }
@@ -522,4 +530,348 @@ fn pki_init_with_a_seed_is_reproducible() {
         let b = std::fs::read(tmp.path().join("b").join(f)).unwrap();
         assert_eq!(a, b, "{f} differs");
     }
+}
+
+/// Runs `openssl` with `args`, asserting success.
+fn openssl(args: &[&str]) {
+    let o = Command::new("openssl").args(args).output().unwrap();
+    assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+}
+
+/// Asserts that signing with `key` (and supplier-a's certificate) is refused, with a message
+/// that names the key file, `found` (what the key really is) and what dcc-sign needs, and not
+/// the P-256 OID a decoder expected.
+fn assert_key_refused(pki: &Pki, key: &Path, found: &str) {
+    let out = pki.dir.join("wrong-key.dcsr");
+    let o = pki.sign_with(key, &pki.user("supplier-a", "cert.pem"), &out, &[]);
+    assert_refused(&o, &format!("{}: {found}", s(key)));
+    assert_refused(&o, "dcc-sign needs an ECDSA P-256 key (prime256v1)");
+    assert!(
+        !stderr(&o).contains("1.2.840.10045.3.1.7"),
+        "names the expected OID: {}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn sign_names_a_p384_key() {
+    if !have_openssl() {
+        return;
+    }
+    let pki = Pki::init();
+    // SEC1 (`EC PARAMETERS` + `EC PRIVATE KEY`, as `ecparam -genkey` writes it) and PKCS#8.
+    let sec1 = pki.dir.join("p384-sec1.pem");
+    let p8 = pki.dir.join("p384.pem");
+    openssl(&["ecparam", "-name", "secp384r1", "-genkey", "-out", s(&sec1)]);
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        s(&sec1),
+        "-out",
+        s(&p8),
+    ]);
+    for key in [&sec1, &p8] {
+        assert_key_refused(&pki, key, "an EC key on secp384r1 (1.3.132.0.34)");
+    }
+    // A certificate for that key, issued by the demo issuing CA with ecdsa-with-SHA256: the
+    // certificate is refused for its public key, named the same way.
+    let csr = pki.dir.join("p384.csr");
+    let cert = pki.dir.join("p384-cert.pem");
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        s(&p8),
+        "-subj",
+        "/CN=p384",
+        "-out",
+        s(&csr),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&csr),
+        "-CA",
+        s(&pki.p("ca/issuing.pem")),
+        "-CAkey",
+        s(&pki.p("ca/issuing-key.pem")),
+        "-set_serial",
+        "7",
+        "-days",
+        "1",
+        "-sha256",
+        "-out",
+        s(&cert),
+    ]);
+    let o = pki.sign_with(&p8, &cert, &pki.dir.join("r.dcsr"), &[]);
+    assert_refused(
+        &o,
+        &format!(
+            "{}: the certificate's public key is an EC key on secp384r1 (1.3.132.0.34); \
+             dcc-sign needs an ECDSA P-256 key (prime256v1)",
+            s(&cert)
+        ),
+    );
+    // A SEC1 key on P-256 itself is refused for its format, with the conversion.
+    let p256 = pki.dir.join("p256-sec1.pem");
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-out",
+        s(&p256),
+    ]);
+    let o = pki.sign_with(
+        &p256,
+        &pki.user("supplier-a", "cert.pem"),
+        &pki.dir.join("r"),
+        &[],
+    );
+    assert_refused(&o, "a SEC1 \"EC PRIVATE KEY\", not PKCS#8");
+    assert_refused(&o, "openssl pkcs8 -topk8 -nocrypt");
+}
+
+#[test]
+fn sign_names_an_rsa_key() {
+    if !have_openssl() {
+        return;
+    }
+    let pki = Pki::init();
+    let p8 = pki.dir.join("rsa.pem");
+    let pkcs1 = pki.dir.join("rsa-pkcs1.pem");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        s(&p8),
+    ]);
+    openssl(&["rsa", "-in", s(&p8), "-traditional", "-out", s(&pkcs1)]);
+    for key in [&p8, &pkcs1] {
+        assert_key_refused(&pki, key, "an RSA key (1.2.840.113549.1.1.1)");
+    }
+    // DER too: PKCS#8, and PKCS#1 as `openssl pkey -outform DER` writes it.
+    let p8_der = pki.dir.join("rsa.p8.der");
+    let pkcs1_der = pki.dir.join("rsa.der");
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        s(&p8),
+        "-outform",
+        "DER",
+        "-out",
+        s(&p8_der),
+    ]);
+    openssl(&[
+        "pkey",
+        "-in",
+        s(&p8),
+        "-outform",
+        "DER",
+        "-out",
+        s(&pkcs1_der),
+    ]);
+    for key in [&p8_der, &pkcs1_der] {
+        assert_key_refused(&pki, key, "an RSA key (1.2.840.113549.1.1.1)");
+    }
+}
+
+#[test]
+fn sign_names_an_ed25519_key() {
+    if !have_openssl() {
+        return;
+    }
+    let pki = Pki::init();
+    let key = pki.dir.join("ed25519.pem");
+    openssl(&["genpkey", "-algorithm", "ed25519", "-out", s(&key)]);
+    assert_key_refused(&pki, &key, "an Ed25519 key (1.3.101.112)");
+}
+
+#[test]
+fn sign_refuses_a_certificate_file_as_key() {
+    let pki = Pki::init();
+    let cert = pki.user("supplier-a", "cert.pem");
+    let o = pki.sign_with(&cert, &cert, &pki.dir.join("r"), &[]);
+    assert_refused(
+        &o,
+        &format!(
+            "{}: no private key in the PEM text (found: CERTIFICATE)",
+            s(&cert)
+        ),
+    );
+}
+
+/// The user certificates of a PKI issued at `NOW` run from `NOW - 1 day` to `NOW + 10 years`.
+const NOT_BEFORE: &str = "2026-05-27T20:26:40Z";
+const NOT_AFTER: &str = "2036-05-25T20:26:40Z";
+
+#[test]
+fn sign_refuses_an_expired_certificate_unless_forced() {
+    let pki = Pki::init();
+    let out = pki.dir.join("r.dcsr");
+    let later = (NOW + 11 * 365 * 86_400).to_string();
+    let o = pki.sign("supplier-a", &out, &["--now", &later]);
+    assert_refused(
+        &o,
+        &format!(
+            "{}: certificate expired (not after {NOT_AFTER}; signing time 2037-05-25T20:26:40Z); \
+             use --force to sign anyway",
+            s(&pki.user("supplier-a", "cert.pem"))
+        ),
+    );
+    assert!(!out.exists());
+    // One second after not-after is refused; not-after itself is still valid.
+    let end = NOW + 10 * 365 * 86_400;
+    assert_refused(
+        &pki.sign("supplier-a", &out, &["--now", &(end + 1).to_string()]),
+        "certificate expired",
+    );
+    assert!(pki
+        .sign("supplier-a", &out, &["--now", &end.to_string()])
+        .status
+        .success());
+    std::fs::remove_file(&out).unwrap();
+    // Forced: signed, with one warning line naming the dates.
+    let o = pki.sign("supplier-a", &out, &["--now", &later, "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e:?}");
+    assert!(e.starts_with("dcc-sign: warning: "), "{e}");
+    assert!(
+        e.contains(&format!("certificate expired (not after {NOT_AFTER}")),
+        "{e}"
+    );
+    assert!(e.contains("signing anyway (--force)"), "{e}");
+    assert!(stdout(&o).contains("signed SRV 2.2"), "{}", stdout(&o));
+    // The envelope is well signed: it verifies while the certificate was valid.
+    assert!(pki.verify("supplier-a", &out, &[]).status.success());
+}
+
+#[test]
+fn sign_refuses_a_not_yet_valid_certificate_unless_forced() {
+    let pki = Pki::init();
+    let out = pki.dir.join("r.dcsr");
+    let o = pki.sign("supplier-a", &out, &["--now", "1000000000"]);
+    assert_refused(
+        &o,
+        &format!(
+            "{}: certificate not yet valid (not before {NOT_BEFORE}; signing time \
+             2001-09-09T01:46:40Z); use --force to sign anyway",
+            s(&pki.user("supplier-a", "cert.pem"))
+        ),
+    );
+    assert!(!out.exists());
+    let o = pki.sign("supplier-a", &out, &["--now", "1000000000", "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e:?}");
+    assert!(
+        e.contains(&format!(
+            "warning: {}: certificate not yet valid (not before {NOT_BEFORE}",
+            s(&pki.user("supplier-a", "cert.pem"))
+        )),
+        "{e}"
+    );
+    assert!(pki.verify("supplier-a", &out, &[]).status.success());
+}
+
+#[test]
+fn sign_checks_validity_against_the_clock_by_default() {
+    // A PKI issued far in the future (2096): its certificates are not yet valid now.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pki");
+    let o = run(&["pki", "init", "--dir", s(&dir), "--now", "4000000000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let user = dir.join("users/supplier-a");
+    let o = run(&[
+        "sign",
+        "--key",
+        s(&user.join("key.pem")),
+        "--cert",
+        s(&user.join("cert.pem")),
+        "--srv",
+        "2.2",
+        "--target",
+        TARGET,
+        "--counter",
+        "1",
+        "--out",
+        s(&tmp.path().join("r")),
+    ]);
+    assert_refused(
+        &o,
+        "certificate not yet valid (not before 2096-10-01T07:06:40Z",
+    );
+}
+
+#[test]
+fn sign_refuses_an_srv_outside_the_catalogue_unless_forced() {
+    let pki = Pki::init();
+    let out = pki.dir.join("r.dcsr");
+    let o = pki.sign("supplier-a", &out, &["--srv", "99.99"]);
+    assert_refused(
+        &o,
+        "SRV 99.99 is not in the DUIS catalogue; use --force to sign anyway",
+    );
+    assert!(!out.exists());
+    // A three-part SRV whose two-part reference exists is still unknown.
+    assert_refused(
+        &pki.sign("supplier-a", &out, &["--srv", "2.2.1"]),
+        "SRV 2.2.1 is not in the DUIS catalogue",
+    );
+    let o = pki.sign("supplier-a", &out, &["--srv", "99.99", "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(
+        e,
+        "dcc-sign: warning: SRV 99.99 is not in the DUIS catalogue; signing anyway (--force)\n"
+    );
+    let j: serde_json::Value =
+        serde_json::from_slice(&run(&["inspect", "--json", s(&out)]).stdout).unwrap();
+    assert_eq!(j["srv"], "99.99");
+    assert!(pki.verify("supplier-a", &out, &[]).status.success());
+}
+
+#[test]
+fn sign_force_overrides_both_checks_at_once_but_not_the_key() {
+    let pki = Pki::init();
+    let out = pki.dir.join("r.dcsr");
+    let later = (NOW + 11 * 365 * 86_400).to_string();
+    // Without --force both reasons are given, on one line.
+    let o = pki.sign("supplier-a", &out, &["--srv", "99.99", "--now", &later]);
+    assert_refused(&o, "certificate expired");
+    assert_refused(&o, "SRV 99.99 is not in the DUIS catalogue");
+    let o = pki.sign(
+        "supplier-a",
+        &out,
+        &["--srv", "99.99", "--now", &later, "--force"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 2, "{e:?}");
+    assert!(
+        e.lines().all(|l| l.starts_with("dcc-sign: warning: ")),
+        "{e}"
+    );
+    // --force does not make another User's key acceptable.
+    let o = pki.sign_with(
+        &pki.user("supplier-b", "key.pem"),
+        &pki.user("supplier-a", "cert.pem"),
+        &out,
+        &["--force"],
+    );
+    assert_refused(&o, "does not match the certificate");
+    // --help explains --force.
+    let help = stdout(&run(&["sign", "--help"]));
+    assert!(help.contains("--force"), "{help}");
+    assert!(help.contains("Refused unless --force"), "{help}");
 }

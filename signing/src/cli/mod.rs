@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Errors are one line on stderr (`dcc-sign: …`) and a non-zero exit code: 1 when something
-//! was refused or failed, 2 for a usage error.
+//! was refused or failed, 2 for a usage error. Warnings (`dcc-sign: warning: …`) are one line
+//! each on stderr and do not change the exit code.
 
 mod crl_cmd;
 mod inspect;
@@ -120,7 +121,7 @@ where
             };
         }
     };
-    match run(cli, out) {
+    match run(cli, out, err) {
         Ok(()) => 0,
         Err(e) => {
             // One line, whatever the error text holds.
@@ -131,11 +132,12 @@ where
     }
 }
 
-/// Runs a parsed command.
-pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+/// Runs a parsed command, writing normal output to `out` and warnings (one line each, such
+/// as what `sign --force` signed anyway) to `err`.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Pki(a) => pki_init::run(a, out),
-        Command::Sign(a) => sign_cmd::run(a, out),
+        Command::Sign(a) => sign_cmd::run(a, out, err),
         Command::Verify(a) => verify_cmd::run(a, out),
         Command::Inspect(a) => inspect::run(a, out),
         Command::Crl(a) => crl_cmd::run(a, out),

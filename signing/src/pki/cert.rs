@@ -17,10 +17,10 @@ use x509_cert::Certificate;
 use super::pem::{der_items, one_der, to_pem};
 use super::time::from_x509;
 use super::{
-    PkiError, OID_AKI, OID_BASIC_CONSTRAINTS, OID_CERT_POLICIES, OID_CN, OID_ECDSA_SHA256, OID_EKU,
-    OID_KEY_USAGE, OID_OU, OID_SAN, OID_SKI, OID_X500_UNIQUE_IDENTIFIER,
+    oid_with_name, PkiError, OID_AKI, OID_BASIC_CONSTRAINTS, OID_CERT_POLICIES, OID_CN,
+    OID_ECDSA_SHA256, OID_EKU, OID_KEY_USAGE, OID_OU, OID_SAN, OID_SKI, OID_X500_UNIQUE_IDENTIFIER,
 };
-use crate::{CertId, Eui64, RemotePartyRole};
+use crate::{CertId, Eui64, KeyKind, RemotePartyRole};
 
 /// The key usage bits this domain cares about.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -79,7 +79,9 @@ impl SignedPart {
     pub(crate) fn parse(der: &[u8]) -> Result<Self, PkiError> {
         let raw = RawSigned::from_der(der)?;
         if raw.algorithm.oid != OID_ECDSA_SHA256 {
-            return Err(PkiError::SignatureAlgorithm(raw.algorithm.oid.to_string()));
+            return Err(PkiError::SignatureAlgorithm(oid_with_name(
+                &raw.algorithm.oid,
+            )));
         }
         let sig = raw
             .signature
@@ -139,9 +141,20 @@ pub(crate) fn parse_common(der: &[u8]) -> Result<Common, PkiError> {
             max: super::MAX_DER_LEN,
         });
     }
-    let signed = SignedPart::parse(der)?;
     let cert = Certificate::from_der(der)?;
     let tbs = &cert.tbs_certificate;
+    // The subject key's kind first: an RSA or P-384 certificate is usually signed with
+    // something other than ecdsa-with-SHA256 too, and "an RSA key" says more than the
+    // signature algorithm does.
+    let spki = &tbs.subject_public_key_info;
+    let kind = KeyKind::from_algorithm(
+        spki.algorithm.oid,
+        spki.algorithm.parameters.as_ref().map(AnyRef::from),
+    );
+    if !kind.is_p256() {
+        return Err(PkiError::PublicKeyKind(kind));
+    }
+    let signed = SignedPart::parse(der)?;
     if tbs.version != x509_cert::Version::V3 {
         return Err(PkiError::NotV3);
     }

@@ -35,7 +35,7 @@ pub mod chain;
 pub mod crl;
 pub mod demo;
 pub mod issue;
-mod pem;
+pub(crate) mod pem;
 mod time;
 
 pub use cert::{CaCertificate, KeyUsage, OrgCertificate};
@@ -44,7 +44,7 @@ pub use crl::Crl;
 pub use demo::{load_ca_certs, load_user_certs, DemoPki, DemoUser, TlsIdentity};
 pub use issue::{CertificateAuthority, OrgCertRequest, TlsCertRequest};
 pub use pem::{key_to_pem, MAX_DER_LEN, MAX_PEM_LEN};
-pub use time::now_unix;
+pub use time::{now_unix, rfc3339};
 
 use std::path::PathBuf;
 
@@ -95,15 +95,19 @@ pub enum PkiError {
     /// Not an X.509 version 3 certificate.
     #[error("not an X.509 v3 certificate")]
     NotV3,
-    /// Signed with something else than ECDSA with SHA-256.
+    /// Signed with something else than ECDSA with SHA-256 (its name, when known, and OID).
     #[error("unsupported signature algorithm {0} (expected ecdsa-with-SHA256)")]
     SignatureAlgorithm(String),
     /// The signature value is not a DER ECDSA signature with valid r and s.
     #[error("malformed ECDSA signature value")]
     SignatureEncoding,
-    /// The subject key is not an ECDSA P-256 public key.
+    /// The subject key claims P-256 but does not decode as a P-256 point.
     #[error("subject public key is not an ECDSA P-256 key: {0}")]
     PublicKey(String),
+    /// The subject key is of another kind (RSA, Ed25519, EC on another curve, …), named by
+    /// what it is.
+    #[error("subject public key is {0}, not an ECDSA P-256 key (prime256v1)")]
+    PublicKeyKind(crate::KeyKind),
     /// The serial number is zero, empty or longer than 20 octets.
     #[error("certificate serial number is empty, zero or longer than 20 octets")]
     Serial,
@@ -167,6 +171,15 @@ pub enum PkiError {
     /// The demo PKI directory lacks something or holds something inconsistent.
     #[error("demo PKI: {0}")]
     Demo(String),
+}
+
+/// "ecdsa-with-SHA384 (1.2.840.10045.4.3.3)": an OID with its name when the OID database
+/// knows it, so that errors say what was found in words as well as digits.
+pub(crate) fn oid_with_name(oid: &ObjectIdentifier) -> String {
+    match const_oid::db::DB.by_oid(oid) {
+        Some(name) => format!("{name} ({oid})"),
+        None => oid.to_string(),
+    }
 }
 
 impl From<der::Error> for PkiError {

@@ -28,6 +28,24 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Every PEM block labelled `label` in `input`, decoded; blocks with other labels are skipped.
 pub(crate) fn pem_blocks(input: &[u8], label: &str, max: usize) -> Result<Vec<Vec<u8>>, PkiError> {
+    let out: Vec<Vec<u8>> = labelled_blocks(input, max, |l| l == label)?
+        .into_iter()
+        .map(|(_, der)| der)
+        .collect();
+    if out.is_empty() {
+        return Err(PkiError::Pem(format!("no {label} block found")));
+    }
+    Ok(out)
+}
+
+/// Every PEM block in `input` whose label `wanted` accepts, with its label, decoded (possibly
+/// none). Private keys need this: their label (`PRIVATE KEY`, `EC PRIVATE KEY`,
+/// `RSA PRIVATE KEY`, …) says what the key is before any DER is read.
+pub(crate) fn labelled_blocks(
+    input: &[u8],
+    max: usize,
+    mut wanted: impl FnMut(&str) -> bool,
+) -> Result<Vec<(String, Vec<u8>)>, PkiError> {
     // Base64 and line breaks grow DER by about 4/3; allow a bundle of several items.
     let max_input = MAX_PEM_LEN.max(max.saturating_mul(2));
     if input.len() > max_input {
@@ -52,7 +70,7 @@ pub(crate) fn pem_blocks(input: &[u8], label: &str, max: usize) -> Result<Vec<Ve
         let this = &block[..block_len];
         rest = &block[block_len..];
         let (got, der) = der::pem::decode_vec(this).map_err(|e| PkiError::Pem(e.to_string()))?;
-        if got != label {
+        if !wanted(got) {
             continue;
         }
         if der.len() > max {
@@ -61,10 +79,7 @@ pub(crate) fn pem_blocks(input: &[u8], label: &str, max: usize) -> Result<Vec<Ve
                 max,
             });
         }
-        out.push(der);
-    }
-    if out.is_empty() {
-        return Err(PkiError::Pem(format!("no {label} block found")));
+        out.push((got.to_owned(), der));
     }
     Ok(out)
 }

@@ -21,6 +21,13 @@ pub(crate) fn from_x509(t: Time) -> u64 {
     t.to_unix_duration().as_secs()
 }
 
+/// Unix seconds as an RFC 3339 UTC time, `2026-05-28T20:26:40Z` (`@<seconds>` past 9999,
+/// which X.509 cannot write either).
+pub fn rfc3339(unix: u64) -> String {
+    der::DateTime::from_unix_duration(Duration::from_secs(unix))
+        .map_or_else(|_| format!("@{unix}"), |t| t.to_string())
+}
+
 /// The current Unix time in seconds (0 if the clock is before 1970).
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
