@@ -117,7 +117,9 @@ fn bench_overhead(c: &mut Criterion) {
             .build()
             .unwrap();
         let admin = r.admin();
-        admin.upsert_party(supplier, Party::approved(&[UserRole::ImportSupplier]));
+        admin
+            .upsert_party(supplier, Party::approved(&[UserRole::ImportSupplier]))
+            .unwrap();
         admin
             .add_certificate(CertRecord {
                 id: cert,
@@ -127,7 +129,7 @@ fn bench_overhead(c: &mut Criterion) {
                 not_after: u64::MAX,
             })
             .unwrap();
-        admin.upsert_device(meter, Device::new(supplier));
+        admin.upsert_device(meter, Device::new(supplier)).unwrap();
         r
     };
     let mut g = c.benchmark_group("pipeline_overhead");

@@ -75,7 +75,9 @@ impl Fixture {
             .build()
             .unwrap();
         let admin = router.admin();
-        admin.upsert_party(SUPPLIER, Party::approved(&[UserRole::ImportSupplier]));
+        admin
+            .upsert_party(SUPPLIER, Party::approved(&[UserRole::ImportSupplier]))
+            .unwrap();
         admin
             .add_certificate(CertRecord {
                 id: self.cert,
@@ -85,7 +87,7 @@ impl Fixture {
                 not_after: u64::MAX,
             })
             .unwrap();
-        admin.upsert_device(METER, Device::new(SUPPLIER));
+        admin.upsert_device(METER, Device::new(SUPPLIER)).unwrap();
         router
     }
 

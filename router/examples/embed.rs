@@ -58,8 +58,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = Signer::random();
     let cert = CertId::new([0xCA; 8], &[0x01]).unwrap();
     let admin = router.admin();
-    admin.upsert_party(supplier, Party::approved(&[UserRole::ImportSupplier]));
-    admin.upsert_party(srp, Party::approved(&[UserRole::ImportSupplier]));
+    admin
+        .upsert_party(supplier, Party::approved(&[UserRole::ImportSupplier]))
+        .unwrap();
+    admin
+        .upsert_party(srp, Party::approved(&[UserRole::ImportSupplier]))
+        .unwrap();
     admin.add_certificate(CertRecord {
         id: cert,
         owner: supplier,
@@ -69,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let mut device = Device::new(supplier);
     device.payment_mode = PaymentMode::Prepayment;
-    admin.upsert_device(meter, device);
+    admin.upsert_device(meter, device).unwrap();
 
     // 3. Submit: a top-up (L1), a display message to a prepayment meter (promoted to L1),
     //    a read (L3) and a replay of the top-up.

@@ -1,15 +1,30 @@
-//! [`AdminHandle`]: the one place that changes router state.
+//! [`AdminHandle`]: the one place that changes router state — durably, audited, validated.
 //!
-//! Revocations, delays, suspensions, CRL loads and device moves all go through here, each an
-//! atomic change visible to every request admitted after the call returns. Keeping them in one
-//! place is the seam for replication later: a watcher on a replicated store (etcd / NATS KV)
-//! will call these same methods on every node.
+//! Every operation follows the same four steps, under one admin lock (admin changes are rare;
+//! serialising them keeps "validate, persist, apply" free of races between two admins):
+//!
+//! | step | what | on failure |
+//! |---|---|---|
+//! | 1. validate | against the in-memory state (and, for certificates, the chain and the Party's roles) | refused with an [`AdminError`], nothing changed |
+//! | 2. persist | the change and its audit entry in one durable [`Store`] transaction (fsync) | [`AdminError::Store`], nothing changed |
+//! | 3. apply | to the `dashmap` state: visible to every request admitted afterwards | — |
+//! | 4. answer | the caller learns it is durable *and* in force | — |
+//!
+//! Persisting before applying means an acknowledged change survives a crash, and a change
+//! that could not be made durable is never in force. Keeping the steps here is also the seam
+//! for replication: a watcher on a replicated store would call the apply step on every node
+//! (see [`crate::store`]).
+//!
+//! Who and why: each handle carries an [`Actor`] — the admin certificate's User and the reason
+//! given (`--reason`) over the admin channel, `bootstrap` at start, `embedding API` otherwise —
+//! written to the audit log with every change.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use dcc_signing::pki::{ChainValidator, Crl, OrgCertificate};
 use dcc_signing::verify::Verifier;
-use dcc_signing::{CertId, Eui64, Srv};
+use dcc_signing::{CertId, Eui64, RemotePartyRole, Srv, UserRole};
 
 use crate::clock::Clock;
 use crate::policy::RateLimit;
@@ -17,9 +32,15 @@ use crate::state::{
     AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode,
     RevocationDelay, State, SuspendedRights,
 };
+use crate::store::{
+    assurance_name, AuditEntry, AuditFilter, Change, MemoryStore, Store, StoreError, StoredCert,
+};
+
+/// Most devices one [`AdminHandle::upsert_devices`] call writes in one transaction.
+pub const MAX_DEVICES_PER_CALL: usize = 100_000;
 
 /// Why an admin operation was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdminError {
     /// No such certificate.
@@ -28,6 +49,9 @@ pub enum AdminError {
     /// A revoked certificate cannot be re-added or delayed.
     #[error("certificate {0} is revoked")]
     AlreadyRevoked(CertId),
+    /// A retired certificate cannot be used again.
+    #[error("certificate {0} is retired")]
+    Retired(CertId),
     /// A different certificate is already stored under this id.
     #[error("a different certificate is already stored as {0}")]
     Conflict(CertId),
@@ -46,6 +70,134 @@ pub enum AdminError {
     /// A delay with no SRP or no SRV.
     #[error("a revocation delay needs at least one SRP and one SRV")]
     EmptyDelay,
+    /// A certificate that does not parse.
+    #[error("certificate does not parse: {0}")]
+    BadCertificate(#[source] dcc_signing::pki::PkiError),
+    /// A certificate whose chain does not validate (other CA, expired, key usage, on a CRL).
+    #[error("certificate {id} refused: {source}")]
+    Chain {
+        /// The certificate.
+        id: CertId,
+        /// Why.
+        #[source]
+        source: dcc_signing::pki::ChainError,
+    },
+    /// No trust anchors are configured, so a certificate cannot be validated.
+    #[error("no trust anchors configured: certificates cannot be chain-validated")]
+    NoTrustAnchors,
+    /// The certificate's OU role is not one its Party holds.
+    #[error("certificate {id} has OU role {cert_role}, which none of {owner}'s User Roles ({roles}) uses")]
+    RoleNotHeld {
+        /// The certificate.
+        id: CertId,
+        /// Its owner.
+        owner: Eui64,
+        /// The certificate's role.
+        cert_role: RemotePartyRole,
+        /// The Party's User Roles.
+        roles: String,
+    },
+    /// A device names a Party that is not registered, or one without a fitting role.
+    #[error("device {device}: {who} {party} {why}")]
+    DeviceParty {
+        /// The device.
+        device: Eui64,
+        /// Which field (supplier, export supplier, network operator).
+        who: &'static str,
+        /// The Party named.
+        party: Eui64,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A Party with no User Role.
+    #[error("a Party needs at least one User Role")]
+    NoRoles,
+    /// Too many devices in one call.
+    #[error("{0} devices in one call; at most {MAX_DEVICES_PER_CALL}")]
+    TooManyDevices(usize),
+    /// The change could not be made durable: nothing changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AdminError {
+    /// A stable code for admin answers and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdminError::UnknownCertificate(_) => "unknown-certificate",
+            AdminError::AlreadyRevoked(_) => "revoked",
+            AdminError::Retired(_) => "retired",
+            AdminError::Conflict(_) => "conflict",
+            AdminError::RevocationDelayed(_) => "delayed",
+            AdminError::NotDelayed(_) => "not-delayed",
+            AdminError::UnknownParty(_) => "unknown-party",
+            AdminError::UnknownDevice(_) => "unknown-device",
+            AdminError::EmptyDelay => "empty-delay",
+            AdminError::BadCertificate(_) => "bad-certificate",
+            AdminError::Chain { .. } => "chain",
+            AdminError::NoTrustAnchors => "no-trust-anchors",
+            AdminError::RoleNotHeld { .. } => "role-not-held",
+            AdminError::DeviceParty { .. } => "device-party",
+            AdminError::NoRoles => "no-roles",
+            AdminError::TooManyDevices(_) => "too-many-devices",
+            AdminError::Store(e) => e.code(),
+        }
+    }
+}
+
+/// Who makes a change, and why (the audit log's "who" and "reason").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// `admin 02-DC-…`, `bootstrap`, `embedding API`.
+    pub who: String,
+    /// The reason given.
+    pub reason: Option<String>,
+}
+
+impl Default for Actor {
+    fn default() -> Self {
+        Actor {
+            who: "embedding API".into(),
+            reason: None,
+        }
+    }
+}
+
+/// The SMKI Organisation Certificate role (OU) a User Role signs with. SEC Appendix A: a
+/// Supplier's IS/ES/GS requests use Supplier certificates, a Network Operator's ED/GT ones
+/// Network Operator certificates, everyone else "Other User" certificates.
+pub const fn smki_role_of(role: UserRole) -> RemotePartyRole {
+    match role {
+        UserRole::ImportSupplier | UserRole::ExportSupplier | UserRole::GasSupplier => {
+            RemotePartyRole::Supplier
+        }
+        UserRole::ElectricityDistributor | UserRole::GasTransporter => {
+            RemotePartyRole::NetworkOperator
+        }
+        _ => RemotePartyRole::Other,
+    }
+}
+
+/// What the admin handles of one router share.
+#[derive(Debug)]
+pub(crate) struct AdminShared {
+    pub store: Arc<dyn Store>,
+    pub trust: Option<ChainValidator>,
+    /// Every certificate id a loaded CRL lists (known to the store or not): a certificate
+    /// added later is refused if it is on one.
+    crl_listed: Mutex<HashSet<CertId>>,
+    lock: Mutex<()>,
+}
+
+impl AdminShared {
+    pub(crate) fn new(store: Arc<dyn Store>, trust: Option<ChainValidator>) -> Self {
+        AdminShared {
+            store,
+            trust,
+            crl_listed: Mutex::new(HashSet::new()),
+            lock: Mutex::new(()),
+        }
+    }
 }
 
 /// Changes router state. Cheap to clone; usable from any thread.
@@ -54,15 +206,45 @@ pub struct AdminHandle {
     state: Arc<State>,
     verifier: Arc<dyn Verifier>,
     clock: Clock,
+    shared: Arc<AdminShared>,
+    actor: Actor,
 }
 
 impl AdminHandle {
-    /// A handle over `state`; `verifier` prepares the keys of added certificates.
+    /// A handle over `state` with no durable store (in-memory mode) and no trust anchors;
+    /// `verifier` prepares the keys of added certificates.
     pub fn new(state: Arc<State>, verifier: Arc<dyn Verifier>, clock: Clock) -> Self {
+        Self::with_store(
+            state,
+            verifier,
+            clock,
+            Arc::new(AdminShared::new(Arc::new(MemoryStore::default()), None)),
+        )
+    }
+
+    pub(crate) fn with_store(
+        state: Arc<State>,
+        verifier: Arc<dyn Verifier>,
+        clock: Clock,
+        shared: Arc<AdminShared>,
+    ) -> Self {
         AdminHandle {
             state,
             verifier,
             clock,
+            shared,
+            actor: Actor::default(),
+        }
+    }
+
+    /// The same handle, acting for `who` with `reason` (written to the audit log).
+    pub fn acting_as(&self, who: impl Into<String>, reason: Option<String>) -> Self {
+        AdminHandle {
+            actor: Actor {
+                who: who.into(),
+                reason,
+            },
+            ..self.clone()
         }
     }
 
@@ -71,46 +253,299 @@ impl AdminHandle {
         &self.state
     }
 
+    /// The store changes go to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// The audit log, newest first.
+    pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, AdminError> {
+        Ok(self.shared.store.audit(filter)?)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.shared
+            .lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Step 2: the change and its audit entry, durably.
+    fn persist(
+        &self,
+        op: &str,
+        subjects: Vec<String>,
+        detail: String,
+        changes: &[Change],
+    ) -> Result<(), AdminError> {
+        let entry = AuditEntry {
+            seq: 0,
+            at: self.clock.now_unix(),
+            who: self.actor.who.clone(),
+            op: op.to_owned(),
+            subjects,
+            detail,
+            reason: self.actor.reason.clone(),
+        };
+        self.shared.store.apply(changes, Some(&entry))?;
+        Ok(())
+    }
+
     // ---- certificates ----
 
     /// Adds a certificate as active, preparing its key for the verifier now (off the hot
     /// path). Adding the same active certificate again is a no-op; a different one under the
-    /// same id, a revoked one and a delayed one are refused.
+    /// same id, a revoked one and a delayed one are refused. No chain validation (there is no
+    /// certificate to validate): use [`AdminHandle::add_certificate_pem`] for certificates
+    /// from outside.
     pub fn add_certificate(&self, record: CertRecord) -> Result<(), AdminError> {
+        let _g = self.lock();
+        self.add_locked(record, None, "add-certificate")
+    }
+
+    fn add_locked(
+        &self,
+        record: CertRecord,
+        pem: Option<String>,
+        op: &str,
+    ) -> Result<(), AdminError> {
         // One entry per certificate id for its whole life: in-flight requests hold the entry,
         // and the revocation guarantee rests on them seeing the same lock `revoke` takes.
         let id = record.id;
-        let key = self.verifier.prepare(&record.public_key);
-        let wanted = record.clone();
-        match self.state.certs.insert_new(record, key) {
-            Ok(()) => Ok(()),
-            Err(e) => match e.status() {
+        if let Some(e) = self.state.certs.get(&id) {
+            return match e.status() {
                 CertStatus::Revoked { .. } => Err(AdminError::AlreadyRevoked(id)),
+                CertStatus::Retired { .. } => Err(AdminError::Retired(id)),
                 // Re-adding must not lift a delay's restrictions.
                 CertStatus::Delayed(_) => Err(AdminError::RevocationDelayed(id)),
-                _ if *e.record() == wanted => Ok(()),
+                _ if *e.record() == record => Ok(()),
                 _ => Err(AdminError::Conflict(id)),
-            },
+            };
         }
+        self.persist(
+            op,
+            vec![id.to_string(), record.owner.to_string()],
+            format!("certificate {id} of {} added, active", record.owner),
+            &[Change::Cert(StoredCert::new(
+                &record,
+                &CertStatus::Active,
+                pem.clone(),
+            ))],
+        )?;
+        let key = self.verifier.prepare(&record.public_key);
+        // Under the admin lock nobody else inserts: this cannot find the id taken.
+        let _ = self
+            .state
+            .certs
+            .insert_with_status(record, key, CertStatus::Active, pem);
+        Ok(())
     }
 
-    /// Revokes a certificate. When this returns, no request signed with it will be dispatched
-    /// (in-flight ones included: see [`crate::state::certstore`]).
-    pub fn revoke(&self, id: &CertId) -> Result<(), AdminError> {
+    /// Adds a User's Organisation Certificate from PEM (or DER): parsed, chain-validated
+    /// against the configured root and issuing CA (signature, validity, key usage, CRLs
+    /// loaded), and its OU role checked against its Party's User Roles. A second certificate
+    /// for the same User is a key rollover: both serve until the old one is retired.
+    pub fn add_certificate_pem(&self, pem: &[u8]) -> Result<CertId, AdminError> {
+        let cert = OrgCertificate::parse(pem).map_err(AdminError::BadCertificate)?;
+        let _g = self.lock();
+        self.check_certificate(&cert)?;
+        let record = CertRecord {
+            id: cert.id,
+            owner: cert.subject_eui64,
+            public_key: cert.public_key,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+        };
+        self.add_locked(record, Some(cert.to_pem()), "add-certificate")?;
+        Ok(cert.id)
+    }
+
+    /// Validates a certificate as [`AdminHandle::add_certificate_pem`] does, without adding
+    /// it (the server checks every PKI-directory certificate this way at start).
+    pub fn check_certificate(&self, cert: &OrgCertificate) -> Result<(), AdminError> {
+        let trust = self
+            .shared
+            .trust
+            .as_ref()
+            .ok_or(AdminError::NoTrustAnchors)?;
+        let mut validator = trust.clone();
+        validator.add_revoked(self.revoked_by_crls());
+        validator
+            .validate(cert, self.clock.now_unix())
+            .map_err(|source| AdminError::Chain {
+                id: cert.id,
+                source,
+            })?;
+        let party = self
+            .state
+            .parties
+            .get(cert.subject_eui64)
+            .ok_or(AdminError::UnknownParty(cert.subject_eui64))?;
+        let held: Vec<UserRole> = UserRole::ALL
+            .iter()
+            .copied()
+            .filter(|r| party.roles.contains(*r))
+            .collect();
+        if !held.iter().any(|r| smki_role_of(*r) == cert.role) {
+            return Err(AdminError::RoleNotHeld {
+                id: cert.id,
+                owner: cert.subject_eui64,
+                cert_role: cert.role,
+                roles: held
+                    .iter()
+                    .map(|r| r.abbrev())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(())
+    }
+
+    fn revoked_by_crls(&self) -> Vec<CertId> {
+        self.shared
+            .crl_listed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Notes the certificates a CRL already in the store lists (at start).
+    pub(crate) fn note_crl(&self, ids: impl IntoIterator<Item = CertId>) {
+        self.shared
+            .crl_listed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(ids);
+    }
+
+    /// Persists and applies a new status for a stored certificate.
+    fn set_cert_status(
+        &self,
+        id: &CertId,
+        op: &str,
+        detail: String,
+        extra_subjects: &[Eui64],
+        status: impl FnOnce(&CertStatus) -> Result<CertStatus, AdminError>,
+    ) -> Result<(), AdminError> {
         let e = self
             .state
             .certs
             .get(id)
             .ok_or(AdminError::UnknownCertificate(*id))?;
-        e.set_status(CertStatus::Revoked {
-            at: self.clock.now_unix(),
-        });
+        let new = status(&e.status())?;
+        let mut subjects = vec![id.to_string(), e.record().owner.to_string()];
+        subjects.extend(extra_subjects.iter().map(ToString::to_string));
+        self.persist(
+            op,
+            subjects,
+            detail,
+            &[Change::Cert(StoredCert::new(
+                e.record(),
+                &new,
+                e.pem().map(str::to_owned),
+            ))],
+        )?;
+        e.set_status(new);
         Ok(())
     }
 
-    /// Loads a CRL: revokes every listed certificate the store knows; returns how many.
-    pub fn load_crl(&self, ids: impl IntoIterator<Item = CertId>) -> usize {
-        ids.into_iter().filter(|id| self.revoke(id).is_ok()).count()
+    /// Revokes a certificate. When this returns, the revocation is durable and no request
+    /// signed with it will be dispatched (in-flight ones included: see
+    /// [`crate::state::certstore`]).
+    pub fn revoke(&self, id: &CertId) -> Result<(), AdminError> {
+        let _g = self.lock();
+        self.revoke_locked(id, "revoke")
+    }
+
+    fn revoke_locked(&self, id: &CertId, op: &str) -> Result<(), AdminError> {
+        let at = self.clock.now_unix();
+        self.set_cert_status(id, op, format!("{id} revoked"), &[], |s| match s {
+            CertStatus::Revoked { .. } => Err(AdminError::AlreadyRevoked(*id)),
+            _ => Ok(CertStatus::Revoked { at }),
+        })
+    }
+
+    /// Retires a certificate after its owner's key rollover: from now on it is refused (R2);
+    /// the owner's other certificates serve.
+    pub fn retire_certificate(&self, id: &CertId) -> Result<(), AdminError> {
+        let _g = self.lock();
+        let at = self.clock.now_unix();
+        self.set_cert_status(
+            id,
+            "retire-certificate",
+            format!("{id} retired"),
+            &[],
+            |s| match s {
+                CertStatus::Active => Ok(CertStatus::Retired { at }),
+                CertStatus::Revoked { .. } => Err(AdminError::AlreadyRevoked(*id)),
+                CertStatus::Retired { .. } => Err(AdminError::Retired(*id)),
+                _ => Err(AdminError::RevocationDelayed(*id)),
+            },
+        )
+    }
+
+    /// Loads a verified CRL: records it durably and revokes every listed certificate the
+    /// store knows, in one transaction; returns how many were revoked now. Certificates
+    /// added later are checked against it.
+    pub fn load_crl(&self, crl: &Crl, pem: &str) -> Result<usize, AdminError> {
+        use sha2::Digest;
+        let _g = self.lock();
+        let n = self.revoke_listed(
+            &crl.revoked,
+            Some(Change::Crl {
+                key: hex::encode(sha2::Sha256::digest(pem.as_bytes())),
+                pem: pem.to_owned(),
+            }),
+            "load-crl",
+            &format!("CRL of {} lists {}", crl.issuer, crl.revoked.len()),
+        )?;
+        self.note_crl(crl.revoked.iter().copied());
+        Ok(n)
+    }
+
+    /// Revokes every certificate in `ids` that the store knows and has not revoked yet, in
+    /// one transaction (unknown ids are skipped); returns how many were revoked now.
+    pub fn revoke_many(&self, ids: &[CertId]) -> Result<usize, AdminError> {
+        let _g = self.lock();
+        self.revoke_listed(ids, None, "revoke", &format!("{} listed", ids.len()))
+    }
+
+    fn revoke_listed(
+        &self,
+        ids: &[CertId],
+        record: Option<Change>,
+        op: &str,
+        what: &str,
+    ) -> Result<usize, AdminError> {
+        let at = self.clock.now_unix();
+        let mut changes: Vec<Change> = record.into_iter().collect();
+        let mut hit = Vec::new();
+        for id in ids {
+            if let Some(e) = self.state.certs.get(id) {
+                if !matches!(e.status(), CertStatus::Revoked { .. }) {
+                    let status = CertStatus::Revoked { at };
+                    changes.push(Change::Cert(StoredCert::new(
+                        e.record(),
+                        &status,
+                        e.pem().map(str::to_owned),
+                    )));
+                    hit.push((e, status));
+                }
+            }
+        }
+        self.persist(
+            op,
+            hit.iter().map(|(e, _)| e.record().id.to_string()).collect(),
+            format!("{what}; {} revoked now", hit.len()),
+            &changes,
+        )?;
+        let n = hit.len();
+        for (e, status) in hit {
+            e.set_status(status);
+        }
+        Ok(n)
     }
 
     /// Delays a certificate's revocation (MP134A): until `until` (Unix seconds), only `srps`
@@ -127,94 +562,380 @@ impl AdminHandle {
         if srps.is_empty() || srvs.is_empty() {
             return Err(AdminError::EmptyDelay);
         }
-        let e = self
-            .state
-            .certs
-            .get(id)
-            .ok_or(AdminError::UnknownCertificate(*id))?;
-        if matches!(e.status(), CertStatus::Revoked { .. }) {
-            return Err(AdminError::AlreadyRevoked(*id));
-        }
-        e.set_status(CertStatus::Delayed(RevocationDelay { srps, srvs, until }));
-        Ok(())
+        let mut srp_list: Vec<Eui64> = srps.iter().copied().collect();
+        srp_list.sort();
+        let _g = self.lock();
+        self.set_cert_status(
+            id,
+            "delay-revocation",
+            format!(
+                "revocation of {id} delayed until {until} for {} SRPs, {} SRVs",
+                srps.len(),
+                srvs.len()
+            ),
+            &srp_list,
+            |s| match s {
+                CertStatus::Revoked { .. } => Err(AdminError::AlreadyRevoked(*id)),
+                CertStatus::Retired { .. } => Err(AdminError::Retired(*id)),
+                _ => Ok(CertStatus::Delayed(RevocationDelay { srps, srvs, until })),
+            },
+        )
     }
 
     /// Ends a revocation delay: the certificate is revoked from now on.
     pub fn end_delay(&self, id: &CertId) -> Result<(), AdminError> {
-        let e = self
-            .state
-            .certs
-            .get(id)
-            .ok_or(AdminError::UnknownCertificate(*id))?;
-        if !matches!(e.status(), CertStatus::Delayed(_)) {
-            return Err(AdminError::NotDelayed(*id));
-        }
-        self.revoke(id)
+        let _g = self.lock();
+        let at = self.clock.now_unix();
+        self.set_cert_status(
+            id,
+            "end-delay",
+            format!("delay of {id} ended: revoked"),
+            &[],
+            |s| match s {
+                CertStatus::Delayed(_) => Ok(CertStatus::Revoked { at }),
+                _ => Err(AdminError::NotDelayed(*id)),
+            },
+        )
     }
 
     // ---- parties ----
 
     /// Adds or replaces a Party.
-    pub fn upsert_party(&self, id: Eui64, party: Party) {
+    pub fn upsert_party(&self, id: Eui64, party: Party) -> Result<(), AdminError> {
+        if party.roles.is_empty() {
+            return Err(AdminError::NoRoles);
+        }
+        let _g = self.lock();
+        let existed = self.state.parties.get(id).is_some();
+        self.persist(
+            if existed { "update-party" } else { "add-party" },
+            vec![id.to_string()],
+            describe_party(&party),
+            &[Change::Party(id, crate::store::StoredParty::of(&party))],
+        )?;
         self.state.parties.upsert(id, party);
+        Ok(())
     }
 
     /// Sets a Party's assurance status.
     pub fn set_assurance(&self, id: Eui64, status: AssuranceStatus) -> Result<(), AdminError> {
-        self.update_party(id, |p| p.assurance = status)
+        self.update_party(
+            id,
+            "set-assurance",
+            format!("assurance status {}", assurance_name(status)),
+            |p| p.assurance = status,
+        )
     }
 
     /// Suspends rights (adds to those already suspended).
     pub fn suspend_rights(&self, id: Eui64, rights: SuspendedRights) -> Result<(), AdminError> {
-        self.update_party(id, |p| p.suspended = p.suspended.union(rights))
+        self.update_party(id, "suspend", format!("suspended {rights:?}"), |p| {
+            p.suspended = p.suspended.union(rights);
+        })
     }
 
     /// Restores rights.
     pub fn restore_rights(&self, id: Eui64, rights: SuspendedRights) -> Result<(), AdminError> {
-        self.update_party(id, |p| p.suspended = p.suspended.without(rights))
+        self.update_party(id, "restore", format!("restored {rights:?}"), |p| {
+            p.suspended = p.suspended.without(rights);
+        })
     }
 
     /// Sets (or clears) a per-User rate limit replacing the policy's.
     pub fn set_rate_limit(&self, id: Eui64, limit: Option<RateLimit>) -> Result<(), AdminError> {
-        self.update_party(id, |p| p.rate_limit = limit)
+        let detail = match limit {
+            Some(l) => format!("rate limit {}/s, burst {}", l.per_second(), l.burst()),
+            None => "rate limit: the policy's".into(),
+        };
+        self.update_party(id, "set-rate-limit", detail, |p| p.rate_limit = limit)
     }
 
-    fn update_party(&self, id: Eui64, f: impl FnOnce(&mut Party)) -> Result<(), AdminError> {
-        self.state
+    fn update_party(
+        &self,
+        id: Eui64,
+        op: &str,
+        detail: String,
+        f: impl FnOnce(&mut Party),
+    ) -> Result<(), AdminError> {
+        let _g = self.lock();
+        let mut p = self
+            .state
             .parties
-            .update(id, f)
-            .then_some(())
-            .ok_or(AdminError::UnknownParty(id))
+            .get(id)
+            .ok_or(AdminError::UnknownParty(id))?;
+        f(&mut p);
+        self.persist(
+            op,
+            vec![id.to_string()],
+            detail,
+            &[Change::Party(id, crate::store::StoredParty::of(&p))],
+        )?;
+        self.state.parties.upsert(id, p);
+        Ok(())
     }
 
     // ---- devices ----
 
+    /// Checks that the Parties a device names exist and hold a fitting role.
+    fn check_device(&self, id: Eui64, d: &Device) -> Result<(), AdminError> {
+        let check = |who: &'static str, party: Option<Eui64>, fits: fn(UserRole) -> bool| {
+            let Some(party) = party else {
+                return Ok(());
+            };
+            let p = self
+                .state
+                .parties
+                .get(party)
+                .ok_or(AdminError::DeviceParty {
+                    device: id,
+                    who,
+                    party,
+                    why: "is not a registered Party",
+                })?;
+            if UserRole::ALL
+                .iter()
+                .any(|r| p.roles.contains(*r) && fits(*r))
+            {
+                Ok(())
+            } else {
+                Err(AdminError::DeviceParty {
+                    device: id,
+                    who,
+                    party,
+                    why: "holds no fitting User Role",
+                })
+            }
+        };
+        check("supplier", d.supplier, UserRole::is_supplier)?;
+        check("export supplier", d.export_supplier, |r| {
+            r == UserRole::ExportSupplier || r == UserRole::ImportSupplier
+        })?;
+        check(
+            "network operator",
+            d.network_operator,
+            UserRole::is_network_operator,
+        )
+    }
+
     /// Adds or replaces a device.
-    pub fn upsert_device(&self, id: Eui64, device: Device) {
-        self.state.devices.upsert(id, device);
+    pub fn upsert_device(&self, id: Eui64, device: Device) -> Result<(), AdminError> {
+        self.upsert_devices(&[(id, device)]).map(|_| ())
+    }
+
+    /// Adds or replaces up to [`MAX_DEVICES_PER_CALL`] devices in one durable transaction
+    /// with one audit entry (bulk import); returns how many.
+    pub fn upsert_devices(&self, devices: &[(Eui64, Device)]) -> Result<usize, AdminError> {
+        if devices.len() > MAX_DEVICES_PER_CALL {
+            return Err(AdminError::TooManyDevices(devices.len()));
+        }
+        let _g = self.lock();
+        for (id, d) in devices {
+            self.check_device(*id, d)?;
+        }
+        let (op, subjects, detail) = match devices {
+            [(id, d)] => ("device-set", device_subjects(*id, d), describe_device(d)),
+            _ => (
+                "device-import",
+                Vec::new(),
+                format!("{} devices imported", devices.len()),
+            ),
+        };
+        self.persist(op, subjects, detail, &[Change::Devices(devices.to_vec())])?;
+        for (id, d) in devices {
+            self.state.devices.upsert(*id, *d);
+        }
+        Ok(devices.len())
     }
 
     /// Sets a device's payment mode.
     pub fn set_payment_mode(&self, id: Eui64, mode: PaymentMode) -> Result<(), AdminError> {
-        self.update_device(id, |d| d.payment_mode = mode)
+        self.update_device(id, "set-payment-mode", |d| d.payment_mode = mode)
     }
 
-    /// Registers a device to a new Supplier (Change of Supplier; MP185: after a SoLR event the
-    /// failed Supplier's SRP loses the device from this moment, whatever the certificate state).
+    /// Change of Supplier: the device's registration moves to `supplier` (MP185: after a SoLR
+    /// event the failed Supplier's SRP loses the device from this moment, whatever the
+    /// certificate state).
     pub fn set_registered_supplier(&self, id: Eui64, supplier: Eui64) -> Result<(), AdminError> {
-        self.update_device(id, |d| d.supplier = Some(supplier))
+        self.update_device(id, "change-of-supplier", |d| d.supplier = Some(supplier))
     }
 
-    /// Sets a device's status.
+    /// Sets (or clears) the registered export Supplier.
+    pub fn set_export_supplier(
+        &self,
+        id: Eui64,
+        supplier: Option<Eui64>,
+    ) -> Result<(), AdminError> {
+        self.update_device(id, "change-of-export-supplier", |d| {
+            d.export_supplier = supplier;
+        })
+    }
+
+    /// Sets a device's status (decommissioning is [`DeviceStatus::Decommissioned`]).
     pub fn set_device_status(&self, id: Eui64, status: DeviceStatus) -> Result<(), AdminError> {
-        self.update_device(id, |d| d.status = status)
+        let op = if status == DeviceStatus::Decommissioned {
+            "decommission"
+        } else {
+            "set-device-status"
+        };
+        self.update_device(id, op, |d| d.status = status)
     }
 
-    fn update_device(&self, id: Eui64, f: impl FnOnce(&mut Device)) -> Result<(), AdminError> {
-        self.state
+    fn update_device(
+        &self,
+        id: Eui64,
+        op: &str,
+        f: impl FnOnce(&mut Device),
+    ) -> Result<(), AdminError> {
+        let _g = self.lock();
+        let mut d = self
+            .state
             .devices
-            .update(id, f)
-            .then_some(())
-            .ok_or(AdminError::UnknownDevice(id))
+            .get(id)
+            .ok_or(AdminError::UnknownDevice(id))?;
+        f(&mut d);
+        self.check_device(id, &d)?;
+        self.persist(
+            op,
+            device_subjects(id, &d),
+            describe_device(&d),
+            &[Change::Devices(vec![(id, d)])],
+        )?;
+        self.state.devices.upsert(id, d);
+        Ok(())
     }
+
+    /// Records a metadata value, durably (not audited: bookkeeping such as "demo devices
+    /// seeded").
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), AdminError> {
+        self.shared
+            .store
+            .apply(&[Change::Meta(key.to_owned(), value.to_owned())], None)?;
+        Ok(())
+    }
+
+    /// Rebuilds the in-memory state from the store (at start, before any request): every
+    /// certificate with its status, Parties, devices, anti-replay marks and the CRLs loaded
+    /// (verified against `issuing` when given; a stored CRL that no longer verifies is an
+    /// error). Nothing is written.
+    pub fn restore(
+        &self,
+        issuing: Option<&dcc_signing::pki::CaCertificate>,
+    ) -> Result<RestoreReport, AdminError> {
+        let _g = self.lock();
+        let store = &self.shared.store;
+        let snap = store.load()?;
+        let bad = |table: &'static str, key: String, message: String| {
+            AdminError::Store(StoreError::Record {
+                path: store.describe().into(),
+                table,
+                key,
+                message,
+            })
+        };
+        let mut report = RestoreReport {
+            meta: snap.meta.clone(),
+            ..RestoreReport::default()
+        };
+        for (id, p) in &snap.parties {
+            let party = p
+                .to_party()
+                .map_err(|m| bad("parties", id.to_string(), m))?;
+            self.state.parties.upsert(*id, party);
+            report.parties += 1;
+        }
+        for c in &snap.certs {
+            let record = c.record().map_err(|m| bad("certs", c.id.to_string(), m))?;
+            let key = self.verifier.prepare(&record.public_key);
+            let _ = self.state.certs.insert_with_status(
+                record,
+                key,
+                c.status.to_status(),
+                c.pem.clone(),
+            );
+            report.certs += 1;
+        }
+        for pem in &snap.crls {
+            if let Some(ca) = issuing {
+                let crl = Crl::parse_verified(pem.as_bytes(), ca)
+                    .map_err(|e| bad("crls", crl_first_line(pem), e.to_string()))?;
+                self.note_crl(crl.revoked.iter().copied());
+            }
+            report.crls += 1;
+        }
+        for (who, mark) in &snap.replay {
+            self.state.replay.restore(*who, *mark);
+            report.originators += 1;
+        }
+        let devices = &self.state.devices;
+        report.devices = store.for_each_device(&mut |id, d| devices.upsert(id, d))?;
+        Ok(report)
+    }
+}
+
+/// What [`AdminHandle::restore`] found in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Certificates.
+    pub certs: usize,
+    /// Parties.
+    pub parties: usize,
+    /// Devices.
+    pub devices: u64,
+    /// CRLs.
+    pub crls: usize,
+    /// Originators with an anti-replay mark.
+    pub originators: usize,
+    /// Metadata.
+    pub meta: Vec<(String, String)>,
+}
+
+impl RestoreReport {
+    /// A metadata value.
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.meta
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn crl_first_line(pem: &str) -> String {
+    pem.lines().nth(1).unwrap_or("").chars().take(24).collect()
+}
+
+fn device_subjects(id: Eui64, d: &Device) -> Vec<String> {
+    let mut v = vec![id.to_string()];
+    v.extend(
+        [d.supplier, d.export_supplier, d.network_operator]
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_string()),
+    );
+    v
+}
+
+fn describe_device(d: &Device) -> String {
+    let opt = |e: Option<Eui64>| e.map_or_else(|| "-".to_owned(), |e| e.to_string());
+    format!(
+        "status {:?}, {:?}, supplier {}, export supplier {}, network operator {}",
+        d.status,
+        d.payment_mode,
+        opt(d.supplier),
+        opt(d.export_supplier),
+        opt(d.network_operator)
+    )
+}
+
+fn describe_party(p: &Party) -> String {
+    let roles: Vec<&str> = UserRole::ALL
+        .iter()
+        .filter(|r| p.roles.contains(**r))
+        .map(|r| r.abbrev())
+        .collect();
+    format!(
+        "roles {}, assurance {}, suspended {:?}",
+        roles.join(","),
+        assurance_name(p.assurance),
+        p.suspended
+    )
 }

@@ -6,13 +6,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use dcc_signing::{CertId, Eui64, Srv};
+use dcc_signing::{CertId, Eui64, Srv, UserRole};
 
 use crate::ingress::client::client_endpoint;
 use crate::ingress::frame::{read_frame, write_frame};
 use crate::ingress::tls::{TlsMaterial, ALPN};
-use crate::server::admin_proto::{AdminAnswer, AdminRequest, Mode, Right};
+use crate::server::admin_proto::{
+    AdminAnswer, AdminCall, AdminRequest, DevStatus, DeviceRow, Mode, Right,
+};
 use crate::server::{self, ServeConfig};
+use crate::store::AuditFilter;
 
 /// dcc-router: a routing core for GB smart-metering DCC Service Requests.
 #[derive(Debug, Parser)]
@@ -40,8 +43,14 @@ Examples:
   dcc-router serve --config router.toml
   dcc-router serve --listen 0.0.0.0:4433 --workers 8 --metrics ''
 
+State: revocations, delays, Parties, devices, CRLs, the audit log and anti-replay marks are
+kept in DATA_DIR/state.redb and survive a crash or restart; an admin change is answered once it
+is on disk, a request is answered accepted once its anti-replay mark is (group commit).
+--in-memory keeps nothing (benchmarks); the start-up line says which.
+
 Configuration keys (all optional; see the crate docs of server::config):
-  listen, metrics, data_dir, pki_dir, policy, workers, io_threads, admin_users, demo_devices,
+  listen, metrics, data_dir, store (durable | memory), pki_dir, policy, workers, io_threads,
+  admin_users, demo_devices,
   prepayment_percent, [limits] max_connections, max_streams_per_connection,
   max_in_flight_per_connection, drain_timeout_ms.
 Flags override the file. SIGINT/SIGTERM drain in-flight requests and exit 0.")]
@@ -70,9 +79,12 @@ struct ServeArgs {
     /// Async runtime threads for QUIC, TLS and the ingress (0 = one per core; default 1).
     #[arg(long)]
     io_threads: Option<usize>,
-    /// Demo devices to register.
+    /// Demo devices to register (once per store: a durable store keeps them).
     #[arg(long)]
     demo_devices: Option<u64>,
+    /// Keep state in memory only: nothing survives a restart (for benchmarks).
+    #[arg(long)]
+    in_memory: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,8 +97,25 @@ Examples:
   dcc-router admin suspend 02-DC-C0-00-00-00-00-01 --right elective
   dcc-router admin payment-mode 02-DC-D0-00-00-00-00-07 prepayment
   dcc-router admin load-crl crl.pem
+  dcc-router admin --reason 'key rollover' add-cert new-cert.pem
+  dcc-router admin retire-cert 5A1B2C3D4E5F6071/1C063B
+  dcc-router admin party 02-DC-C0-00-00-00-00-09 --role IS --role GS --assurance approved
+  dcc-router admin assurance 02-DC-C0-00-00-00-00-09 deferred
+  dcc-router admin device 02-DC-D0-00-00-00-FF-01 --supplier 02-DC-C0-00-00-00-00-01 --payment-mode prepayment
+  dcc-router admin decommission 02-DC-D0-00-00-00-FF-01
+  dcc-router admin change-supplier 02-DC-D0-00-00-00-00-07 02-DC-C0-00-00-00-00-02
+  dcc-router admin rate-limit 02-DC-C0-00-00-00-00-01 --per-second 50 --burst 100
+  dcc-router admin import-devices devices.jsonl        # or .csv; progress bar, one transaction per batch
+  dcc-router admin audit --device 02-DC-D0-00-00-00-00-07
 
-CERT is a certificate id (ISSUERHASH/SERIAL, as `status` prints) or a PEM certificate file.")]
+CERT is a certificate id (ISSUERHASH/SERIAL, as `status` prints) or a PEM certificate file.
+Every change is durable before it is answered, and audited with the admin certificate and
+--reason.
+
+import-devices FILE: JSON lines, one object per device
+  {\"device\":\"02-DC-D0-00-00-00-00-01\",\"supplier\":\"02-DC-C0-00-00-00-00-01\",\"network_operator\":\"…\",
+   \"export_supplier\":\"…\",\"payment_mode\":\"prepayment\",\"status\":\"commissioned\"}
+or CSV with a header naming any of those columns (device first).")]
 struct AdminArgs {
     /// Server address.
     #[arg(long, default_value = "127.0.0.1:4433")]
@@ -103,6 +132,9 @@ struct AdminArgs {
     /// Print the answer as JSON.
     #[arg(long)]
     json: bool,
+    /// Why (written to the audit log with the change).
+    #[arg(long, global = true)]
+    reason: Option<String>,
     #[command(subcommand)]
     op: AdminOp,
 }
@@ -167,6 +199,106 @@ enum AdminOp {
         #[arg(value_enum)]
         mode: Mode,
     },
+    /// Add a User's Organisation Certificate (PEM): chain-validated against the server's root
+    /// and issuing CA; its OU role must be one of the Party's roles. A second certificate for
+    /// the same User is a key rollover: both serve until the old one is retired.
+    AddCert {
+        /// PEM certificate file.
+        file: PathBuf,
+    },
+    /// Retire a certificate after a key rollover (refused from now on).
+    RetireCert {
+        /// Certificate id or PEM file.
+        cert: String,
+    },
+    /// Add a Party (DCC User) or change its User Roles.
+    Party {
+        /// The Party's EUI-64.
+        user: Eui64,
+        /// A User Role: IS, ES, GS, ED, GT, OU, RSA (repeat).
+        #[arg(long = "role", required = true)]
+        roles: Vec<UserRole>,
+        /// Security assurance status (a new Party: approved).
+        #[arg(long, value_parser = ["approved", "approved-with-conditions", "deferred", "rejected"])]
+        assurance: Option<String>,
+    },
+    /// Set a Party's security assurance status.
+    Assurance {
+        /// The Party's EUI-64.
+        user: Eui64,
+        /// approved, approved-with-conditions, deferred or rejected.
+        #[arg(value_parser = ["approved", "approved-with-conditions", "deferred", "rejected"])]
+        status: String,
+    },
+    /// Add a device, or change the fields given.
+    Device {
+        /// The device's EUI-64.
+        device: Eui64,
+        /// Registered (import) Supplier.
+        #[arg(long)]
+        supplier: Option<Eui64>,
+        /// Registered export Supplier.
+        #[arg(long)]
+        export_supplier: Option<Eui64>,
+        /// Registered Network Operator.
+        #[arg(long)]
+        network_operator: Option<Eui64>,
+        /// Payment mode.
+        #[arg(long, value_enum)]
+        payment_mode: Option<Mode>,
+        /// Status.
+        #[arg(long, value_enum)]
+        status: Option<DevStatus>,
+    },
+    /// Decommission a device (its requests are refused E5 from now on).
+    Decommission {
+        /// The device's EUI-64.
+        device: Eui64,
+    },
+    /// Change of Supplier: the device's registration moves to SUPPLIER.
+    ChangeSupplier {
+        /// The device's EUI-64.
+        device: Eui64,
+        /// The gaining Supplier.
+        supplier: Eui64,
+        /// Move the export registration instead of the import one.
+        #[arg(long)]
+        export: bool,
+    },
+    /// Set a User's rate limit, or --clear it (back to the policy's).
+    RateLimit {
+        /// The Party's EUI-64.
+        user: Eui64,
+        /// Sustained requests per second.
+        #[arg(long, required_unless_present = "clear")]
+        per_second: Option<u32>,
+        /// Burst.
+        #[arg(long, required_unless_present = "clear")]
+        burst: Option<u32>,
+        /// Back to the policy's limit.
+        #[arg(long, conflicts_with_all = ["per_second", "burst"])]
+        clear: bool,
+    },
+    /// Register many devices from a file (JSON lines or CSV), with a progress bar.
+    ImportDevices {
+        /// The file (.jsonl / .json / .csv).
+        file: PathBuf,
+    },
+    /// The audit log (newest first), optionally about one certificate, Party or device.
+    Audit {
+        /// Only entries about this certificate (id or PEM file).
+        #[arg(long)]
+        cert: Option<String>,
+        /// Only entries about this Party.
+        #[arg(long)]
+        party: Option<Eui64>,
+        /// Only entries about this device.
+        #[arg(long)]
+        device: Option<Eui64>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -225,6 +357,9 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     if let Some(n) = a.demo_devices {
         cfg.demo_devices = n;
     }
+    if a.in_memory {
+        cfg.store = crate::server::config::StoreMode::Memory;
+    }
     Ok(cfg)
 }
 
@@ -257,13 +392,19 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     if let Some(m) = running.metrics_addr {
         println!("  metrics    http://{m}/metrics");
     }
+    println!("  store      {}", running.router.admin().store().describe());
     println!(
-        "  state      {} certificates, {} parties, {} devices ({}% prepayment, from {})",
+        "  state      {} certificates, {} parties, {} devices, {} anti-replay marks \
+         (restored {} devices from the store, added {} certificates, {} parties, {} demo devices; {:.2} s)",
         running.router.state().certs.len(),
         running.router.state().parties.len(),
         running.router.state().devices.len(),
-        cfg.prepayment_percent,
-        server::bootstrap::demo_device(0)
+        running.router.state().replay.len(),
+        running.restored.devices,
+        running.populated.certs,
+        running.populated.parties,
+        running.populated.devices,
+        running.state_load.as_secs_f64(),
     );
     println!("Point a client at it:");
     println!(
@@ -365,15 +506,103 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
         AdminOp::Suspend { user, rights } => AdminRequest::Suspend { user, rights },
         AdminOp::Restore { user, rights } => AdminRequest::Restore { user, rights },
         AdminOp::PaymentMode { device, mode } => AdminRequest::SetPaymentMode { device, mode },
+        AdminOp::AddCert { file } => AdminRequest::AddCertificate {
+            pem: String::from_utf8(read_file(&file)?)
+                .map_err(|_| format!("{}: not a PEM file", file.display()))?,
+        },
+        AdminOp::RetireCert { cert } => AdminRequest::RetireCertificate {
+            cert: cert_arg(&cert)?,
+        },
+        AdminOp::Party {
+            user,
+            roles,
+            assurance,
+        } => AdminRequest::SetParty {
+            user,
+            roles,
+            assurance,
+        },
+        AdminOp::Assurance { user, status } => AdminRequest::SetAssurance { user, status },
+        AdminOp::Device {
+            device,
+            supplier,
+            export_supplier,
+            network_operator,
+            payment_mode,
+            status,
+        } => AdminRequest::SetDevice {
+            row: DeviceRow {
+                device,
+                supplier,
+                export_supplier,
+                network_operator,
+                payment_mode,
+                status,
+            },
+        },
+        AdminOp::Decommission { device } => AdminRequest::SetDevice {
+            row: DeviceRow {
+                device,
+                supplier: None,
+                export_supplier: None,
+                network_operator: None,
+                payment_mode: None,
+                status: Some(DevStatus::Decommissioned),
+            },
+        },
+        AdminOp::ChangeSupplier {
+            device,
+            supplier,
+            export,
+        } => AdminRequest::ChangeSupplier {
+            device,
+            supplier,
+            export,
+        },
+        AdminOp::RateLimit {
+            user,
+            per_second,
+            burst,
+            clear: _,
+        } => AdminRequest::SetRateLimit {
+            user,
+            limit: per_second.zip(burst),
+        },
+        AdminOp::ImportDevices { file } => {
+            let tls =
+                TlsMaterial::client_from_pki_dir(&a.pki, &a.as_user).map_err(|e| e.to_string())?;
+            return import_devices(&a.server, &a.server_name, &tls, &file, a.reason).await;
+        }
+        AdminOp::Audit {
+            cert,
+            party,
+            device,
+            limit,
+        } => AdminRequest::Audit {
+            filter: AuditFilter {
+                subject: match (cert, party, device) {
+                    (Some(c), _, _) => Some(cert_arg(&c)?.to_string()),
+                    (None, Some(p), _) => Some(p.to_string()),
+                    (None, None, Some(d)) => Some(d.to_string()),
+                    (None, None, None) => None,
+                },
+                limit,
+            },
+        },
     };
     let tls = TlsMaterial::client_from_pki_dir(&a.pki, &a.as_user).map_err(|e| e.to_string())?;
-    let answer = admin_call(a.server, &a.server_name, &tls, &request).await?;
+    let call = AdminCall {
+        request,
+        reason: a.reason,
+    };
+    let answer = admin_call_with(a.server, &a.server_name, &tls, &call).await?;
     if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
         );
     } else if let Some(s) = &answer.status {
+        println!("store    {}", s.store);
         println!(
             "queued   L0 {}  L1 {}  L2 {}  L3 {}",
             s.queued[0], s.queued[1], s.queued[2], s.queued[3]
@@ -387,6 +616,22 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
         for (id, owner, status) in &s.certificates {
             println!("  {id}  {owner}  {status}");
         }
+    } else if let Some(entries) = &answer.audit {
+        println!("{} entries, newest first:", entries.len());
+        for e in entries {
+            println!(
+                "#{} {} {} {} [{}] {}{}",
+                e.seq,
+                dcc_signing::pki::rfc3339(e.at),
+                e.who,
+                e.op,
+                e.subjects.join(" "),
+                e.detail,
+                e.reason
+                    .as_ref()
+                    .map_or_else(String::new, |r| format!(" — reason: {r}"))
+            );
+        }
     } else {
         println!("{}", answer.message);
     }
@@ -397,6 +642,167 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
     }
 }
 
+/// Reads a device file: JSON lines (`{"device": …}` per line) or CSV with a header.
+pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line {
+        device: Eui64,
+        #[serde(default)]
+        supplier: Option<Eui64>,
+        #[serde(default)]
+        export_supplier: Option<Eui64>,
+        #[serde(default)]
+        network_operator: Option<Eui64>,
+        #[serde(default)]
+        payment_mode: Option<Mode>,
+        #[serde(default)]
+        status: Option<DevStatus>,
+    }
+    let text = String::from_utf8(read_file(path)?)
+        .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+    let at = |n: usize, m: String| format!("{}:{}: {m}", path.display(), n + 1);
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let mut rows = Vec::new();
+    let first = lines.clone().next();
+    let is_json = first.is_some_and(|(_, l)| l.trim_start().starts_with('{'));
+    if is_json {
+        for (n, l) in lines {
+            let d: Line = serde_json::from_str(l).map_err(|e| at(n, e.to_string()))?;
+            rows.push(DeviceRow {
+                device: d.device,
+                supplier: d.supplier,
+                export_supplier: d.export_supplier,
+                network_operator: d.network_operator,
+                payment_mode: d.payment_mode,
+                status: d.status,
+            });
+        }
+        return Ok(rows);
+    }
+    let Some((hn, header)) = lines.next() else {
+        return Ok(rows);
+    };
+    let cols: Vec<String> = header
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
+    if cols.first().map(String::as_str) != Some("device") {
+        return Err(at(hn, "CSV header must start with `device`".into()));
+    }
+    for c in &cols {
+        if ![
+            "device",
+            "supplier",
+            "export_supplier",
+            "network_operator",
+            "payment_mode",
+            "status",
+        ]
+        .contains(&c.as_str())
+        {
+            return Err(at(hn, format!("unknown column {c:?}")));
+        }
+    }
+    for (n, l) in lines {
+        let cells: Vec<&str> = l.split(',').map(str::trim).collect();
+        if cells.len() != cols.len() {
+            return Err(at(
+                n,
+                format!("{} cells, header has {}", cells.len(), cols.len()),
+            ));
+        }
+        let mut row = DeviceRow {
+            device: Eui64::default(),
+            supplier: None,
+            export_supplier: None,
+            network_operator: None,
+            payment_mode: None,
+            status: None,
+        };
+        for (c, v) in cols.iter().zip(cells) {
+            if v.is_empty() {
+                continue;
+            }
+            let eui = || v.parse::<Eui64>().map_err(|e| at(n, format!("{c}: {e}")));
+            match c.as_str() {
+                "device" => row.device = eui()?,
+                "supplier" => row.supplier = Some(eui()?),
+                "export_supplier" => row.export_supplier = Some(eui()?),
+                "network_operator" => row.network_operator = Some(eui()?),
+                "payment_mode" => {
+                    row.payment_mode = Some(
+                        <Mode as clap::ValueEnum>::from_str(v, true)
+                            .map_err(|e| at(n, format!("payment_mode: {e}")))?,
+                    );
+                }
+                _ => {
+                    row.status = Some(
+                        <DevStatus as clap::ValueEnum>::from_str(v, true)
+                            .map_err(|e| at(n, format!("status: {e}")))?,
+                    );
+                }
+            }
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Devices per admin frame in a bulk import (each row ≈ 100 bytes of JSON; a frame is ≤ 64 KiB).
+const IMPORT_ROWS_PER_FRAME: usize = 500;
+
+async fn import_devices(
+    server: &SocketAddr,
+    server_name: &str,
+    tls: &TlsMaterial,
+    file: &Path,
+    reason: Option<String>,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let rows = read_device_file(file)?;
+    let read = started.elapsed();
+    let bar = indicatif::ProgressBar::new(rows.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} devices  {per_sec}  eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let conn = AdminConnection::connect(*server, server_name, tls).await?;
+    let mut done = 0usize;
+    for chunk in rows.chunks(IMPORT_ROWS_PER_FRAME) {
+        let call = AdminCall {
+            request: AdminRequest::ImportDevices {
+                devices: chunk.to_vec(),
+            },
+            reason: reason.clone(),
+        };
+        let answer = conn.call(&call).await?;
+        if !answer.ok {
+            bar.abandon();
+            return Err(format!(
+                "{}: stopped after {done} devices (all of them durable): {}",
+                file.display(),
+                answer.message
+            ));
+        }
+        done += chunk.len();
+        bar.set_position(done as u64);
+    }
+    bar.finish();
+    conn.close().await;
+    println!(
+        "{done} devices imported in {:.1} s (file read in {:.1} s)",
+        started.elapsed().as_secs_f64(),
+        read.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Sends one admin request and returns the answer.
 pub async fn admin_call(
     server: SocketAddr,
@@ -404,31 +810,82 @@ pub async fn admin_call(
     tls: &TlsMaterial,
     request: &AdminRequest,
 ) -> Result<AdminAnswer, String> {
-    let endpoint = client_endpoint(server, tls).map_err(|e| e.to_string())?;
-    let conn = endpoint
-        .connect(server, server_name)
-        .map_err(|e| format!("connect {server}: {e}"))?
-        .await
-        .map_err(|e| format!("connect {server}: {e}"))?;
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-    let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
-    write_frame(&mut send, &body)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = send.finish();
-    let frame = read_frame(&mut recv)
-        .await
-        .map_err(|e| format!("admin answer: {e}"))?
-        .ok_or("the server closed the stream without answering (is this certificate an admin?)")?;
-    conn.close(quinn::VarInt::from_u32(0), b"done");
-    endpoint.wait_idle().await;
-    serde_json::from_slice(&frame).map_err(|e| {
-        match crate::ingress::wire::WireAnswer::decode(&frame) {
-            Ok(a) => format!(
-                "the server treated this as a Service Request ({} {}): the certificate is not an admin's",
-                a.code, a.detail
-            ),
-            Err(_) => format!("admin answer: {e}"),
-        }
-    })
+    admin_call_with(
+        server,
+        server_name,
+        tls,
+        &AdminCall {
+            request: request.clone(),
+            reason: None,
+        },
+    )
+    .await
+}
+
+/// Sends one admin request with its reason and returns the answer.
+pub async fn admin_call_with(
+    server: SocketAddr,
+    server_name: &str,
+    tls: &TlsMaterial,
+    call: &AdminCall,
+) -> Result<AdminAnswer, String> {
+    let conn = AdminConnection::connect(server, server_name, tls).await?;
+    let answer = conn.call(call).await;
+    conn.close().await;
+    answer
+}
+
+/// An admin connection for several calls (a bulk import).
+#[derive(Debug)]
+pub struct AdminConnection {
+    endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+}
+
+impl AdminConnection {
+    /// Connects with an admin User's TLS material.
+    pub async fn connect(
+        server: SocketAddr,
+        server_name: &str,
+        tls: &TlsMaterial,
+    ) -> Result<Self, String> {
+        let endpoint = client_endpoint(server, tls).map_err(|e| e.to_string())?;
+        let conn = endpoint
+            .connect(server, server_name)
+            .map_err(|e| format!("connect {server}: {e}"))?
+            .await
+            .map_err(|e| format!("connect {server}: {e}"))?;
+        Ok(AdminConnection { endpoint, conn })
+    }
+
+    /// One call: a stream, a frame each way.
+    pub async fn call(&self, call: &AdminCall) -> Result<AdminAnswer, String> {
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(call).map_err(|e| e.to_string())?;
+        write_frame(&mut send, &body)
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = send.finish();
+        let frame = read_frame(&mut recv)
+            .await
+            .map_err(|e| format!("admin answer: {e}"))?
+            .ok_or(
+                "the server closed the stream without answering (is this certificate an admin?)",
+            )?;
+        serde_json::from_slice(&frame).map_err(|e| {
+            match crate::ingress::wire::WireAnswer::decode(&frame) {
+                Ok(a) => format!(
+                    "the server treated this as a Service Request ({} {}): the certificate is not an admin's",
+                    a.code, a.detail
+                ),
+                Err(_) => format!("admin answer: {e}"),
+            }
+        })
+    }
+
+    /// Closes the connection and waits for the close to be sent.
+    pub async fn close(self) {
+        self.conn.close(quinn::VarInt::from_u32(0), b"done");
+        self.endpoint.wait_idle().await;
+    }
 }

@@ -53,13 +53,14 @@ pub mod response;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod store;
 
 /// The README's embedding snippet, compiled as a doctest so that it cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use admin::{AdminError, AdminHandle};
+pub use admin::{Actor, AdminError, AdminHandle};
 pub use clock::Clock;
 pub use counters::{Counters, CountersSnapshot};
 pub use dispatch::{Command, DispatchReply, Dispatcher, SimulatedWan, WanModel};

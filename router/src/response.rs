@@ -25,6 +25,7 @@
 //! | R9   | [`Throttled`](ResponseCode::Throttled) | over the User's rate limit (never for L0/L1) | admit |
 //! | R10  | [`Busy`](ResponseCode::Busy) | the lane is full, or the request waited past the lane deadline | admit, verify |
 //! | R11  | [`Unavailable`](ResponseCode::Unavailable) | the router is shutting down | any |
+//! | R12  | [`NotDurable`](ResponseCode::NotDurable) | the state store could not make the anti-replay state durable (disk full, I/O error): not dispatched; send again with a new counter | persist |
 //!
 //! DUIS publishes no codes for a bad signature, a revoked certificate or a replayed counter, so
 //! the `R` codes are the router's own; they are stable (metrics and clients key on them).
@@ -84,11 +85,13 @@ pub enum ResponseCode {
     Busy,
     /// R11
     Unavailable,
+    /// R12
+    NotDurable,
 }
 
 impl ResponseCode {
     /// Every code, in table order (the index is [`ResponseCode::index`]).
-    pub const ALL: [ResponseCode; 22] = [
+    pub const ALL: [ResponseCode; 23] = [
         ResponseCode::Success,
         ResponseCode::Acknowledged,
         ResponseCode::InvalidUser,
@@ -111,6 +114,7 @@ impl ResponseCode {
         ResponseCode::Throttled,
         ResponseCode::Busy,
         ResponseCode::Unavailable,
+        ResponseCode::NotDurable,
     ];
 
     /// Number of codes.
@@ -146,6 +150,7 @@ impl ResponseCode {
             ResponseCode::Throttled => "R9",
             ResponseCode::Busy => "R10",
             ResponseCode::Unavailable => "R11",
+            ResponseCode::NotDurable => "R12",
         }
     }
 

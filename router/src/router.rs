@@ -8,19 +8,21 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use dcc_signing::pki::ChainValidator;
 use dcc_signing::verify::{KnownSignerVerifier, Verifier};
 use tokio::sync::oneshot;
 
-use crate::admin::AdminHandle;
+use crate::admin::{AdminHandle, AdminShared};
 use crate::clock::Clock;
 use crate::counters::{Counters, CountersSnapshot};
 use crate::dispatch::{Dispatcher, SimulatedWan};
 use crate::pipeline::lanes::Lanes;
-use crate::pipeline::{admit, decode, verify, Job, Reply, ReplyTo, Shared};
+use crate::pipeline::{admit, decode, persist, verify, Job, Reply, ReplyTo, Shared};
 use crate::policy::Policy;
 use crate::ratelimit::RateLimiter;
 use crate::response::{Response, ResponseCode, Timings};
 use crate::state::State;
+use crate::store::{MemoryStore, Store};
 
 /// Largest verify batch a worker takes.
 pub const MAX_BATCH: usize = 64;
@@ -54,6 +56,8 @@ pub struct RouterBuilder {
     workers: Option<usize>,
     batch: Option<usize>,
     clock: Clock,
+    store: Option<Arc<dyn Store>>,
+    trust: Option<ChainValidator>,
 }
 
 impl RouterBuilder {
@@ -93,6 +97,21 @@ impl RouterBuilder {
         self
     }
 
+    /// Where state changes and anti-replay marks are made durable (default: [`MemoryStore`],
+    /// nothing durable). With a durable store an *accepted* answer waits for the group commit
+    /// of its anti-replay mark ([`crate::pipeline::persist`]).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The root and issuing CAs that User certificates added from outside
+    /// ([`AdminHandle::add_certificate_pem`]) must chain to.
+    pub fn trust(mut self, validator: ChainValidator) -> Self {
+        self.trust = Some(validator);
+        self
+    }
+
     /// The wall clock for certificate validity and delay ends.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -112,6 +131,15 @@ impl RouterBuilder {
             return Err(BuildError::Batch(batch));
         }
         let policy = self.policy.unwrap_or_default();
+        let store: Arc<dyn Store> = self
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryStore::default()));
+        let (persist_tx, persist_rx) = if store.is_durable() {
+            let (tx, rx) = flume::unbounded();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let shared = Arc::new(Shared {
             lanes: Lanes::new(&policy),
             policy,
@@ -126,12 +154,25 @@ impl RouterBuilder {
             counters: Arc::new(Counters::default()),
             limiter: RateLimiter::default(),
             stopping: AtomicBool::new(false),
+            workers_joined: AtomicBool::new(false),
             batch,
+            admin: Arc::new(AdminShared::new(Arc::clone(&store), self.trust)),
+            store,
+            persist: persist_tx,
         });
+        let persister = match persist_rx.map(|rx| persist::spawn(&shared, rx)).transpose() {
+            Ok(p) => p,
+            Err(e) => {
+                shared.stopping.store(true, Ordering::Release);
+                shared.workers_joined.store(true, Ordering::Release);
+                return Err(e.into());
+            }
+        };
         let handles = match verify::spawn(&shared, workers) {
             Ok(h) => h,
             Err(e) => {
                 shared.stopping.store(true, Ordering::Release);
+                shared.workers_joined.store(true, Ordering::Release);
                 return Err(e.into());
             }
         };
@@ -139,6 +180,7 @@ impl RouterBuilder {
             pool: Arc::new(Pool {
                 shared: Arc::clone(&shared),
                 handles: Mutex::new(handles),
+                persister: Mutex::new(persister),
             }),
             shared,
         })
@@ -150,6 +192,7 @@ impl RouterBuilder {
 struct Pool {
     shared: Arc<Shared>,
     handles: Mutex<Vec<JoinHandle<()>>>,
+    persister: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Pool {
@@ -159,6 +202,17 @@ impl Pool {
             std::mem::take(&mut *self.handles.lock().unwrap_or_else(PoisonError::into_inner));
         for h in handles {
             let _ = h.join();
+        }
+        // Verified requests waiting for their group commit are made durable and dispatched
+        // (or refused) before the persist thread leaves.
+        self.shared.workers_joined.store(true, Ordering::Release);
+        let persister = self
+            .persister
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(p) = persister {
+            let _ = p.join();
         }
         // Anything admitted after the workers left is answered, never lost.
         for (_, job) in self.shared.lanes.drain() {
@@ -319,10 +373,11 @@ impl Router {
 
     /// The admin handle (every state change goes through it).
     pub fn admin(&self) -> AdminHandle {
-        AdminHandle::new(
+        AdminHandle::with_store(
             Arc::clone(&self.shared.state),
             Arc::clone(&self.shared.verifier),
             self.shared.clock.clone(),
+            Arc::clone(&self.shared.admin),
         )
     }
 

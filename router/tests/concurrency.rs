@@ -198,7 +198,9 @@ fn state_changes_while_queued_win_at_commit() {
     let (s, b, srp) = (&w.supplier, &w.supplier_b, &w.srp);
     let admin = w.router.admin();
     let b_dev = dcc_signing::Eui64::from_u64(0xB0B);
-    admin.upsert_device(b_dev, dcc_router::Device::new(b.eui));
+    admin
+        .upsert_device(b_dev, dcc_router::Device::new(b.eui))
+        .unwrap();
     admin
         .delay_revocation(&s.cert, [srp.eui], ["7.3".parse().unwrap()], NOW + 600)
         .unwrap();

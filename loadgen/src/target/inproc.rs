@@ -145,7 +145,9 @@ impl Target for InProcTarget {
         let admin = self.router.admin();
         let now = now_unix();
         for u in &world.users {
-            admin.upsert_party(u.eui, Party::approved(&u.roles));
+            admin
+                .upsert_party(u.eui, Party::approved(&u.roles))
+                .map_err(|e| TargetError::Admin(e.to_string()))?;
             admin
                 .add_certificate(CertRecord {
                     id: u.cert,
@@ -156,12 +158,15 @@ impl Target for InProcTarget {
                 })
                 .map_err(|e| TargetError::Admin(e.to_string()))?;
         }
+        // In batches: one admin call (and one audit entry) per batch, not per device.
+        let mut batch = Vec::with_capacity(dcc_router::admin::MAX_DEVICES_PER_CALL.min(4096));
         for d in 0..world.devices {
             let supplier = world.users[world.device_supplier(d)].eui;
-            admin.upsert_device(
+            batch.push((
                 world.device_eui(d),
                 Device {
                     supplier: Some(supplier),
+                    export_supplier: None,
                     network_operator: world.device_network_operator(d).map(|i| world.users[i].eui),
                     payment_mode: if world.device_prepayment(d) {
                         PaymentMode::Prepayment
@@ -170,7 +175,13 @@ impl Target for InProcTarget {
                     },
                     status: DeviceStatus::Commissioned,
                 },
-            );
+            ));
+            if batch.len() == dcc_router::admin::MAX_DEVICES_PER_CALL || d + 1 == world.devices {
+                admin
+                    .upsert_devices(&batch)
+                    .map_err(|e| TargetError::Admin(e.to_string()))?;
+                batch.clear();
+            }
         }
         Ok(())
     }

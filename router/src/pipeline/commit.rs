@@ -6,45 +6,67 @@
 //! 2. re-check the device registration (MP185: a device moved to the SoLR while queued);
 //! 3. accept the counter in the originator's anti-replay window (check-and-set, atomic per
 //!    originator: two copies of one request verified in parallel cannot both pass);
-//! 4. hand off to the dispatcher ([`super::dispatch`]).
+//! 4. with a durable store, hand over to [`super::persist`] (the mark is made durable, then
+//!    the request is dispatched); in memory, hand off to the dispatcher ([`super::dispatch`]).
 //!
 //! Because a revocation takes the same lock for writing, every hand-off happens either before
 //! the revocation begins or after it ended and saw the new state: once `revoke` has returned,
-//! nothing signed with that certificate is dispatched. The counter is committed only for
-//! requests that are dispatched.
+//! nothing signed with that certificate is dispatched (the persist stage re-checks under the
+//! same lock at its hand-off). The counter is committed only for requests that pass 1 and 2.
 
 use super::admit::registrant;
-use super::{dispatch, Job, Shared};
+use super::{dispatch, persist, Job, Shared};
 use crate::response::ResponseCode;
-use crate::state::{CertUse, ReplayVerdict};
+use crate::state::{CertStatus, CertUse, ReplayVerdict};
+
+/// Checks 1 and 2 against a status the caller holds the read lock of.
+pub(crate) fn still_allowed(
+    shared: &Shared,
+    job: &Job,
+    status: &CertStatus,
+    now_unix: u64,
+) -> Result<CertUse, (ResponseCode, &'static str)> {
+    let h = &job.header;
+    let cert_use = job
+        .cert
+        .evaluate(status, h.request_id.originator, h.srv, now_unix)
+        .map_err(|code| (code, "certificate"))?;
+    if let CertUse::Delegated { .. } = cert_use {
+        let still = shared
+            .state
+            .devices
+            .get(h.request_id.target)
+            .is_some_and(|d| d.authorises(h.role, registrant(h, cert_use)));
+        if !still {
+            return Err((ResponseCode::NotAuthorisedForDevice, "not-registered"));
+        }
+    }
+    Ok(cert_use)
+}
 
 /// Commits and dispatches one verified request, or answers its refusal.
 pub(crate) fn commit(shared: &Shared, job: Job) {
     let now_unix = shared.clock.now_unix();
     let cert = std::sync::Arc::clone(&job.cert);
     let refused = cert.with_status(|status| {
-        let h = &job.header;
-        let originator = h.request_id.originator;
-        let cert_use = match cert.evaluate(status, originator, h.srv, now_unix) {
+        let cert_use = match still_allowed(shared, &job, status, now_unix) {
             Ok(u) => u,
-            Err(code) => return Some((job, code, "certificate")),
+            Err((code, detail)) => return Some((job, code, detail)),
         };
-        if let CertUse::Delegated { .. } = cert_use {
-            let still = shared
-                .state
-                .devices
-                .get(h.request_id.target)
-                .is_some_and(|d| d.authorises(h.role, registrant(h, cert_use)));
-            if !still {
-                return Some((job, ResponseCode::NotAuthorisedForDevice, "not-registered"));
-            }
-        }
-        match shared.state.replay.accept(originator, h.request_id.counter) {
+        let h = &job.header;
+        match shared
+            .state
+            .replay
+            .accept(h.request_id.originator, h.request_id.counter)
+        {
             ReplayVerdict::Fresh => {}
             ReplayVerdict::Duplicate => return Some((job, ResponseCode::Replayed, "duplicate")),
             ReplayVerdict::TooOld => return Some((job, ResponseCode::Replayed, "too-old")),
         }
-        dispatch::hand_off(shared, job, cert_use);
+        match &shared.persist {
+            Some(queue) => persist::enqueue(queue, job),
+            None => dispatch::hand_off(shared, job, cert_use),
+        }
         None
     });
     if let Some((job, code, detail)) = refused {

@@ -7,6 +7,8 @@
 //! 4. [`verify`] — the worker pool (OS threads): deadline check, SHA-256, batched ECDSA;
 //! 5. [`commit`] — certificate state re-checked and anti-replay committed, under the
 //!    certificate's read lock;
+//! 5b. [`persist`] — with a durable store, the anti-replay mark group-committed (one fsync
+//!    for many requests) before the hand-off: *accepted* means durable;
 //! 6. [`dispatch`] — hand-off to the [`Dispatcher`] and the I0 / I99 answer.
 
 pub mod admit;
@@ -14,9 +16,10 @@ pub mod commit;
 pub mod decode;
 pub mod dispatch;
 pub mod lanes;
+pub mod persist;
 pub mod verify;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +28,7 @@ use dcc_signing::verify::Verifier;
 use dcc_signing::RequestId;
 use tokio::sync::oneshot;
 
+use crate::admin::AdminShared;
 use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::dispatch::Dispatcher;
@@ -32,6 +36,7 @@ use crate::policy::Policy;
 use crate::ratelimit::RateLimiter;
 use crate::response::{Response, ResponseCode, Timings};
 use crate::state::{CertEntry, State};
+use crate::store::Store;
 use lanes::{Lane, Lanes};
 
 /// Everything the stages share.
@@ -46,7 +51,21 @@ pub(crate) struct Shared {
     pub limiter: RateLimiter,
     pub lanes: Lanes<Job>,
     pub stopping: AtomicBool,
+    /// Set once every verify worker has been joined (the persist thread may then leave).
+    pub workers_joined: AtomicBool,
     pub batch: usize,
+    /// Where durable state goes ([`crate::store`]).
+    pub store: Arc<dyn Store>,
+    /// The persist stage's queue: `Some` with a durable store.
+    pub persist: Option<persist::PersistQueue>,
+    /// What admin handles share (store, trust anchors, the admin lock).
+    pub admin: Arc<AdminShared>,
+}
+
+impl Shared {
+    pub(crate) fn workers_done(&self) -> bool {
+        self.workers_joined.load(Ordering::Acquire)
+    }
 }
 
 /// An admitted request travelling through lanes, verify and commit.

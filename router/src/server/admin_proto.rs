@@ -2,14 +2,22 @@
 //! names an admin User (`admin_users` in the server configuration).
 //!
 //! Every operation goes through [`AdminHandle`], the one place that changes state, so an admin
-//! operation that has been answered is visible to every request admitted afterwards.
+//! operation that has been answered is durable (with a durable store) and visible to every
+//! request admitted afterwards. Each change is audited with the admin certificate's User as
+//! *who* and the frame's `reason`.
+//!
+//! A frame is either a bare [`AdminRequest`] (`{"op": "revoke", "cert": "…"}`) or an
+//! [`AdminCall`] carrying a reason (`{"request": {"op": …}, "reason": "SMKI PMA decision of
+//! 30 Nov"}`).
 
 use dcc_signing::pki::{CaCertificate, Crl};
 use dcc_signing::{CertId, Eui64, Srv};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{CertStatus, PaymentMode, SuspendedRights};
+use crate::state::{CertStatus, Device, DeviceStatus, Party, PaymentMode, SuspendedRights};
+use crate::store::{parse_assurance, AuditEntry, AuditFilter};
 use crate::{AdminHandle, Lane, Router};
+use dcc_signing::UserRole;
 
 /// Largest admin request accepted: one frame (so a CRL must fit in 64 KiB, about 1,500
 /// entries; larger revocation lists can be loaded in parts).
@@ -54,6 +62,88 @@ pub enum Mode {
     /// Prepayment.
     Prepayment,
 }
+
+impl From<Mode> for PaymentMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Credit => PaymentMode::Credit,
+            Mode::Prepayment => PaymentMode::Prepayment,
+        }
+    }
+}
+
+/// A device status, as the admin CLI spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DevStatus {
+    /// In service.
+    Commissioned,
+    /// Suspended.
+    Suspended,
+    /// Decommissioned.
+    Decommissioned,
+}
+
+impl From<DevStatus> for DeviceStatus {
+    fn from(s: DevStatus) -> Self {
+        match s {
+            DevStatus::Commissioned => DeviceStatus::Commissioned,
+            DevStatus::Suspended => DeviceStatus::Suspended,
+            DevStatus::Decommissioned => DeviceStatus::Decommissioned,
+        }
+    }
+}
+
+/// One device of a bulk import (short keys: a frame carries ~600 of them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRow {
+    /// The device.
+    #[serde(rename = "d")]
+    pub device: Eui64,
+    /// Registered (import) Supplier.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<Eui64>,
+    /// Registered export Supplier.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub export_supplier: Option<Eui64>,
+    /// Registered Network Operator.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub network_operator: Option<Eui64>,
+    /// Payment mode (default credit).
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub payment_mode: Option<Mode>,
+    /// Status (default commissioned).
+    #[serde(rename = "st", default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DevStatus>,
+}
+
+impl DeviceRow {
+    /// The device it describes.
+    pub fn to_device(&self) -> Device {
+        Device {
+            supplier: self.supplier,
+            export_supplier: self.export_supplier,
+            network_operator: self.network_operator,
+            payment_mode: self.payment_mode.map_or(PaymentMode::Credit, Into::into),
+            status: self.status.map_or(DeviceStatus::Commissioned, Into::into),
+        }
+    }
+}
+
+/// An admin request with the reason the admin gives (written to the audit log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminCall {
+    /// The operation.
+    pub request: AdminRequest,
+    /// Why (free text, e.g. "SMKI PMA decision of 30 Nov").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Longest reason kept.
+pub const MAX_REASON: usize = 1000;
 
 /// One admin operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +200,69 @@ pub enum AdminRequest {
     },
     /// Report lanes, counters and certificates.
     Status,
+    /// Add a User's Organisation Certificate (chain-validated; its OU role must be one of
+    /// its Party's roles). A second one for the same User is a key rollover.
+    AddCertificate {
+        /// The certificate, PEM.
+        pem: String,
+    },
+    /// Retire a certificate after a rollover: refused from now on.
+    RetireCertificate {
+        /// The certificate.
+        cert: CertId,
+    },
+    /// Add a Party, or update its roles (and assurance status).
+    SetParty {
+        /// The Party.
+        user: Eui64,
+        /// Its User Roles.
+        roles: Vec<UserRole>,
+        /// Assurance status (new Party: approved).
+        #[serde(default)]
+        assurance: Option<String>,
+    },
+    /// Set a Party's security assurance status.
+    SetAssurance {
+        /// The Party.
+        user: Eui64,
+        /// approved, approved-with-conditions, deferred, rejected.
+        status: String,
+    },
+    /// Add a device, or update the fields given.
+    SetDevice {
+        /// The device and the fields to set.
+        #[serde(flatten)]
+        row: DeviceRow,
+    },
+    /// Add or replace many devices in one transaction.
+    ImportDevices {
+        /// The devices.
+        devices: Vec<DeviceRow>,
+    },
+    /// Change of Supplier: the device's registration moves.
+    ChangeSupplier {
+        /// The device.
+        device: Eui64,
+        /// The gaining Supplier.
+        supplier: Eui64,
+        /// Move the export registration instead of the import one.
+        #[serde(default)]
+        export: bool,
+    },
+    /// Set or clear a User's rate limit.
+    SetRateLimit {
+        /// The Party.
+        user: Eui64,
+        /// Requests per second and burst; absent: the policy's limit again.
+        #[serde(default)]
+        limit: Option<(u32, u32)>,
+    },
+    /// List the audit log, newest first.
+    Audit {
+        /// Which entries.
+        #[serde(default)]
+        filter: AuditFilter,
+    },
 }
 
 /// The answer to an admin operation.
@@ -122,6 +275,12 @@ pub struct AdminAnswer {
     /// The report, for `status`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub status: Option<StatusReport>,
+    /// Audit entries, for `audit`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub audit: Option<Vec<AuditEntry>>,
+    /// A stable code for a refusal (`revoked`, `chain`, `store-write`, …).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub code: Option<String>,
 }
 
 /// What `status` reports.
@@ -137,12 +296,16 @@ pub struct StatusReport {
     pub parties: usize,
     /// Devices known.
     pub devices: usize,
+    /// Where state is kept (durable file, or in memory).
+    #[serde(default)]
+    pub store: String,
 }
 
 fn describe(status: &CertStatus) -> String {
     match status {
         CertStatus::Active => "active".into(),
         CertStatus::Revoked { at } => format!("revoked at {at}"),
+        CertStatus::Retired { at } => format!("retired at {at}"),
         CertStatus::Delayed(d) => {
             let mut srps: Vec<String> = d.srps.iter().map(ToString::to_string).collect();
             srps.sort();
@@ -185,21 +348,59 @@ pub fn status(router: &Router) -> StatusReport {
             .collect(),
         parties: state.parties.len(),
         devices: state.devices.len(),
+        store: router.admin().store().describe(),
     }
 }
 
-/// Applies one admin request frame and returns the answer frame (JSON).
-pub fn handle_frame(router: &Router, issuing: Option<&CaCertificate>, frame: &[u8]) -> Vec<u8> {
-    let answer = match serde_json::from_slice::<AdminRequest>(frame) {
-        Ok(req) => apply(router, &router.admin(), issuing, req),
-        Err(e) => AdminAnswer {
-            ok: false,
-            message: format!("not an admin request: {e}"),
-            status: None,
-        },
+/// Applies one admin request frame from the admin User `who` and returns the answer frame
+/// (JSON).
+pub fn handle_frame(
+    router: &Router,
+    issuing: Option<&CaCertificate>,
+    who: Eui64,
+    frame: &[u8],
+) -> Vec<u8> {
+    let call = serde_json::from_slice::<AdminCall>(frame).or_else(|_| {
+        serde_json::from_slice::<AdminRequest>(frame).map(|request| AdminCall {
+            request,
+            reason: None,
+        })
+    });
+    let answer = match call {
+        Ok(call) => {
+            let reason = call
+                .reason
+                .map(|r| r.chars().take(MAX_REASON).collect::<String>());
+            let admin = router.admin().acting_as(format!("admin {who}"), reason);
+            apply(router, &admin, issuing, call.request)
+        }
+        Err(e) => refused(format!("not an admin request: {e}"), "bad-request"),
     };
     serde_json::to_vec(&answer)
         .unwrap_or_else(|_| b"{\"ok\":false,\"message\":\"encode\"}".to_vec())
+}
+
+fn refused(message: String, code: &str) -> AdminAnswer {
+    AdminAnswer {
+        ok: false,
+        message,
+        status: None,
+        audit: None,
+        code: Some(code.to_owned()),
+    }
+}
+
+fn done(r: Result<String, crate::AdminError>) -> AdminAnswer {
+    match r {
+        Ok(message) => AdminAnswer {
+            ok: true,
+            message,
+            status: None,
+            audit: None,
+            code: None,
+        },
+        Err(e) => refused(e.to_string(), e.code()),
+    }
 }
 
 fn apply(
@@ -208,25 +409,10 @@ fn apply(
     issuing: Option<&CaCertificate>,
     req: AdminRequest,
 ) -> AdminAnswer {
-    let done = |r: Result<String, String>| match r {
-        Ok(message) => AdminAnswer {
-            ok: true,
-            message,
-            status: None,
-        },
-        Err(message) => AdminAnswer {
-            ok: false,
-            message,
-            status: None,
-        },
-    };
     match req {
-        AdminRequest::Revoke { cert } => done(
-            admin
-                .revoke(&cert)
-                .map(|()| format!("revoked {cert}"))
-                .map_err(|e| e.to_string()),
-        ),
+        AdminRequest::Revoke { cert } => {
+            done(admin.revoke(&cert).map(|()| format!("revoked {cert}")))
+        }
         AdminRequest::DelayRevocation {
             cert,
             srps,
@@ -244,55 +430,180 @@ fn apply(
                     },
                     until,
                 )
-                .map(|()| format!("revocation of {cert} delayed until {until}"))
-                .map_err(|e| e.to_string()),
+                .map(|()| format!("revocation of {cert} delayed until {until}")),
         ),
         AdminRequest::EndDelay { cert } => done(
             admin
                 .end_delay(&cert)
-                .map(|()| format!("delay of {cert} ended: revoked"))
-                .map_err(|e| e.to_string()),
+                .map(|()| format!("delay of {cert} ended: revoked")),
         ),
-        AdminRequest::LoadCrl { pem } => done(match issuing {
-            None => Err("this server has no issuing CA to verify CRLs against".into()),
-            Some(ca) => Crl::parse_verified(pem.as_bytes(), ca)
-                .map_err(|e| format!("CRL refused: {e}"))
-                .map(|crl| {
-                    let n = admin.load_crl(crl.revoked.iter().copied());
+        AdminRequest::LoadCrl { pem } => match issuing {
+            None => refused(
+                "this server has no issuing CA to verify CRLs against".into(),
+                "no-issuing-ca",
+            ),
+            Some(ca) => match Crl::parse_verified(pem.as_bytes(), ca) {
+                Err(e) => refused(format!("CRL refused: {e}"), "bad-crl"),
+                Ok(crl) => done(admin.load_crl(&crl, &pem).map(|n| {
                     format!(
                         "CRL lists {} certificates; {n} revoked now",
                         crl.revoked.len()
                     )
-                }),
-        }),
+                })),
+            },
+        },
         AdminRequest::Suspend { user, rights } => done(
             admin
                 .suspend_rights(user, Right::flags(&rights))
-                .map(|()| format!("suspended {rights:?} of {user}"))
-                .map_err(|e| e.to_string()),
+                .map(|()| format!("suspended {rights:?} of {user}")),
         ),
         AdminRequest::Restore { user, rights } => done(
             admin
                 .restore_rights(user, Right::flags(&rights))
-                .map(|()| format!("restored {rights:?} of {user}"))
-                .map_err(|e| e.to_string()),
+                .map(|()| format!("restored {rights:?} of {user}")),
         ),
         AdminRequest::SetPaymentMode { device, mode } => done(
             admin
-                .set_payment_mode(
-                    device,
-                    match mode {
-                        Mode::Credit => PaymentMode::Credit,
-                        Mode::Prepayment => PaymentMode::Prepayment,
-                    },
-                )
-                .map(|()| format!("{device} is in {mode:?} mode"))
-                .map_err(|e| e.to_string()),
+                .set_payment_mode(device, mode.into())
+                .map(|()| format!("{device} is in {mode:?} mode")),
         ),
         AdminRequest::Status => AdminAnswer {
             ok: true,
             message: "status".into(),
             status: Some(status(router)),
+            audit: None,
+            code: None,
+        },
+        AdminRequest::AddCertificate { pem } => done(
+            admin
+                .add_certificate_pem(pem.as_bytes())
+                .map(|id| format!("certificate {id} added")),
+        ),
+        AdminRequest::RetireCertificate { cert } => done(
+            admin
+                .retire_certificate(&cert)
+                .map(|()| format!("certificate {cert} retired")),
+        ),
+        AdminRequest::SetParty {
+            user,
+            roles,
+            assurance,
+        } => {
+            let assurance = match assurance.as_deref().map(parse_assurance) {
+                Some(None) => return refused(
+                    "assurance must be approved, approved-with-conditions, deferred or rejected"
+                        .into(),
+                    "bad-request",
+                ),
+                Some(Some(a)) => Some(a),
+                None => None,
+            };
+            let mut party = admin
+                .state()
+                .parties
+                .get(user)
+                .unwrap_or_else(|| Party::approved(&[]));
+            party.roles = crate::policy::RoleSet::of(&roles);
+            if let Some(a) = assurance {
+                party.assurance = a;
+            }
+            done(
+                admin
+                    .upsert_party(user, party)
+                    .map(|()| format!("Party {user} set")),
+            )
+        }
+        AdminRequest::SetAssurance { user, status } => match parse_assurance(&status) {
+            None => refused(
+                "assurance must be approved, approved-with-conditions, deferred or rejected".into(),
+                "bad-request",
+            ),
+            Some(a) => done(
+                admin
+                    .set_assurance(user, a)
+                    .map(|()| format!("{user} assurance status {status}")),
+            ),
+        },
+        AdminRequest::SetDevice { row } => {
+            let id = row.device;
+            let device = match admin.state().devices.get(id) {
+                None => row.to_device(),
+                Some(mut d) => {
+                    if row.supplier.is_some() {
+                        d.supplier = row.supplier;
+                    }
+                    if row.export_supplier.is_some() {
+                        d.export_supplier = row.export_supplier;
+                    }
+                    if row.network_operator.is_some() {
+                        d.network_operator = row.network_operator;
+                    }
+                    if let Some(m) = row.payment_mode {
+                        d.payment_mode = m.into();
+                    }
+                    if let Some(s) = row.status {
+                        d.status = s.into();
+                    }
+                    d
+                }
+            };
+            done(
+                admin
+                    .upsert_device(id, device)
+                    .map(|()| format!("device {id} set")),
+            )
+        }
+        AdminRequest::ImportDevices { devices } => {
+            let rows: Vec<(Eui64, Device)> =
+                devices.iter().map(|r| (r.device, r.to_device())).collect();
+            done(
+                admin
+                    .upsert_devices(&rows)
+                    .map(|n| format!("{n} devices imported")),
+            )
+        }
+        AdminRequest::ChangeSupplier {
+            device,
+            supplier,
+            export,
+        } => done(
+            if export {
+                admin.set_export_supplier(device, Some(supplier))
+            } else {
+                admin.set_registered_supplier(device, supplier)
+            }
+            .map(|()| format!("{device} registered to {supplier}")),
+        ),
+        AdminRequest::SetRateLimit { user, limit } => match limit {
+            None => done(
+                admin
+                    .set_rate_limit(user, None)
+                    .map(|()| format!("{user}: the policy's rate limit")),
+            ),
+            Some((r, b)) => match crate::policy::RateLimit::new(r, b) {
+                None => refused(
+                    format!(
+                        "rate limit {r}/s burst {b}: both must be 1..={}",
+                        crate::policy::RateLimit::MAX
+                    ),
+                    "bad-request",
+                ),
+                Some(l) => done(
+                    admin
+                        .set_rate_limit(user, Some(l))
+                        .map(|()| format!("{user}: {r}/s, burst {b}")),
+                ),
+            },
+        },
+        AdminRequest::Audit { filter } => match admin.audit(&filter) {
+            Ok(entries) => AdminAnswer {
+                ok: true,
+                message: format!("{} entries", entries.len()),
+                status: None,
+                audit: Some(entries),
+                code: None,
+            },
+            Err(e) => refused(e.to_string(), e.code()),
         },
     }
 }

@@ -1,9 +1,11 @@
 //! First start and every start: the PKI a server trusts, and the state it begins with.
 //!
 //! With no PKI directory, `serve` writes a demo PKI there (as `dcc-sign pki init` would) so that
-//! a test team has a working server and client credentials in one command. The router then
-//! learns every User under `users/` — its Organisation Certificate (certificate store) and its
-//! User Roles (an Approved Party) — and registers `demo_devices` devices:
+//! a test team has a working server and client credentials in one command. The state is then
+//! restored from the store ([`crate::store`]: the truth at start), and the router learns what
+//! the store does not know yet: every User under `users/` — its Organisation Certificate,
+//! chain-validated, and its User Roles (an Approved Party) — and, once per store, `demo_devices`
+//! devices:
 //!
 //! | device *i* (0-based) | value |
 //! |---|---|
@@ -15,14 +17,15 @@
 //! The rule is a pure function of *i*, so a load generator can aim at these devices without
 //! asking the server.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use dcc_signing::pki::demo::{load_directory_users, DemoPki, DirectoryUser};
-use dcc_signing::pki::OrgCertificate;
+use dcc_signing::pki::demo::{load_ca_certs, load_directory_users, DemoPki, DirectoryUser};
+use dcc_signing::pki::{CaCertificate, ChainValidator, OrgCertificate, TrustAnchors};
 use dcc_signing::{Eui64, RemotePartyRole};
 
+use crate::admin::{RestoreReport, MAX_DEVICES_PER_CALL};
 use crate::state::{CertRecord, Device, Party, PaymentMode};
-use crate::AdminHandle;
+use crate::{AdminError, AdminHandle};
 
 /// Where demo device EUI-64s start.
 pub const DEMO_DEVICE_BASE: u64 = 0x02DC_D000_0000_0000;
@@ -44,14 +47,17 @@ pub enum BootstrapError {
         /// Why.
         source: dcc_signing::pki::PkiError,
     },
-    /// A certificate was refused by the certificate store.
-    #[error("certificate of {user}: {reason}")]
+    /// A User's certificate or Party was refused.
+    #[error("{file}: {source}")]
     Certificate {
-        /// Directory name of the User.
-        user: String,
+        /// The certificate file.
+        file: PathBuf,
         /// Why.
-        reason: String,
+        source: AdminError,
     },
+    /// The store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] AdminError),
 }
 
 /// Converts a parsed Organisation Certificate into what the certificate store keeps.
@@ -66,7 +72,8 @@ pub fn cert_record(cert: &OrgCertificate) -> CertRecord {
 }
 
 /// Makes sure `dir` holds a PKI (writing a demo one if it holds none) and reads its Users.
-/// Returns the Users and whether the PKI was created now.
+/// Returns the Users and whether the PKI was created now. A User directory without a
+/// readable `cert.pem` is an error naming the file.
 pub fn ensure_pki(dir: &Path, now: u64) -> Result<(Vec<DirectoryUser>, bool), BootstrapError> {
     let err = |source| BootstrapError::Pki {
         dir: dir.to_path_buf(),
@@ -83,21 +90,69 @@ pub fn ensure_pki(dir: &Path, now: u64) -> Result<(Vec<DirectoryUser>, bool), Bo
     Ok((load_directory_users(dir).map_err(err)?, created))
 }
 
-/// Registers Users (certificate + Party) and demo devices through the admin handle.
+/// The chain validator for a PKI directory (root and issuing CA), and the issuing CA (CRLs
+/// are verified against it).
+pub fn trust_from_pki_dir(dir: &Path) -> Result<(ChainValidator, CaCertificate), BootstrapError> {
+    let (root, issuing) = load_ca_certs(dir).map_err(|source| BootstrapError::Pki {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    Ok((
+        ChainValidator::new(TrustAnchors::new(vec![root])).with_intermediate(issuing.clone()),
+        issuing,
+    ))
+}
+
+/// The metadata key recording that demo devices were registered (they are seeded once).
+pub const META_DEMO_DEVICES: &str = "demo-devices";
+
+/// What [`populate`] added.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Populated {
+    /// Certificates added from the PKI directory.
+    pub certs: usize,
+    /// Parties added.
+    pub parties: usize,
+    /// Demo devices registered.
+    pub devices: u64,
+}
+
+/// Registers what the store does not know yet: each PKI-directory User's Party (its roles from
+/// `user.json`) and certificate — chain-validated, its OU role checked against the Party, as
+/// any added certificate is — and, once per store, the demo devices. What the store already
+/// holds wins: a certificate revoked there stays revoked although its file is still here.
 pub fn populate(
     admin: &AdminHandle,
+    pki_dir: &Path,
     users: &[DirectoryUser],
     devices: u64,
     prepayment_percent: u8,
-) -> Result<(), BootstrapError> {
+    restored: &RestoreReport,
+) -> Result<Populated, BootstrapError> {
+    let admin = admin.acting_as("bootstrap", Some("PKI directory at start".into()));
+    let mut done = Populated::default();
     for u in users {
-        admin
-            .add_certificate(cert_record(&u.cert))
-            .map_err(|e| BootstrapError::Certificate {
-                user: u.name.clone(),
-                reason: e.to_string(),
-            })?;
-        admin.upsert_party(u.cert.subject_eui64, Party::approved(&u.user_roles));
+        let file = pki_dir.join("users").join(&u.name).join("cert.pem");
+        let refused = |source| BootstrapError::Certificate {
+            file: file.clone(),
+            source,
+        };
+        let eui = u.cert.subject_eui64;
+        if admin.state().parties.get(eui).is_none() {
+            admin
+                .upsert_party(eui, Party::approved(&u.user_roles))
+                .map_err(refused)?;
+            done.parties += 1;
+        }
+        if admin.state().certs.get(&u.cert.id).is_none() {
+            admin
+                .add_certificate_pem(u.cert.to_pem().as_bytes())
+                .map_err(refused)?;
+            done.certs += 1;
+        }
+    }
+    if restored.meta(META_DEMO_DEVICES).is_some() || devices == 0 {
+        return Ok(done);
     }
     let mut sorted: Vec<&DirectoryUser> = users.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
@@ -111,15 +166,22 @@ pub fn populate(
         .find(|u| u.cert.role == RemotePartyRole::NetworkOperator)
         .map(|u| u.cert.subject_eui64);
     if suppliers.is_empty() {
-        return Ok(());
+        return Ok(done);
     }
+    let mut chunk = Vec::with_capacity(MAX_DEVICES_PER_CALL.min(devices as usize));
     for i in 0..devices {
         let mut d = Device::new(suppliers[(i % suppliers.len() as u64) as usize]);
         d.network_operator = netop;
         if i % 100 < u64::from(prepayment_percent) {
             d.payment_mode = PaymentMode::Prepayment;
         }
-        admin.upsert_device(demo_device(i), d);
+        chunk.push((demo_device(i), d));
+        if chunk.len() == MAX_DEVICES_PER_CALL || i + 1 == devices {
+            admin.upsert_devices(&chunk)?;
+            chunk.clear();
+        }
     }
-    Ok(())
+    admin.set_meta(META_DEMO_DEVICES, &devices.to_string())?;
+    done.devices = devices;
+    Ok(done)
 }

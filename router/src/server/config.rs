@@ -3,7 +3,8 @@
 //! ```toml
 //! listen = "127.0.0.1:4433"        # QUIC (UDP) address
 //! metrics = "127.0.0.1:9464"       # Prometheus text endpoint; omit or "" to disable
-//! data_dir = "dcc-router-data"     # demo PKI and state live here
+//! data_dir = "dcc-router-data"     # demo PKI and the state store (state.redb) live here
+//! store = "durable"                # or "memory": nothing survives a restart (benchmarks)
 //! # pki_dir = "dcc-router-data/pki" # a `dcc-sign pki init` directory (created if missing)
 //! # policy = "policy.toml"         # SRV catalogue, lanes, capacities, rate limits
 //! workers = 0                      # verify worker threads; 0 = one per core
@@ -69,6 +70,8 @@ pub struct ServeConfig {
     pub metrics: Option<SocketAddr>,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Where state is kept.
+    pub store: StoreMode,
     /// PKI directory (default `data_dir/pki`).
     pub pki_dir: Option<PathBuf>,
     /// Policy file (default: the embedded policy).
@@ -91,6 +94,18 @@ pub struct ServeConfig {
     pub prepayment_percent: u8,
     /// Connection limits.
     pub limits: LimitsConfig,
+}
+
+/// Where the server keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreMode {
+    /// `DATA_DIR/state.redb`: revocations, delays, Parties, devices, CRLs, the audit log and
+    /// anti-replay marks survive a crash; an accepted answer waits for its group commit.
+    #[default]
+    Durable,
+    /// Nothing survives a restart (benchmarks, throwaway test servers). Said at start.
+    Memory,
 }
 
 /// `[limits]`.
@@ -136,6 +151,7 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             data_dir: PathBuf::from("dcc-router-data"),
+            store: StoreMode::Durable,
             pki_dir: None,
             policy: None,
             workers: 0,
@@ -199,6 +215,11 @@ impl ServeConfig {
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
         Self::from_toml_str(&text, path)
+    }
+
+    /// The state store file (durable mode).
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join(crate::store::redb_store::FILE_NAME)
     }
 
     /// The PKI directory in force.

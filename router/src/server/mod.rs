@@ -49,6 +49,17 @@ pub enum ServeError {
     /// The router.
     #[error("router: {0}")]
     Router(String),
+    /// The state store cannot be opened or read: the server does not start with empty state.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The data directory cannot be created.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Binding a socket.
     #[error("cannot bind {addr}: {source}")]
     Bind {
@@ -104,7 +115,7 @@ impl Handler for RouterHandler {
                 b"{\"ok\":false,\"message\":\"admin request too large\"}".to_vec()
             } else {
                 tracing::info!(admin = %peer.user, "admin operation");
-                admin_proto::handle_frame(&self.router, self.issuing.as_ref(), &request)
+                admin_proto::handle_frame(&self.router, self.issuing.as_ref(), peer.user, &request)
             };
             answer.send(&reply);
             return;
@@ -162,6 +173,12 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     /// Whether the PKI was created by this start.
     pub created_pki: bool,
+    /// What was restored from the store.
+    pub restored: crate::admin::RestoreReport,
+    /// What the PKI directory and demo population added.
+    pub populated: bootstrap::Populated,
+    /// How long restoring and populating the state took.
+    pub state_load: std::time::Duration,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -177,19 +194,26 @@ impl Running {
     }
 }
 
-fn read(path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
-    std::fs::read(path).map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))
-}
-
 /// Starts a server from a configuration. Call from within a tokio runtime.
 pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
     let now = dcc_signing::pki::now_unix();
-    let pki_dir = cfg.pki_dir();
-    let (users, created_pki) = bootstrap::ensure_pki(&pki_dir, now)?;
     let policy = match &cfg.policy {
         Some(p) => Policy::load(p).map_err(|e| ServeError::Policy(e.to_string()))?,
         None => Policy::default(),
     };
+    let store: Arc<dyn crate::store::Store> = match cfg.store {
+        config::StoreMode::Memory => Arc::new(crate::store::MemoryStore::default()),
+        config::StoreMode::Durable => {
+            std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServeError::DataDir {
+                path: cfg.data_dir.clone(),
+                source,
+            })?;
+            Arc::new(crate::store::RedbStore::open(&cfg.store_path())?)
+        }
+    };
+    let pki_dir = cfg.pki_dir();
+    let (users, created_pki) = bootstrap::ensure_pki(&pki_dir, now)?;
+    let (trust, issuing_ca) = bootstrap::trust_from_pki_dir(&pki_dir)?;
     let workers = if cfg.workers == 0 {
         std::thread::available_parallelism().map_or(2, usize::from)
     } else {
@@ -200,17 +224,26 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         .state(Arc::new(State::with_device_capacity(
             usize::try_from(cfg.demo_devices).unwrap_or(0),
         )))
+        .store(store)
+        .trust(trust)
         .workers(workers)
         .build()
         .map_err(|e| ServeError::Router(e.to_string()))?;
-    bootstrap::populate(
-        &router.admin(),
+    let loading = std::time::Instant::now();
+    let admin = router.admin();
+    let restored = admin
+        .restore(Some(&issuing_ca))
+        .map_err(bootstrap::BootstrapError::Store)?;
+    let populated = bootstrap::populate(
+        &admin,
+        &pki_dir,
         &users,
         cfg.demo_devices,
         cfg.prepayment_percent,
+        &restored,
     )?;
-    let ca = pki_dir.join("ca");
-    let issuing = CaCertificate::parse(&read(&ca.join("issuing.pem"))?).ok();
+    let state_load = loading.elapsed();
+    let issuing = Some(issuing_ca);
     let tls =
         TlsMaterial::server_from_pki_dir(&pki_dir).map_err(|e| ServeError::Tls(e.to_string()))?;
     let limits: Limits = cfg.limits.into();
@@ -247,6 +280,9 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         addr,
         metrics_addr,
         created_pki,
+        restored,
+        populated,
+        state_load,
         metrics_task,
     })
 }

@@ -60,6 +60,12 @@ pub enum CertStatus {
     },
     /// Revocation delayed: only the named SRPs, only the safe-mode SRVs, only until the end.
     Delayed(RevocationDelay),
+    /// Retired at a time (Unix seconds): its owner rolled over to a new key and the router no
+    /// longer accepts this one (refused R2, as an unknown certificate would be).
+    Retired {
+        /// When.
+        at: u64,
+    },
 }
 
 /// How a request may use a certificate.
@@ -80,12 +86,19 @@ pub struct CertEntry {
     record: CertRecord,
     key: Arc<dyn PreparedKey>,
     status: RwLock<CertStatus>,
+    /// The certificate as added from outside (PEM), kept so the store can hold it.
+    pem: Option<String>,
 }
 
 impl CertEntry {
     /// The record.
     pub fn record(&self) -> &CertRecord {
         &self.record
+    }
+
+    /// The certificate's PEM, when it was added from one.
+    pub fn pem(&self) -> Option<&str> {
+        self.pem.as_deref()
     }
 
     /// The prepared verification key.
@@ -120,6 +133,7 @@ impl CertEntry {
     ) -> Result<CertUse, ResponseCode> {
         let use_ = match status {
             CertStatus::Revoked { .. } => return Err(ResponseCode::CertificateRevoked),
+            CertStatus::Retired { .. } => return Err(ResponseCode::UnknownCertificate),
             CertStatus::Active if self.record.owner == originator => CertUse::Own,
             CertStatus::Active => return Err(ResponseCode::CertificateNotOwned),
             CertStatus::Delayed(d) => {
@@ -166,13 +180,16 @@ impl CertStore {
         self.map.is_empty()
     }
 
-    /// Adds a certificate as active, unless its id is already stored: then the stored entry
-    /// is returned and nothing changes. An entry is never replaced, because in-flight requests
-    /// hold it (see the module docs).
-    pub(crate) fn insert_new(
+    /// Adds a certificate with a status (active when added, or as restored from the store),
+    /// unless its id is already stored: then the stored entry is returned and nothing
+    /// changes. An entry is never replaced, because in-flight requests hold it (see the
+    /// module docs).
+    pub(crate) fn insert_with_status(
         &self,
         record: CertRecord,
         key: Arc<dyn PreparedKey>,
+        status: CertStatus,
+        pem: Option<String>,
     ) -> Result<(), Arc<CertEntry>> {
         match self.map.entry(record.id) {
             dashmap::Entry::Occupied(e) => Err(Arc::clone(e.get())),
@@ -180,7 +197,8 @@ impl CertStore {
                 v.insert(Arc::new(CertEntry {
                     record,
                     key,
-                    status: RwLock::new(CertStatus::Active),
+                    status: RwLock::new(status),
+                    pem,
                 }));
                 Ok(())
             }

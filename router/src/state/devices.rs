@@ -35,6 +35,9 @@ pub enum DeviceStatus {
 pub struct Device {
     /// The registered Supplier (for IS, ES and GS requests).
     pub supplier: Option<Eui64>,
+    /// The registered export Supplier (for ES requests), where the device has an export
+    /// MPAN registered to a different Supplier; `None`: the import Supplier answers for it.
+    pub export_supplier: Option<Eui64>,
     /// The registered Network Operator (for ED and GT requests).
     pub network_operator: Option<Eui64>,
     /// Payment mode.
@@ -48,6 +51,7 @@ impl Device {
     pub fn new(supplier: Eui64) -> Self {
         Device {
             supplier: Some(supplier),
+            export_supplier: None,
             network_operator: None,
             payment_mode: PaymentMode::Credit,
             status: DeviceStatus::Commissioned,
@@ -60,7 +64,9 @@ impl Device {
     /// network operator. Other Users and Registered Supplier Agents are not bound to a device
     /// here (their entitlement rests on consent or agency the router does not hold).
     pub fn authorises(&self, role: UserRole, user: Eui64) -> bool {
-        if role.is_supplier() {
+        if role == UserRole::ExportSupplier && self.export_supplier.is_some() {
+            self.export_supplier == Some(user)
+        } else if role.is_supplier() {
             self.supplier == Some(user)
         } else if role.is_network_operator() {
             self.network_operator == Some(user)
@@ -101,9 +107,5 @@ impl Devices {
 
     pub(crate) fn upsert(&self, id: Eui64, device: Device) {
         self.map.insert(id, device);
-    }
-
-    pub(crate) fn update(&self, id: Eui64, f: impl FnOnce(&mut Device)) -> bool {
-        self.map.get_mut(&id).map(|mut d| f(&mut d)).is_some()
     }
 }

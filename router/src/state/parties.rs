@@ -46,6 +46,16 @@ impl SuspendedRights {
     /// Initiating enrolment.
     pub const ENROLMENT: Self = Self(8);
 
+    /// The bits (for the store).
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// From stored bits (unknown bits kept: a newer version's rights stay suspended).
+    pub const fn from_bits(bits: u8) -> Self {
+        Self(bits)
+    }
+
     /// The union.
     pub const fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
@@ -126,10 +136,5 @@ impl Parties {
 
     pub(crate) fn upsert(&self, id: Eui64, party: Party) {
         self.map.insert(id, party);
-    }
-
-    /// Applies `f` to a Party; false when unknown.
-    pub(crate) fn update(&self, id: Eui64, f: impl FnOnce(&mut Party)) -> bool {
-        self.map.get_mut(&id).map(|mut p| f(&mut p)).is_some()
     }
 }

@@ -68,6 +68,27 @@ impl ReplayWindow {
         )
     }
 
+    /// A window restored from a durable high-water mark: every counter at or below `mark` is
+    /// refused (as already accepted, or too old), every counter above it is fresh. The store
+    /// keeps only the mark (see [`crate::store`]), so counters below it that were never
+    /// accepted before a restart are refused too: the safe side.
+    pub fn restored(mark: u64) -> Self {
+        let mut ring = [u64::MAX; WORDS];
+        let (w, _) = Self::slot(mark);
+        let bit = mark % 64;
+        // Only the counters at or below the mark in its own word; the words above the mark
+        // are cleared by `accept` when the mark moves past them.
+        ring[w] = if bit == 63 {
+            u64::MAX
+        } else {
+            (1u64 << (bit + 1)) - 1
+        };
+        ReplayWindow {
+            mark: Some(mark),
+            ring,
+        }
+    }
+
     /// The highest accepted counter.
     pub fn high_water_mark(&self) -> Option<u64> {
         self.mark
@@ -142,6 +163,21 @@ impl Replay {
         self.map.entry(originator).or_default().accept(counter)
     }
 
+    /// Restores an originator's window from its durable mark (at start, before any request).
+    pub fn restore(&self, originator: Eui64, mark: u64) {
+        self.map.insert(originator, ReplayWindow::restored(mark));
+    }
+
+    /// Number of originators with a window.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no originator has a window.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// The high-water mark of an originator (for persistence and reports).
     pub fn high_water_mark(&self, originator: Eui64) -> Option<u64> {
         self.map.get(&originator).and_then(|w| w.mark)
@@ -166,5 +202,23 @@ mod tests {
         assert_eq!(w.accept(u64::MAX), ReplayVerdict::Duplicate);
         assert_eq!(w.accept(m + 1), ReplayVerdict::TooOld);
         assert_eq!(w.accept(u64::MAX - 1), ReplayVerdict::Fresh);
+    }
+
+    #[test]
+    fn restored_refuses_everything_up_to_the_mark_and_nothing_above() {
+        for mark in [0u64, 1, 62, 63, 64, 65, 127, 1_000_000, WINDOW + 5] {
+            let mut w = ReplayWindow::restored(mark);
+            for c in mark.saturating_sub(200)..=mark {
+                assert_ne!(w.check(c), ReplayVerdict::Fresh, "mark {mark} counter {c}");
+            }
+            for c in mark + 1..mark + 200 {
+                assert_eq!(w.check(c), ReplayVerdict::Fresh, "mark {mark} counter {c}");
+            }
+            // Advancing past the mark's word keeps the lower counters refused.
+            assert_eq!(w.accept(mark + 130), ReplayVerdict::Fresh);
+            assert_eq!(w.accept(mark + 1), ReplayVerdict::Fresh);
+            assert_eq!(w.accept(mark), ReplayVerdict::Duplicate);
+            assert_ne!(w.check(mark.saturating_sub(1)), ReplayVerdict::Fresh);
+        }
     }
 }

@@ -269,15 +269,19 @@ impl World {
             (&w.network_operator, &[ElectricityDistributor][..]),
             (&w.srp, &[ImportSupplier, GasSupplier][..]),
         ] {
-            admin.upsert_party(u.eui, Party::approved(roles));
+            admin.upsert_party(u.eui, Party::approved(roles)).unwrap();
             admin.add_certificate(u.record()).unwrap();
         }
         let mut credit = Device::new(w.supplier.eui);
         credit.network_operator = Some(w.network_operator.eui);
-        admin.upsert_device(Eui64::from_u64(CREDIT_METER), credit);
+        admin
+            .upsert_device(Eui64::from_u64(CREDIT_METER), credit)
+            .unwrap();
         let mut prepay = Device::new(w.supplier.eui);
         prepay.payment_mode = dcc_router::PaymentMode::Prepayment;
-        admin.upsert_device(Eui64::from_u64(PREPAY_METER), prepay);
+        admin
+            .upsert_device(Eui64::from_u64(PREPAY_METER), prepay)
+            .unwrap();
         w
     }
 

@@ -576,10 +576,12 @@ pub fn load_user_certs(dir: &Path) -> Result<Vec<(String, OrgCertificate)>, PkiE
     let mut out = Vec::new();
     for e in std::fs::read_dir(&users_dir).map_err(io)? {
         let e = e.map_err(io)?;
-        let cert = e.path().join("cert.pem");
-        if !cert.is_file() {
+        if !e.path().is_dir() {
             continue;
         }
+        // A User directory without its certificate is an error naming the file: skipping it
+        // would start a router that silently refuses that User.
+        let cert = e.path().join("cert.pem");
         if out.len() >= MAX_DIR_USERS {
             return Err(PkiError::Demo(format!("more than {MAX_DIR_USERS} users")));
         }

@@ -1,0 +1,154 @@
+//! Stage 5b: persist — *accepted* means durable. Runs only with a durable [`Store`].
+//!
+//! A request that passed commit (signature verified, certificate and registration re-checked,
+//! counter accepted in memory) is not dispatched, and so not answered I0/I99, until the
+//! anti-replay mark that refuses its replay is on disk. One thread group-commits: it takes
+//! every request waiting, writes one mark per originator (the highest of the group) in one
+//! transaction with one fsync, then hands the group to the dispatcher.
+//!
+//! | check | when | refusal |
+//! |---|---|---|
+//! | the group's marks are durable | one store transaction per group | R12 `store-write-failed` for the whole group (nothing dispatched) |
+//! | the certificate still allows the request (revoked, delay ended, expired while the group was written) | per request, under the certificate's read lock, at hand-off | as commit: R3 / R4 / R5 |
+//! | the device is still registered to the delegating Supplier (MP185) | per request, at hand-off | E4 |
+//!
+//! Why a dedicated thread: a verify worker that waited for its own fsync would idle for the
+//! sync's duration; here workers go on verifying while the previous group syncs, and the
+//! group grows with the load, so the fsync cost per request falls as throughput rises.
+//!
+//! Why the re-check: the hand-off moved out from under the lock commit held, so a revocation
+//! answered while the group was being written must still win (the guarantee in
+//! [`crate::state::certstore`]). A refused request's counter stays used: its sender sends
+//! again with a new one.
+//!
+//! After a failed write the counters of the refused group stay used in memory too (refusing
+//! their replay is the safe side); the next group retries the store, which reopens itself,
+//! so the router recovers as soon as writing works again.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use dcc_signing::Eui64;
+
+use super::{commit, dispatch, Job, Shared};
+use crate::response::ResponseCode;
+
+/// Most requests made durable by one fsync.
+pub const MAX_GROUP: usize = 4096;
+
+/// How long the idle thread sleeps before looking at the stop flag again.
+const IDLE_POLL: Duration = Duration::from_millis(20);
+
+/// A committed request waiting for its group's fsync.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub job: Job,
+}
+
+/// The sending side, held by the commit stage.
+pub(crate) type PersistQueue = flume::Sender<Pending>;
+
+/// Starts the persist thread; it exits once the router stops and its queue is empty.
+pub(crate) fn spawn(
+    shared: &Arc<Shared>,
+    rx: flume::Receiver<Pending>,
+) -> std::io::Result<JoinHandle<()>> {
+    let shared = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("dcc-persist".into())
+        .spawn(move || run(&shared, &rx))
+}
+
+fn run(shared: &Shared, rx: &flume::Receiver<Pending>) {
+    let mut group: Vec<Pending> = Vec::with_capacity(256);
+    let mut last_error_log: Option<Instant> = None;
+    loop {
+        match rx.recv_timeout(IDLE_POLL) {
+            Ok(p) => group.push(p),
+            Err(flume::RecvTimeoutError::Timeout) => {
+                // Workers are joined before this thread is: once they stopped, nothing more
+                // arrives.
+                if shared.stopping.load(Ordering::Acquire) && shared.workers_done() {
+                    return;
+                }
+                continue;
+            }
+            Err(flume::RecvTimeoutError::Disconnected) => return,
+        }
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        // A panicking store or dispatcher must not take the thread with it: the group's
+        // replies answer R11 when dropped.
+        let run =
+            std::panic::AssertUnwindSafe(|| persist_group(shared, &mut group, &mut last_error_log));
+        if std::panic::catch_unwind(run).is_err() {
+            group.clear();
+        }
+    }
+}
+
+fn persist_group(shared: &Shared, group: &mut Vec<Pending>, last_error_log: &mut Option<Instant>) {
+    let mut marks: HashMap<Eui64, u64> = HashMap::new();
+    for p in group.iter() {
+        let id = p.job.header.request_id;
+        let m = marks.entry(id.originator).or_insert(id.counter);
+        *m = (*m).max(id.counter);
+    }
+    let marks: Vec<(Eui64, u64)> = marks.into_iter().collect();
+    match shared.store.commit_replay(&marks) {
+        Ok(()) => {
+            for p in group.drain(..) {
+                hand_off_checked(shared, p.job);
+            }
+        }
+        Err(e) => {
+            // One line per second at most: a full disk under load would flood the log.
+            if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                tracing::error!(error = %e, requests = group.len(), "anti-replay state not durable: refusing the group R12");
+                *last_error_log = Some(Instant::now());
+            }
+            for p in group.drain(..) {
+                p.job
+                    .reply
+                    .send(ResponseCode::NotDurable, Some("store-write-failed"));
+            }
+        }
+    }
+}
+
+/// Hands a durable request to the dispatcher after re-checking the certificate (and, for a
+/// delegated request, the registration) under the certificate's read lock.
+fn hand_off_checked(shared: &Shared, job: Job) {
+    let now_unix = shared.clock.now_unix();
+    let cert = Arc::clone(&job.cert);
+    let refused =
+        cert.with_status(
+            |status| match commit::still_allowed(shared, &job, status, now_unix) {
+                Ok(cert_use) => {
+                    dispatch::hand_off(shared, job, cert_use);
+                    None
+                }
+                Err((code, detail)) => Some((job, code, detail)),
+            },
+        );
+    if let Some((job, code, detail)) = refused {
+        job.reply.send(code, Some(detail));
+    }
+}
+
+/// Sends a committed request to the persist thread (from commit, under the cert lock).
+pub(crate) fn enqueue(queue: &PersistQueue, job: Job) {
+    if let Err(flume::SendError(p)) = queue.send(Pending { job }) {
+        // The persist thread is gone (it only leaves at shutdown).
+        p.job
+            .reply
+            .send(ResponseCode::Unavailable, Some("shutting-down"));
+    }
+}
