@@ -63,6 +63,8 @@ pub(crate) fn spawn(
 }
 
 fn run(shared: &Shared, rx: &flume::Receiver<Pending>) {
+    // DCC_PERSIST_STATS=1: one line at exit with group count and where the time went.
+    let mut stats = Stats::default();
     let mut group: Vec<Pending> = Vec::with_capacity(256);
     let mut last_error_log: Option<Instant> = None;
     loop {
@@ -72,11 +74,11 @@ fn run(shared: &Shared, rx: &flume::Receiver<Pending>) {
                 // Workers are joined before this thread is: once they stopped, nothing more
                 // arrives.
                 if shared.stopping.load(Ordering::Acquire) && shared.workers_done() {
-                    return;
+                    break;
                 }
                 continue;
             }
-            Err(flume::RecvTimeoutError::Disconnected) => return,
+            Err(flume::RecvTimeoutError::Disconnected) => break,
         }
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -84,17 +86,37 @@ fn run(shared: &Shared, rx: &flume::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
+        stats.groups += 1;
+        stats.requests += group.len() as u64;
         // A panicking store or dispatcher must not take the thread with it: the group's
         // replies answer R11 when dropped.
-        let run =
-            std::panic::AssertUnwindSafe(|| persist_group(shared, &mut group, &mut last_error_log));
+        let run = std::panic::AssertUnwindSafe(|| {
+            persist_group(shared, &mut group, &mut last_error_log, &mut stats);
+        });
         if std::panic::catch_unwind(run).is_err() {
             group.clear();
         }
     }
+    if std::env::var_os("DCC_PERSIST_STATS").is_some() {
+        eprintln!("{stats:?}");
+    }
 }
 
-fn persist_group(shared: &Shared, group: &mut Vec<Pending>, last_error_log: &mut Option<Instant>) {
+/// Where the persist thread's time went.
+#[derive(Debug, Default)]
+struct Stats {
+    groups: u64,
+    requests: u64,
+    store: Duration,
+    hand_off: Duration,
+}
+
+fn persist_group(
+    shared: &Shared,
+    group: &mut Vec<Pending>,
+    last_error_log: &mut Option<Instant>,
+    stats: &mut Stats,
+) {
     let mut marks: HashMap<Eui64, u64> = HashMap::new();
     for p in group.iter() {
         let id = p.job.header.request_id;
@@ -102,11 +124,16 @@ fn persist_group(shared: &Shared, group: &mut Vec<Pending>, last_error_log: &mut
         *m = (*m).max(id.counter);
     }
     let marks: Vec<(Eui64, u64)> = marks.into_iter().collect();
-    match shared.store.commit_replay(&marks) {
+    let t = Instant::now();
+    let stored = shared.store.commit_replay(&marks);
+    stats.store += t.elapsed();
+    match stored {
         Ok(()) => {
+            let t = Instant::now();
             for p in group.drain(..) {
                 hand_off_checked(shared, p.job);
             }
+            stats.hand_off += t.elapsed();
         }
         Err(e) => {
             // One line per second at most: a full disk under load would flood the log.

@@ -2,6 +2,7 @@
 //! anchor the durable one is measured against), tests, and embedders that persist elsewhere.
 //! The audit log is still kept (in memory), so `admin audit` works in every mode.
 
+use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
 use dcc_signing::Eui64;
@@ -12,7 +13,7 @@ use crate::state::Device;
 /// Keeps the audit log in memory; everything else lives only in the router's state.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    audit: Mutex<Vec<AuditEntry>>,
+    audit: Mutex<VecDeque<AuditEntry>>,
 }
 
 /// The audit log keeps at most this many entries in memory (oldest dropped).
@@ -39,11 +40,11 @@ impl Store for MemoryStore {
         if let Some(a) = audit {
             let mut log = self.audit.lock().unwrap_or_else(PoisonError::into_inner);
             let mut e = a.clone();
-            e.seq = log.last().map_or(1, |l| l.seq + 1);
+            e.seq = log.back().map_or(1, |l| l.seq + 1);
             if log.len() >= MAX_AUDIT {
-                log.remove(0);
+                log.pop_front();
             }
-            log.push(e);
+            log.push_back(e);
         }
         Ok(())
     }

@@ -497,3 +497,67 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Audit entries, newest first.
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn eui() -> impl Strategy<Value = Option<Eui64>> {
+        proptest::option::of(any::<u64>().prop_map(Eui64::from_u64))
+    }
+
+    proptest! {
+        /// Every device survives its 27-byte form.
+        #[test]
+        fn device_records_round_trip(
+            supplier in eui(), export in eui(), netop in eui(),
+            prepay in any::<bool>(), status in 0u8..3,
+        ) {
+            let d = Device {
+                supplier,
+                export_supplier: export,
+                network_operator: netop,
+                payment_mode: if prepay { PaymentMode::Prepayment } else { PaymentMode::Credit },
+                status: [DeviceStatus::Commissioned, DeviceStatus::Suspended, DeviceStatus::Decommissioned][status as usize],
+            };
+            prop_assert_eq!(decode_device(&encode_device(&d)).unwrap(), d);
+        }
+
+        /// A damaged record is an error, never a panic.
+        #[test]
+        fn damaged_device_records_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_device(&bytes);
+        }
+    }
+
+    #[test]
+    fn statuses_and_parties_round_trip_through_their_stored_form() {
+        let delay = CertStatus::Delayed(RevocationDelay {
+            srps: [Eui64::from_u64(4), Eui64::from_u64(5)].into_iter().collect(),
+            srvs: ["2.2".parse().unwrap(), "1.6".parse().unwrap()].into_iter().collect(),
+            until: 99,
+        });
+        for s in [
+            CertStatus::Active,
+            CertStatus::Revoked { at: 7 },
+            CertStatus::Retired { at: 8 },
+            delay,
+        ] {
+            let json = serde_json::to_string(&StoredStatus::of(&s)).unwrap();
+            let back: StoredStatus = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.to_status(), s, "{json}");
+        }
+        let mut p = Party::approved(&[UserRole::ImportSupplier, UserRole::GasSupplier]);
+        p.assurance = AssuranceStatus::Deferred;
+        p.suspended = SuspendedRights::ELECTIVE;
+        p.rate_limit = RateLimit::new(5, 10);
+        assert_eq!(StoredParty::of(&p).to_party().unwrap(), p);
+        let bad = StoredParty {
+            assurance: "maybe".into(),
+            ..StoredParty::of(&p)
+        };
+        assert!(bad.to_party().is_err());
+    }
+}

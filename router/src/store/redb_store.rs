@@ -28,7 +28,7 @@
 //! reopens it on the next write, so the server recovers by itself once writing works again.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use dcc_signing::Eui64;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -50,12 +50,22 @@ const META: TableDefinition<'_, &str, &str> = TableDefinition::new("meta");
 /// The file name under the data directory.
 pub const FILE_NAME: &str = "state.redb";
 
+/// Opens the database (again, after an I/O error). Production opens the file; a test can
+/// open it over a storage backend that fails on demand.
+pub type Opener = Arc<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
+
 /// A store in one redb file.
-#[derive(Debug)]
 pub struct RedbStore {
     path: PathBuf,
+    opener: Opener,
     /// `None` after a write failed with an I/O error: reopened on the next write.
     db: Mutex<Option<Database>>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").field("path", &self.path).finish_non_exhaustive()
+    }
 }
 
 /// Converts any redb error into a message.
@@ -67,6 +77,13 @@ impl RedbStore {
     /// Opens (creating if missing) the store at `path` and checks its integrity. The
     /// directory must exist: a store is never created somewhere unexpected.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let file = path.to_path_buf();
+        Self::open_with(path, Arc::new(move || Database::create(&file)))
+    }
+
+    /// Opens with `opener` (called again to reopen after an I/O error); `path` names the
+    /// store in errors. For custom storage backends and fault-injection tests.
+    pub fn open_with(path: &Path, opener: Opener) -> Result<Self, StoreError> {
         let open_err = |message: String| StoreError::Open {
             path: path.to_path_buf(),
             message,
@@ -80,7 +97,7 @@ impl RedbStore {
             }
             _ => {}
         }
-        let mut db = Database::create(path).map_err(|e| open_err(msg(e)))?;
+        let mut db = opener().map_err(|e| open_err(msg(e)))?;
         match db.check_integrity() {
             Ok(true) => {}
             Ok(false) => {
@@ -97,6 +114,7 @@ impl RedbStore {
         }
         let store = RedbStore {
             path: path.to_path_buf(),
+            opener,
             db: Mutex::new(Some(db)),
         };
         store.write(|txn| {
@@ -148,7 +166,7 @@ impl RedbStore {
     ) -> Result<(), StoreError> {
         let mut guard = self.db.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
-            let db = Database::create(&self.path)
+            let db = (self.opener)()
                 .map_err(|e| self.write_err(format!("reopening after an earlier failure: {e}")))?;
             *guard = Some(db);
         }

@@ -241,17 +241,40 @@ impl World {
         workers: usize,
         recorder: Recorder,
     ) -> Self {
+        Self::build(policy, verifier, workers, recorder, None)
+    }
+
+    /// A world whose router makes state durable in `store`.
+    pub fn with_store(store: Arc<dyn dcc_router::store::Store>) -> Self {
+        Self::build(
+            Policy::default(),
+            Arc::new(P256Verifier),
+            2,
+            Recorder::default(),
+            Some(store),
+        )
+    }
+
+    fn build(
+        policy: Policy,
+        verifier: Arc<dyn Verifier>,
+        workers: usize,
+        recorder: Recorder,
+        store: Option<Arc<dyn dcc_router::store::Store>>,
+    ) -> Self {
         let clock = Clock::manual(NOW);
         let recorder = Arc::new(recorder);
-        let router = Router::builder()
+        let mut builder = Router::builder()
             .policy(policy)
             .state(Arc::new(State::new()))
             .dispatcher(recorder.clone())
             .verifier(verifier)
             .workers(workers)
-            .clock(clock.clone())
-            .build()
-            .unwrap();
+            .clock(clock.clone());
+        if let Some(store) = store {
+            builder = builder.store(store);
+        }
+        let router = builder.build().unwrap();
         let w = World {
             router,
             clock,
