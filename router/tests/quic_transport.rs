@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::ingress::client::{Client, ClientError, ClientOptions, StreamMode};
 use dcc_router::ingress::frame::{read_frame, write_frame};
 use dcc_router::ingress::identity::PeerIdentity;
 use dcc_router::ingress::server::{Answer, Handler, Limits, Server};
@@ -399,4 +399,76 @@ async fn a_client_that_does_not_read_cannot_grow_the_servers_answer_queue() {
     assert_eq!((answers, handled.load(Ordering::SeqCst)), (N, N));
     drop(writer.await.unwrap());
     server.shutdown().await;
+}
+
+/// A request whose answer does not come fails at the client's request timeout, in both
+/// stream modes, instead of waiting forever.
+#[tokio::test]
+async fn a_request_without_answer_fails_at_the_request_timeout() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let (server, addr) = start(&pki, Duration::from_secs(20), Limits::default());
+    for mode in [StreamMode::default(), StreamMode::PerRequest] {
+        let options = ClientOptions {
+            mode,
+            request_timeout: Duration::from_millis(200),
+            ..ClientOptions::default()
+        };
+        let client =
+            Client::connect_with(addr, "localhost", &client_tls(&pki, "supplier-a"), options)
+                .await
+                .unwrap();
+        let began = std::time::Instant::now();
+        let r = client.send(envelope(&pki, "supplier-a", 1)).await;
+        assert!(matches!(r, Err(ClientError::Timeout(_))), "{mode:?}: {r:?}");
+        assert!(began.elapsed() < Duration::from_secs(2));
+    }
+    drop(server);
+}
+
+/// When the server goes away, requests waiting for answers fail at once with a transport
+/// error (not at their timeout), and so does every request sent afterwards.
+#[tokio::test]
+async fn requests_fail_promptly_when_the_connection_ends_and_after() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let limits = Limits {
+        drain_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    // Answers take longer than the drain allows: the requests are cut off by the close.
+    let (server, addr) = start(&pki, Duration::from_secs(20), limits);
+    let client = Arc::new(
+        Client::connect(
+            addr,
+            "localhost",
+            &client_tls(&pki, "supplier-a"),
+            StreamMode::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for counter in 1..=20u64 {
+        let c = client.clone();
+        let env = envelope(&pki, "supplier-a", counter);
+        tasks.push(tokio::spawn(async move { c.send(env).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let began = std::time::Instant::now();
+    server.shutdown().await;
+    for t in tasks {
+        let r = tokio::time::timeout(Duration::from_secs(5), t)
+            .await
+            .expect("failed promptly, not at the 30 s request timeout")
+            .unwrap();
+        assert!(matches!(r, Err(ClientError::Transport(_))), "{r:?}");
+    }
+    // Sent after the failure: refused at once.
+    let r = tokio::time::timeout(
+        Duration::from_secs(1),
+        client.send(envelope(&pki, "supplier-a", 99)),
+    )
+    .await
+    .expect("prompt");
+    assert!(matches!(r, Err(ClientError::Transport(_))), "{r:?}");
+    assert!(began.elapsed() < Duration::from_secs(6));
 }

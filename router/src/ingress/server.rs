@@ -38,7 +38,8 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, peer: &Arc<PeerIdentity>, request: Vec<u8>, answer: Answer);
 
     /// The answer to a request that was read but could not be served because the server is
-    /// shutting down (the router answers *busy*).
+    /// shutting down. The router answers R11 "shutting-down", as its pipeline does for what it
+    /// can no longer serve: one code for one situation.
     fn shutdown_answer(&self, request: &[u8]) -> Vec<u8>;
 }
 
@@ -52,7 +53,9 @@ pub struct Limits {
     /// Requests read but not yet answered, per connection: bounds the memory a connection holds
     /// (at most this many × the maximum frame size). Reading pauses while the bound is reached.
     pub max_in_flight_per_connection: usize,
-    /// On shutdown, how long in-flight requests may take before the rest are answered busy.
+    /// On shutdown, how long in-flight requests may take before the connections are closed
+    /// (requests read after the stop get the handler's shutdown answer; requests still
+    /// unanswered at the close fail at the client with the connection's close).
     pub drain_timeout: Duration,
 }
 

@@ -137,6 +137,19 @@ fn transport(max_streams: u32) -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
+/// The client side's transport: no streams accepted from the server, and keep-alives every
+/// `keep_alive` so that an idle but live connection is not taken for an abandoned one by the
+/// server's idle timeout (which must be longer than `keep_alive`).
+pub fn client_transport(keep_alive: std::time::Duration) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(0));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    // The effective idle timeout is the smaller of the two sides': the server's decides.
+    t.max_idle_timeout(Some(quinn::VarInt::from_u32(60_000).into()));
+    t.keep_alive_interval(Some(keep_alive));
+    Arc::new(t)
+}
+
 /// The server side: demands a client certificate from `m.ca_pem`'s CA.
 pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerConfig, TlsError> {
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -177,6 +190,6 @@ pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig, TlsError> {
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let mut cc = quinn::ClientConfig::new(Arc::new(quic));
-    cc.transport_config(transport(0));
+    cc.transport_config(client_transport(super::client::DEFAULT_KEEP_ALIVE));
     Ok(cc)
 }

@@ -142,7 +142,9 @@ impl Handler for RouterHandler {
             request_id: peek_request_id(request).ok(),
             lane: None,
             router_micros: 0,
-            code: ResponseCode::Busy.code().to_owned(),
+            // The router answers R11 "shutting-down" to what it can no longer serve: a request
+            // the ingress read after the stop is in the same situation and gets the same code.
+            code: ResponseCode::Unavailable.code().to_owned(),
             detail: "shutting-down".into(),
         }
         .encode()
@@ -166,7 +168,7 @@ pub struct Running {
 }
 
 impl Running {
-    /// Graceful shutdown: stop accepting, drain (bounded), answer the rest busy, stop workers.
+    /// Graceful shutdown: stop accepting, drain (bounded), answer the rest R11, stop workers.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
         if let Some(t) = self.metrics_task {

@@ -1,0 +1,258 @@
+//! The real `dcc-router serve` binary as a process, driven over loopback QUIC with the client
+//! library: what happens at SIGTERM under load, and how much memory a hostile client can make
+//! the server hold. Each test is bounded in time and uses only 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dcc_router::ingress::client::{Client, ClientError, ClientOptions, StreamMode};
+use dcc_router::ingress::tls::TlsMaterial;
+use dcc_router::server::bootstrap::demo_device;
+use dcc_signing::envelope::Header;
+use dcc_signing::pki::demo::{DemoPki, DemoUser};
+use dcc_signing::{CommandVariant, ExecutionKind, RequestId, UserRole};
+
+/// The tests of this file measure a process (rate, RSS): one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A `dcc-router serve` child process in a temp data dir, killed on drop if still running.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+    pki: DemoPki,
+    stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    /// Starts the binary with a config of loopback defaults plus `extra` (TOML appended).
+    fn start(extra: &str) -> Serve {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("router.toml");
+        let data = dir.path().join("data");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\nmetrics = \"\"\ndata_dir = \"{}\"\nworkers = 2\n\
+                 io_threads = 1\ndemo_devices = 200\n{extra}",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let stderr = dir.path().join("stderr.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dcc-router"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        // The address is on the first line; the rest of stdout is drained so that the child
+        // never blocks on a full pipe.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("dcc-router listening on quic://") {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start: {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+        };
+        let pki = DemoPki::load_from_dir(&data.join("pki")).unwrap();
+        Serve {
+            child,
+            addr,
+            pki,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    fn tls(&self, user: &str) -> TlsMaterial {
+        TlsMaterial::client_of_demo(&self.pki, user).unwrap()
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM failed");
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A signed request of `user` for one of its demo devices (even devices are supplier-a's).
+fn request(user: &DemoUser, device: u64, counter: u64) -> Vec<u8> {
+    let h = Header {
+        role: UserRole::ImportSupplier,
+        command_variant: CommandVariant::new(1).unwrap(),
+        execution: ExecutionKind::OnDemand,
+        srv: "2.2".parse().unwrap(),
+        request_id: RequestId {
+            originator: user.eui64,
+            target: demo_device(device),
+            counter,
+        },
+        execute_at: 0,
+        signer: user.cert.id,
+    };
+    user.signer.sign_envelope(&h, b"payload").unwrap()
+}
+
+#[derive(Debug, Default)]
+struct Outcomes {
+    answers: BTreeMap<String, usize>,
+    transport_errors: usize,
+    timeouts: usize,
+    other_errors: usize,
+}
+
+/// SIGTERM in the middle of 3,000 requests/s: every request ends, with an answer or an error
+/// the client library surfaces, promptly (well before its request timeout); none is left
+/// pending. Requests the server read after the stop are answered R11 "shutting-down".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_at_3000_per_second_leaves_no_request_pending() {
+    const RATE: u64 = 3000;
+    const RUN: Duration = Duration::from_millis(1500);
+    const TERM_AT: Duration = Duration::from_millis(750);
+    let _serial = SERIAL.lock().await;
+    let test_start = Instant::now();
+    let mut serve = Serve::start("[limits]\ndrain_timeout_ms = 2000\n");
+    let user = serve.pki.user("supplier-a").unwrap().clone();
+    let total = RATE * RUN.as_millis() as u64 / 1000;
+    // Signed ahead of time, so that the pace is the network's, not the signer's.
+    let requests: Vec<Vec<u8>> = (1..=total)
+        .map(|c| request(&user, 2 * (c % 100), c))
+        .collect();
+    // The request timeout is longer than this test waits: a request left hanging shows up as
+    // pending, not as a timeout.
+    let client = Arc::new(
+        Client::connect_with(
+            serve.addr,
+            "localhost",
+            &serve.tls("supplier-a"),
+            ClientOptions {
+                mode: StreamMode::default(),
+                request_timeout: Duration::from_secs(60),
+                ..ClientOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let pending = Arc::new(AtomicUsize::new(0));
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let start = tokio::time::Instant::now();
+    let mut termed_at = None;
+    for (i, r) in requests.into_iter().enumerate() {
+        let due = start + Duration::from_micros(i as u64 * 1_000_000 / RATE);
+        tokio::time::sleep_until(due).await;
+        if termed_at.is_none() && start.elapsed() >= TERM_AT {
+            serve.sigterm();
+            termed_at = Some(Instant::now());
+        }
+        pending.fetch_add(1, Ordering::SeqCst);
+        let (c, p, o) = (client.clone(), pending.clone(), outcomes.clone());
+        tokio::spawn(async move {
+            let result = c.send(r).await;
+            let mut o = o.lock().unwrap();
+            match result {
+                Ok(a) => {
+                    if a.detail == "shutting-down" {
+                        assert_eq!(a.code, "R11", "one code at shutdown: {a:?}");
+                    }
+                    *o.answers.entry(a.code).or_default() += 1;
+                }
+                Err(ClientError::Transport(_)) => o.transport_errors += 1,
+                Err(ClientError::Timeout(_)) => o.timeouts += 1,
+                Err(e) => {
+                    eprintln!("unexpected error: {e}");
+                    o.other_errors += 1;
+                }
+            }
+            drop(o);
+            p.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    let sent_for = start.elapsed();
+    let termed_at = termed_at.expect("SIGTERM sent");
+    // Everything must end on its own, long before the 60 s request timeout.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ended_after = termed_at.elapsed();
+    let status = serve.wait_exit(Duration::from_secs(10));
+    let exited_after = termed_at.elapsed();
+    let left = pending.load(Ordering::SeqCst);
+    let o = outcomes.lock().unwrap();
+    let answered: usize = o.answers.values().sum();
+    println!(
+        "sent {total} requests in {sent_for:?} ({:.0}/s), SIGTERM after {TERM_AT:?}: \
+         answered {answered} {:?}, transport errors {}, timeouts {}, other errors {}, \
+         pending {left}; all ended {ended_after:?} after SIGTERM; server exit {status:?} \
+         (seen {exited_after:?} after SIGTERM); test took {:?}",
+        total as f64 / sent_for.as_secs_f64(),
+        o.answers,
+        o.transport_errors,
+        o.timeouts,
+        o.other_errors,
+        test_start.elapsed(),
+    );
+    assert_eq!(left, 0, "requests neither answered nor failed");
+    assert_eq!(
+        answered + o.transport_errors + o.timeouts + o.other_errors,
+        total as usize
+    );
+    assert_eq!((o.timeouts, o.other_errors), (0, 0));
+    assert!(answered > 0, "nothing answered before the stop");
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "server still running 10 s after SIGTERM: {}",
+            std::fs::read_to_string(&serve.stderr).unwrap_or_default()
+        )
+    });
+    assert!(status.success(), "server exit: {status:?}");
+}
