@@ -10,7 +10,7 @@ use std::time::Duration;
 use dcc_router::ingress::client::{Client, ClientError, ClientOptions, StreamMode};
 use dcc_router::ingress::frame::{read_frame, write_frame};
 use dcc_router::ingress::identity::PeerIdentity;
-use dcc_router::ingress::server::{Answer, Handler, Limits, Server};
+use dcc_router::ingress::server::{Answer, CloseReason, Handler, Limits, Server};
 use dcc_router::ingress::tls::{server_config, TlsMaterial, ALPN};
 use dcc_router::ingress::wire::{peek_request_id, WireAnswer};
 use dcc_signing::envelope::Header;
@@ -471,4 +471,169 @@ async fn requests_fail_promptly_when_the_connection_ends_and_after() {
     .expect("prompt");
     assert!(matches!(r, Err(ClientError::Transport(_))), "{r:?}");
     assert!(began.elapsed() < Duration::from_secs(6));
+}
+
+/// Opens `n` connections as `user` on a runtime of their own, proves each is served, then
+/// abandons them: the runtime's only thread blocks, so nothing more is sent or acknowledged
+/// (a peer that vanished without closing). Sending on `release` lets the thread end.
+fn abandoned_connections(
+    addr: SocketAddr,
+    tls: TlsMaterial,
+    env: Vec<Vec<u8>>,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+            endpoint
+                .set_default_client_config(dcc_router::ingress::tls::client_config(&tls).unwrap());
+            let mut conns = Vec::new();
+            for e in env {
+                let conn = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+                let (mut s, mut r) = conn.open_bi().await.unwrap();
+                write_frame(&mut s, &e).await.unwrap();
+                assert!(read_frame(&mut r).await.unwrap().is_some());
+                conns.push((conn, s, r));
+            }
+            ready_tx.send(()).unwrap();
+            // Deliberately blocking the runtime: this is the abandonment.
+            let _ = release_rx.recv_timeout(Duration::from_secs(60));
+            drop(conns);
+        });
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("abandoned connections served first");
+    (release_tx, thread)
+}
+
+/// One User may hold `max_connections_per_user` connections: the next is closed with a reason
+/// that says why, while other Users still get in. Connections that go silent free their
+/// slots within the idle timeout; a live client on keep-alives is not dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_connection_cap_and_abandoned_slots_freed_within_the_idle_timeout() {
+    const CAP: usize = 3;
+    const IDLE: Duration = Duration::from_millis(1500);
+    let pki = DemoPki::generate(now()).unwrap();
+    let limits = Limits {
+        max_connections_per_user: CAP,
+        idle_timeout: IDLE,
+        ..Limits::default()
+    };
+    let (server, addr) = start(&pki, Duration::ZERO, limits);
+    // One live client (keep-alives well under the idle timeout) and CAP - 1 abandoned ones.
+    let live = Client::connect_with(
+        addr,
+        "localhost",
+        &client_tls(&pki, "supplier-a"),
+        ClientOptions {
+            keep_alive: Duration::from_millis(300),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        live.send(envelope(&pki, "supplier-a", 1))
+            .await
+            .unwrap()
+            .code,
+        "I0"
+    );
+    let envs = (2..=CAP as u64)
+        .map(|c| envelope(&pki, "supplier-a", c))
+        .collect();
+    let (release, thread) = abandoned_connections(addr, client_tls(&pki, "supplier-a"), envs);
+    let abandoned_at = std::time::Instant::now();
+
+    // The User is at its cap: one more is closed, with the reason.
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(
+        dcc_router::ingress::tls::client_config(&client_tls(&pki, "supplier-a")).unwrap(),
+    );
+    let extra = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+    let why = tokio::time::timeout(Duration::from_secs(5), extra.closed())
+        .await
+        .expect("refused promptly");
+    match &why {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(
+                c.error_code,
+                quinn::VarInt::from_u32(CloseReason::UserConnectionLimit.code())
+            );
+            assert_eq!(&c.reason[..], b"max_connections_per_user reached");
+        }
+        other => panic!("expected an application close, got {other}"),
+    }
+    println!("connection {} of one User refused: {why}", CAP + 1);
+    // The cap is per User: another User gets in.
+    let other = Client::connect(
+        addr,
+        "localhost",
+        &client_tls(&pki, "supplier-b"),
+        StreamMode::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        other
+            .send(envelope(&pki, "supplier-b", 1))
+            .await
+            .unwrap()
+            .code,
+        "I0"
+    );
+    other.close().await;
+
+    // The abandoned connections go within the idle timeout (plus a scheduling margin).
+    while server.connections() > 1 {
+        assert!(
+            abandoned_at.elapsed() < IDLE + Duration::from_secs(2),
+            "abandoned connections still held after {:?} ({} open)",
+            abandoned_at.elapsed(),
+            server.connections()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let freed_after = abandoned_at.elapsed();
+    println!(
+        "abandoned slots freed {freed_after:?} after the peers went silent (idle timeout {IDLE:?})"
+    );
+    // Their slots are free again: CAP - 1 new connections of the same User are served.
+    let mut fresh = Vec::new();
+    for c in 0..(CAP - 1) as u64 {
+        let f = Client::connect(
+            addr,
+            "localhost",
+            &client_tls(&pki, "supplier-a"),
+            StreamMode::PerRequest,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            f.send(envelope(&pki, "supplier-a", 100 + c))
+                .await
+                .unwrap()
+                .code,
+            "I0"
+        );
+        fresh.push(f);
+    }
+    // The live client sat idle longer than the idle timeout and is still served.
+    assert!(abandoned_at.elapsed() > IDLE);
+    assert_eq!(
+        live.send(envelope(&pki, "supplier-a", 200))
+            .await
+            .unwrap()
+            .code,
+        "I0"
+    );
+    release.send(()).ok();
+    thread.join().unwrap();
+    server.shutdown().await;
 }

@@ -12,11 +12,13 @@
 //! demo_devices = 10000             # devices registered at start (see `bootstrap`)
 //! prepayment_percent = 30
 //!
-//! [limits]
-//! max_connections = 1024
+//! [limits]                         # every value is checked: out of range is an error
+//! max_connections = 1024           # 1..=1000000
+//! max_connections_per_user = 8     # 1..=1000000; authenticated connections per User
+//! idle_timeout_ms = 10000          # 1000..=3600000; silent this long = abandoned, slot freed
 //! max_streams_per_connection = 1024
 //! max_in_flight_per_connection = 4096
-//! drain_timeout_ms = 5000
+//! drain_timeout_ms = 5000          # 0..=600000
 //! ```
 
 use std::net::SocketAddr;
@@ -99,6 +101,10 @@ pub struct ServeConfig {
 pub struct LimitsConfig {
     /// See [`Limits::max_connections`].
     pub max_connections: usize,
+    /// See [`Limits::max_connections_per_user`].
+    pub max_connections_per_user: usize,
+    /// See [`Limits::idle_timeout`].
+    pub idle_timeout_ms: u64,
     /// See [`Limits::max_streams_per_connection`].
     pub max_streams_per_connection: u32,
     /// See [`Limits::max_in_flight_per_connection`].
@@ -112,6 +118,8 @@ impl Default for LimitsConfig {
         let l = Limits::default();
         LimitsConfig {
             max_connections: l.max_connections,
+            max_connections_per_user: l.max_connections_per_user,
+            idle_timeout_ms: l.idle_timeout.as_millis() as u64,
             max_streams_per_connection: l.max_streams_per_connection,
             max_in_flight_per_connection: l.max_in_flight_per_connection,
             drain_timeout_ms: l.drain_timeout.as_millis() as u64,
@@ -119,12 +127,70 @@ impl Default for LimitsConfig {
     }
 }
 
+/// A `[limits]` value out of its range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[limits] {key} = {value} is out of range {range}")]
+pub struct InvalidLimit {
+    /// The key.
+    pub key: &'static str,
+    /// The value given.
+    pub value: u64,
+    /// The values allowed, as text (`1..=1000000`).
+    pub range: String,
+}
+
+impl LimitsConfig {
+    /// Checks every value against its range. Why ranges and not clamping: a 0 would stop the
+    /// server serving (no connection, no stream, no request), an absurd value would remove the
+    /// bound it stands for, and either is a typo the operator should hear about, with the line.
+    pub fn validate(&self) -> Result<(), InvalidLimit> {
+        fn check(key: &'static str, value: u64, lo: u64, hi: u64) -> Result<(), InvalidLimit> {
+            if (lo..=hi).contains(&value) {
+                Ok(())
+            } else {
+                Err(InvalidLimit {
+                    key,
+                    value,
+                    range: format!("{lo}..={hi}"),
+                })
+            }
+        }
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        check("max_connections", n(self.max_connections), 1, 1_000_000)?;
+        check(
+            "max_connections_per_user",
+            n(self.max_connections_per_user),
+            1,
+            1_000_000,
+        )?;
+        check("idle_timeout_ms", self.idle_timeout_ms, 1_000, 3_600_000)?;
+        check(
+            "max_streams_per_connection",
+            u64::from(self.max_streams_per_connection),
+            1,
+            100_000,
+        )?;
+        check(
+            "max_in_flight_per_connection",
+            n(self.max_in_flight_per_connection),
+            1,
+            1_000_000,
+        )?;
+        check("drain_timeout_ms", self.drain_timeout_ms, 0, 600_000)?;
+        Ok(())
+    }
+}
+
+/// The ingress limits of a configuration; call [`LimitsConfig::validate`] first (values are
+/// taken as they are).
 impl From<LimitsConfig> for Limits {
     fn from(c: LimitsConfig) -> Self {
         Limits {
-            max_connections: c.max_connections.max(1),
-            max_streams_per_connection: c.max_streams_per_connection.max(1),
-            max_in_flight_per_connection: c.max_in_flight_per_connection.max(1),
+            max_connections: c.max_connections,
+            max_connections_per_user: c.max_connections_per_user,
+            idle_timeout: Duration::from_millis(c.idle_timeout_ms),
+            max_streams_per_connection: c.max_streams_per_connection,
+            max_in_flight_per_connection: c.max_in_flight_per_connection,
             drain_timeout: Duration::from_millis(c.drain_timeout_ms),
         }
     }
@@ -180,6 +246,11 @@ impl ServeConfig {
                 message: "prepayment_percent must be 0..=100".into(),
             });
         }
+        cfg.limits.validate().map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, e.key),
+            message: e.to_string(),
+        })?;
         Ok(cfg)
     }
 
@@ -209,9 +280,14 @@ impl ServeConfig {
     }
 }
 
+/// The 1-based line where `key` is set (`key = …`), 0 if none.
 fn line_of(text: &str, key: &str) -> usize {
     text.lines()
-        .position(|l| l.trim_start().starts_with(key))
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
         .map_or(0, |i| i + 1)
 }
 
@@ -251,5 +327,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("c.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_with_their_line() {
+        let cases = [
+            ("max_connections = 0", 3),
+            ("max_connections_per_user = 0", 3),
+            ("idle_timeout_ms = 0", 3),
+            ("idle_timeout_ms = 99999999999", 3),
+            ("max_streams_per_connection = 0", 3),
+            ("max_in_flight_per_connection = 0", 3),
+            ("drain_timeout_ms = 86400000", 3),
+        ];
+        for (line, at) in cases {
+            let text = format!("workers = 1\n[limits]\n{line}\n");
+            let e = ServeConfig::from_toml_str(&text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            let key = line.split(' ').next().unwrap();
+            assert!(
+                e.starts_with(&format!("c.toml:{at}:")) && e.contains(key) && e.contains("range"),
+                "{line}: {e}"
+            );
+        }
+        // The line of the key itself, not of a longer key that starts with it.
+        let e = ServeConfig::from_toml_str(
+            "[limits]\nmax_connections_per_user = 2\nmax_connections = 0\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.toml:3:"), "{e}");
+        let ok = ServeConfig::from_toml_str(
+            "[limits]\nmax_connections_per_user = 2\nidle_timeout_ms = 1500\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let l: Limits = ok.limits.into();
+        assert_eq!(l.max_connections_per_user, 2);
+        assert_eq!(l.idle_timeout, Duration::from_millis(1500));
     }
 }

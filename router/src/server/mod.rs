@@ -215,6 +215,14 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
     let issuing = CaCertificate::parse(&read(&ca.join("issuing.pem"))?).ok();
     let tls =
         TlsMaterial::server_from_pki_dir(&pki_dir).map_err(|e| ServeError::Tls(e.to_string()))?;
+    // A configuration built in code has not been through `ServeConfig::load`'s checks.
+    cfg.limits
+        .validate()
+        .map_err(|e| config::ConfigError::Invalid {
+            path: "[limits]".into(),
+            line: 0,
+            message: e.to_string(),
+        })?;
     let limits: Limits = cfg.limits.into();
     let quic = server_config(&tls, limits.max_streams_per_connection)
         .map_err(|e| ServeError::Tls(e.to_string()))?;
