@@ -13,8 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dcc_router::ingress::client::{Client, ClientError, ClientOptions, StreamMode};
+use dcc_router::ingress::frame::MAX_FRAME_LEN;
+use dcc_router::ingress::server::Limits;
 use dcc_router::ingress::tls::TlsMaterial;
 use dcc_router::server::bootstrap::demo_device;
+use dcc_router::server::ServeConfig;
 use dcc_signing::envelope::Header;
 use dcc_signing::pki::demo::{DemoPki, DemoUser};
 use dcc_signing::{CommandVariant, ExecutionKind, RequestId, UserRole};
@@ -90,6 +93,16 @@ impl Serve {
 
     fn tls(&self, user: &str) -> TlsMaterial {
         TlsMaterial::client_of_demo(&self.pki, user).unwrap()
+    }
+
+    /// Resident set size of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
     }
 
     fn sigterm(&self) {
@@ -255,4 +268,131 @@ async fn sigterm_at_3000_per_second_leaves_no_request_pending() {
         )
     });
     assert!(status.success(), "server exit: {status:?}");
+}
+
+/// Clients that never read their answers, open every stream they may and send as much as the
+/// windows allow (maximal frames of junk, each answered R1, and partial frames) cannot grow the
+/// server's RSS past baseline + connections × the documented per-connection bound
+/// (`Limits::memory_per_connection`) + slack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_stays_within_the_memory_bound() {
+    const CONNECTIONS: usize = 4;
+    /// Allocator slack (arenas, fragmentation) and the router's transient allocations.
+    const SLACK_KIB: u64 = 16 * 1024;
+    let _serial = SERIAL.lock().await;
+    let limits_toml = "[limits]\nmax_streams_per_connection = 64\nstream_receive_window = 65536\n\
+                       connection_receive_window = 1048576\nsend_window = 262144\n\
+                       max_in_flight_per_connection = 64\n";
+    let limits: Limits =
+        ServeConfig::from_toml_str(limits_toml, std::path::Path::new("limits.toml"))
+            .unwrap()
+            .limits
+            .into();
+    let bound_kib = limits.memory_per_connection() / 1024;
+    let streams = limits.max_streams_per_connection as usize;
+    let serve = Serve::start(limits_toml);
+
+    // Warm up: one ordinary connection and a few requests, then the baseline.
+    let user = serve.pki.user("supplier-a").unwrap().clone();
+    let warm = Client::connect(
+        serve.addr,
+        "localhost",
+        &serve.tls("supplier-a"),
+        StreamMode::default(),
+    )
+    .await
+    .unwrap();
+    for c in 1..=20 {
+        warm.send(request(&user, 0, c)).await.unwrap();
+    }
+    warm.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = serve.rss_kib();
+
+    // The hostile clients: tiny receive windows so that the server's answers back up at once,
+    // and they never read.
+    let mut cc = dcc_router::ingress::tls::client_config(&serve.tls("supplier-a")).unwrap();
+    let mut t = quinn::TransportConfig::default();
+    t.stream_receive_window(quinn::VarInt::from_u32(1024));
+    t.receive_window(quinn::VarInt::from_u32(8192));
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(0));
+    cc.transport_config(Arc::new(t));
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(cc);
+    let junk = Arc::new(dcc_router::ingress::frame::framed(&vec![0xA5u8; MAX_FRAME_LEN]).unwrap());
+    let mut conns = Vec::new();
+    let mut writers = Vec::new();
+    let sent = Arc::new(AtomicUsize::new(0));
+    for _ in 0..CONNECTIONS {
+        let conn = endpoint
+            .connect(serve.addr, "localhost")
+            .unwrap()
+            .await
+            .unwrap();
+        for _ in 0..streams {
+            let (mut s, r) = conn.open_bi().await.unwrap();
+            let (junk, sent) = (junk.clone(), sent.clone());
+            writers.push(tokio::spawn(async move {
+                // Until the stream stops taking data for a while: flow control holds it.
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(1), s.write_all(&junk)).await {
+                        Ok(Ok(())) => {
+                            sent.fetch_add(junk.len(), Ordering::Relaxed);
+                        }
+                        Ok(Err(e)) => panic!("stream failed: {e}"),
+                        Err(_) => break,
+                    }
+                }
+                (s, r)
+            }));
+        }
+        // Every stream it may: one more does not open.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), conn.open_bi())
+                .await
+                .is_err(),
+            "a stream past max_streams_per_connection opened"
+        );
+        conns.push(conn);
+    }
+    let mut held = Vec::new();
+    let began = Instant::now();
+    for w in writers {
+        held.push(
+            tokio::time::timeout(Duration::from_secs(20), w)
+                .await
+                .expect("writers blocked")
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded = serve.rss_kib();
+    let grown = loaded.saturating_sub(baseline);
+    let allowed = CONNECTIONS as u64 * bound_kib + SLACK_KIB;
+    println!(
+        "RSS baseline {baseline} KiB; with {CONNECTIONS} connections × {streams} streams that \
+         never read ({:.1} MiB sent, blocked after {:?}): {loaded} KiB, grown {grown} KiB = \
+         {} KiB per connection; documented bound {bound_kib} KiB per connection, allowed \
+         {allowed} KiB (incl. {SLACK_KIB} KiB slack)",
+        sent.load(Ordering::Relaxed) as f64 / (1 << 20) as f64,
+        began.elapsed(),
+        grown / CONNECTIONS as u64,
+    );
+    assert!(
+        grown <= allowed,
+        "server RSS grew {grown} KiB, over {allowed} KiB"
+    );
+    // The server is still serving others.
+    let other = Client::connect(
+        serve.addr,
+        "localhost",
+        &serve.tls("supplier-b"),
+        StreamMode::default(),
+    )
+    .await
+    .unwrap();
+    let b = serve.pki.user("supplier-b").unwrap().clone();
+    assert_eq!(other.send(request(&b, 1, 1)).await.unwrap().code, "I0");
+    drop(held);
+    drop(conns);
 }

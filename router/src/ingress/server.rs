@@ -99,10 +99,24 @@ pub struct Limits {
     /// library does, every [`DEFAULT_KEEP_ALIVE`](super::client::DEFAULT_KEEP_ALIVE)). The
     /// effective timeout is the smaller of the server's and the client's.
     pub idle_timeout: Duration,
-    /// Concurrent bidirectional streams a connection may open (quinn's default is 100).
+    /// Concurrent bidirectional streams a connection may open (no unidirectional ones). Each
+    /// may hold one partial request frame in the server (see [`Limits::memory_per_connection`]).
     pub max_streams_per_connection: u32,
-    /// Requests read but not yet answered, per connection: bounds the memory a connection holds
-    /// (at most this many × the maximum frame size). Reading pauses while the bound is reached.
+    /// Bytes a peer may send on one stream ahead of what the server has read (QUIC stream
+    /// flow control). Why set: quinn's default (≈ 1.25 MB) times the streams is far more than
+    /// a request needs.
+    pub stream_receive_window: u32,
+    /// Bytes a peer may send on all streams of a connection ahead of what the server has read
+    /// (QUIC connection flow control): the bound on what quinn buffers for a connection.
+    pub connection_receive_window: u32,
+    /// Bytes the server sends a connection without acknowledgement (answers written to quinn
+    /// but not yet acknowledged): the bound on quinn's send buffers for a connection.
+    pub send_window: u32,
+    /// Requests read but not yet answered (or answered, but the answer not yet written to
+    /// quinn), per connection. Reading pauses while the bound is reached, so a client that
+    /// does not read its answers stops being read. Each holds an answer until written
+    /// ([`REQUEST_OVERHEAD`]); the request itself is the router's until answered (counted in
+    /// the router's lane capacities, not here).
     pub max_in_flight_per_connection: usize,
     /// On shutdown, how long in-flight requests may take before the connections are closed
     /// (requests read after the stop get the handler's shutdown answer; requests still
@@ -116,19 +130,58 @@ impl Default for Limits {
             max_connections: 1024,
             max_connections_per_user: 8,
             idle_timeout: Duration::from_secs(10),
-            max_streams_per_connection: 1024,
+            max_streams_per_connection: 64,
+            stream_receive_window: 128 * 1024,
+            connection_receive_window: 1024 * 1024,
+            send_window: 1024 * 1024,
             max_in_flight_per_connection: 4096,
             drain_timeout: Duration::from_secs(5),
         }
     }
 }
 
+/// Memory of one connection besides its windows, streams and requests: quinn's connection
+/// state, TLS, packet buffers, the connection's task and bookkeeping (an allowance, checked by
+/// `serve_process::a_client_that_never_reads_stays_within_the_memory_bound`).
+pub const CONNECTION_OVERHEAD: u64 = 256 * 1024;
+/// Memory of one stream besides its frame buffer: two tasks, the answer channel, quinn's
+/// stream state (an allowance, checked by the same test).
+pub const STREAM_OVERHEAD: u64 = 8 * 1024;
+/// Memory of one request in flight besides its frame: the answer frame (≈ 100 bytes), its
+/// queue entry and budget permit.
+pub const REQUEST_OVERHEAD: u64 = 256;
+
 impl Limits {
+    /// The most memory one authenticated connection can make the server hold, in bytes,
+    /// whatever the peer does (the formula of the `ingress` docs, "Memory"):
+    ///
+    /// ```text
+    /// 2 × connection_receive_window                      quinn's receive buffers (+ reassembly slack)
+    /// + max_streams × (4 + MAX_FRAME_LEN + STREAM_OVERHEAD)  one frame buffered per stream
+    /// + max_in_flight × REQUEST_OVERHEAD                  answers not yet written
+    /// + send_window                                       answers written, not yet acknowledged
+    /// + CONNECTION_OVERHEAD
+    /// ```
+    ///
+    /// Not included, because it is shared by all connections: requests queued in the router's
+    /// lanes (at most the lanes' capacities × the request size).
+    pub fn memory_per_connection(&self) -> u64 {
+        let frame = 4 + super::frame::MAX_FRAME_LEN as u64;
+        2 * u64::from(self.connection_receive_window)
+            + u64::from(self.max_streams_per_connection) * (frame + STREAM_OVERHEAD)
+            + self.max_in_flight_per_connection as u64 * REQUEST_OVERHEAD
+            + u64::from(self.send_window)
+            + CONNECTION_OVERHEAD
+    }
+
     /// The QUIC transport settings these limits imply (what [`Server::start`] installs).
     pub fn transport_config(&self) -> quinn::TransportConfig {
         let mut t = quinn::TransportConfig::default();
         t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(self.max_streams_per_connection));
         t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+        t.stream_receive_window(quinn::VarInt::from_u32(self.stream_receive_window));
+        t.receive_window(quinn::VarInt::from_u32(self.connection_receive_window));
+        t.send_window(u64::from(self.send_window));
         // An idle timeout over quinn's maximum (2^62 ms) is not configurable anyway.
         t.max_idle_timeout(quinn::IdleTimeout::try_from(self.idle_timeout).ok());
         // No keep-alives from the server: they would make an abandoned connection look alive
@@ -423,7 +476,19 @@ async fn serve_stream(
     let writer = tokio::spawn(write_answers(send, rx));
     let mut frames = FrameReader::new(recv);
     loop {
-        let frame = match frames.next().await {
+        // A whole frame first (it stays in the reader's buffer), then room for it in the
+        // connection's budget, then the frame: a stream waiting for room holds one frame.
+        let next = match frames.ready().await {
+            Ok(true) => match budget.clone().acquire_owned().await {
+                // Reading pauses while the connection's budget is spent: QUIC flow control
+                // then holds the peer back.
+                Ok(permit) => frames.next().await.map(|f| f.map(|f| (f, permit))),
+                Err(_) => break,
+            },
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let (frame, permit) = match next {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
@@ -436,11 +501,6 @@ async fn serve_stream(
                 let _ = frames.stream_mut().stop(quinn::VarInt::from_u32(code));
                 break;
             }
-        };
-        // Reading pauses while the connection's budget is spent: QUIC flow control then holds
-        // the peer back.
-        let Ok(permit) = budget.clone().acquire_owned().await else {
-            break;
         };
         if stop.is_cancelled() {
             if let Ok(f) = framed(&handler.shutdown_answer(&frame)) {

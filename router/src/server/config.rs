@@ -16,10 +16,27 @@
 //! max_connections = 1024           # 1..=1000000
 //! max_connections_per_user = 8     # 1..=1000000; authenticated connections per User
 //! idle_timeout_ms = 10000          # 1000..=3600000; silent this long = abandoned, slot freed
-//! max_streams_per_connection = 1024
-//! max_in_flight_per_connection = 4096
+//! max_streams_per_connection = 64  # 1..=100000; concurrent bidirectional streams
+//! stream_receive_window = 131072   # 4096..=16777216 bytes; QUIC flow control per stream
+//! connection_receive_window = 1048576 # stream_receive_window..=1073741824 bytes, per connection
+//! send_window = 1048576            # 4096..=1073741824 bytes unacknowledged, per connection
+//! max_in_flight_per_connection = 4096 # 1..=1000000
 //! drain_timeout_ms = 5000          # 0..=600000
 //! ```
+//!
+//! # Memory bound
+//!
+//! One connection can make the server hold at most (see the `ingress` docs, "Memory", and
+//! [`Limits::memory_per_connection`]):
+//!
+//! ```text
+//! 2 × connection_receive_window + max_streams_per_connection × (65540 + 8 KiB)
+//!   + max_in_flight_per_connection × 256 + send_window + 256 KiB
+//! ```
+//!
+//! ≈ 8.75 MiB with the defaults; the server's total is that × `max_connections`, plus the
+//! router's queues (shared). Size `max_connections` and `max_streams_per_connection` to the
+//! memory the host has.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -107,6 +124,12 @@ pub struct LimitsConfig {
     pub idle_timeout_ms: u64,
     /// See [`Limits::max_streams_per_connection`].
     pub max_streams_per_connection: u32,
+    /// See [`Limits::stream_receive_window`] (bytes).
+    pub stream_receive_window: u32,
+    /// See [`Limits::connection_receive_window`] (bytes).
+    pub connection_receive_window: u32,
+    /// See [`Limits::send_window`] (bytes).
+    pub send_window: u32,
     /// See [`Limits::max_in_flight_per_connection`].
     pub max_in_flight_per_connection: usize,
     /// See [`Limits::drain_timeout`].
@@ -121,6 +144,9 @@ impl Default for LimitsConfig {
             max_connections_per_user: l.max_connections_per_user,
             idle_timeout_ms: l.idle_timeout.as_millis() as u64,
             max_streams_per_connection: l.max_streams_per_connection,
+            stream_receive_window: l.stream_receive_window,
+            connection_receive_window: l.connection_receive_window,
+            send_window: l.send_window,
             max_in_flight_per_connection: l.max_in_flight_per_connection,
             drain_timeout_ms: l.drain_timeout.as_millis() as u64,
         }
@@ -170,6 +196,15 @@ impl LimitsConfig {
             1,
             100_000,
         )?;
+        let window = u64::from(self.stream_receive_window);
+        check("stream_receive_window", window, 4096, 16 << 20)?;
+        check(
+            "connection_receive_window",
+            u64::from(self.connection_receive_window),
+            window,
+            1 << 30,
+        )?;
+        check("send_window", u64::from(self.send_window), 4096, 1 << 30)?;
         check(
             "max_in_flight_per_connection",
             n(self.max_in_flight_per_connection),
@@ -190,6 +225,9 @@ impl From<LimitsConfig> for Limits {
             max_connections_per_user: c.max_connections_per_user,
             idle_timeout: Duration::from_millis(c.idle_timeout_ms),
             max_streams_per_connection: c.max_streams_per_connection,
+            stream_receive_window: c.stream_receive_window,
+            connection_receive_window: c.connection_receive_window,
+            send_window: c.send_window,
             max_in_flight_per_connection: c.max_in_flight_per_connection,
             drain_timeout: Duration::from_millis(c.drain_timeout_ms),
         }
@@ -339,6 +377,10 @@ mod tests {
             ("max_streams_per_connection = 0", 3),
             ("max_in_flight_per_connection = 0", 3),
             ("drain_timeout_ms = 86400000", 3),
+            ("stream_receive_window = 0", 3),
+            ("stream_receive_window = 4000000000", 3),
+            ("connection_receive_window = 1024", 3),
+            ("send_window = 0", 3),
         ];
         for (line, at) in cases {
             let text = format!("workers = 1\n[limits]\n{line}\n");
@@ -366,6 +408,7 @@ mod tests {
         .unwrap();
         let l: Limits = ok.limits.into();
         assert_eq!(l.max_connections_per_user, 2);
+        assert_eq!(l.connection_receive_window, 1 << 20);
         assert_eq!(l.idle_timeout, Duration::from_millis(1500));
     }
 }
