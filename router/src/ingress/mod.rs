@@ -52,9 +52,20 @@
 //!
 //! With the defaults (1 MiB, 64 streams, 4,096 in flight, 1 MiB) that is ≈ 8.75 MiB per
 //! connection ([`server::Limits::memory_per_connection`]); the server's total is that times
-//! `max_connections`, plus what the router queues (its lane capacities × the request size),
-//! shared by all connections. The test `serve_process` checks the bound against the RSS of a
-//! real server under clients that never read.
+//! `max_connections` (plus `max_handshakes` handshakes, each far less), plus what the router
+//! queues (its lane capacities × the request size), shared by all connections. The test
+//! `serve_process` checks the bound against the RSS of a real server under clients that never
+//! read.
+//!
+//! # Who gets in
+//!
+//! Before the handshake nobody is known, so strangers are held to what costs little
+//! ([`server::Limits`]): handshakes in progress have a cap of their own (`max_handshakes`) and a
+//! short timeout; past half the cap, or at a source's limit, an address that has not proved
+//! itself is asked to (QUIC Retry, no server state), so spoofed floods hold nothing; one source
+//! IP holds at most `max_connections_per_source` connections. After the handshake, a User holds
+//! at most `max_connections_per_user`, and `admin_reserved_connections` of `max_connections`
+//! are for admins only, so an admin can always get in.
 
 pub mod client;
 pub mod frame;

@@ -17,7 +17,7 @@
 //! writer's queue. Under load the writer wakes once per batch of answers, not once per answer.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +43,12 @@ pub trait Handler: Send + Sync + 'static {
     /// shutting down. The router answers R11 "shutting-down", as its pipeline does for what it
     /// can no longer serve: one code for one situation.
     fn shutdown_answer(&self, request: &[u8]) -> Vec<u8>;
+
+    /// Whether `peer` is an administrator: admins may use the connections reserved for them
+    /// ([`Limits::admin_reserved_connections`]), so that an admin can always get in.
+    fn is_admin(&self, _peer: &PeerIdentity) -> bool {
+        false
+    }
 }
 
 /// Why the server closed a connection: the QUIC application close code and reason it sends.
@@ -55,6 +61,9 @@ pub enum CloseReason {
     ClientIdentity,
     /// The User already has [`Limits::max_connections_per_user`] connections open (code 2).
     UserConnectionLimit,
+    /// Every connection not reserved for admins is taken ([`Limits::max_connections`] less
+    /// [`Limits::admin_reserved_connections`]) (code 3).
+    ConnectionLimit,
 }
 
 impl CloseReason {
@@ -64,6 +73,7 @@ impl CloseReason {
             CloseReason::Shutdown => 0,
             CloseReason::ClientIdentity => 1,
             CloseReason::UserConnectionLimit => 2,
+            CloseReason::ConnectionLimit => 3,
         }
     }
 
@@ -73,6 +83,7 @@ impl CloseReason {
             CloseReason::Shutdown => "shutdown",
             CloseReason::ClientIdentity => "client identity",
             CloseReason::UserConnectionLimit => "max_connections_per_user reached",
+            CloseReason::ConnectionLimit => "max_connections reached",
         }
     }
 
@@ -87,8 +98,24 @@ impl CloseReason {
 /// Limits that keep one peer from hurting the others.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Connections open at once; more are refused before the handshake.
+    /// Authenticated connections open at once, admins' included. Past it, a new connection is
+    /// refused before its handshake; a non-admin one is also closed after its handshake when
+    /// only the admins' reserved connections are left.
     pub max_connections: usize,
+    /// Of `max_connections`, how many only admins may use ([`Handler::is_admin`]): however
+    /// many connections Users hold, an admin can still get in to act.
+    pub admin_reserved_connections: usize,
+    /// Handshakes in progress at once. Why a cap of its own: a handshake costs the server
+    /// state and CPU before it knows who the peer is; strangers must not be able to take what
+    /// Users need. Past half of it the server asks unvalidated addresses for address validation
+    /// (a QUIC Retry, which costs the server no state); at it, new handshakes are refused.
+    pub max_handshakes: usize,
+    /// A handshake not finished within this is abandoned (its slot freed).
+    pub handshake_timeout: Duration,
+    /// Connections (handshakes included) from one IP address at once. Past it, an unvalidated
+    /// address gets a Retry first (so that a spoofed address cannot use up another's share),
+    /// a validated one is refused.
+    pub max_connections_per_source: usize,
     /// Authenticated connections one User may hold at once; a further one is closed right
     /// after its handshake with [`CloseReason::UserConnectionLimit`]. Why: without it one User
     /// (or one stolen certificate) can take every one of `max_connections`.
@@ -128,6 +155,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
+            admin_reserved_connections: 2,
+            max_handshakes: 64,
+            handshake_timeout: Duration::from_secs(3),
+            max_connections_per_source: 64,
             max_connections_per_user: 8,
             idle_timeout: Duration::from_secs(10),
             max_streams_per_connection: 64,
@@ -272,45 +303,157 @@ impl Answer {
 
 #[derive(Debug, Default)]
 struct Tracker {
+    /// Connections open, handshakes included (what metrics show).
     connections: Arc<AtomicUsize>,
     in_flight: AtomicUsize,
-    /// Authenticated connections open per User (entries at zero are removed).
-    per_user: Mutex<HashMap<Eui64, usize>>,
+    /// Handshakes in progress.
+    handshakes: AtomicUsize,
+    /// Address validations asked (QUIC Retry packets sent).
+    retries: AtomicUsize,
+    book: Mutex<Book>,
 }
 
-/// One of a User's connection slots, given back when dropped (however the connection ends).
-#[derive(Debug)]
-struct UserSlot {
-    user: Eui64,
-    tracker: Arc<Tracker>,
+/// Who holds what: one lock, so that a check and the count it allows are one step.
+#[derive(Debug, Default)]
+struct Book {
+    /// Connections per source IP (handshakes included; entries at zero removed).
+    per_source: HashMap<IpAddr, usize>,
+    /// Authenticated connections per User (entries at zero removed).
+    per_user: HashMap<Eui64, usize>,
+    /// Authenticated connections of admins, and of everybody else.
+    admins: usize,
+    users: usize,
 }
 
-impl Tracker {
-    /// A slot for `user` if it holds fewer than `max` connections.
-    fn user_slot(self: &Arc<Self>, user: Eui64, max: usize) -> Option<UserSlot> {
-        let mut m = self.per_user.lock().ok()?;
-        let n = m.entry(user).or_insert(0);
-        if *n >= max {
-            return None;
+fn decrement<K: std::hash::Hash + Eq>(m: &mut HashMap<K, usize>, k: &K) {
+    if let Some(n) = m.get_mut(k) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            m.remove(k);
         }
-        *n += 1;
-        Some(UserSlot {
-            user,
-            tracker: Arc::clone(self),
-        })
     }
 }
 
-impl Drop for UserSlot {
+/// A handshake slot and a source-address slot, taken before the handshake.
+#[derive(Debug)]
+struct Admitted {
+    source: IpAddr,
+    handshaking: bool,
+    tracker: Arc<Tracker>,
+}
+
+impl Admitted {
+    /// The handshake is over (done, failed or timed out): its handshake slot is free.
+    fn handshake_over(&mut self) {
+        if std::mem::take(&mut self.handshaking) {
+            self.tracker.handshakes.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Admitted {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.tracker.per_user.lock() {
-            if let Some(n) = m.get_mut(&self.user) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    m.remove(&self.user);
-                }
+        self.handshake_over();
+        if let Ok(mut b) = self.tracker.book.lock() {
+            decrement(&mut b.per_source, &self.source);
+        }
+        self.tracker.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An authenticated connection's slots (its User's, and admin or not), given back when
+/// dropped, however the connection ends.
+#[derive(Debug)]
+struct Authenticated {
+    user: Eui64,
+    admin: bool,
+    tracker: Arc<Tracker>,
+}
+
+impl Drop for Authenticated {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.tracker.book.lock() {
+            decrement(&mut b.per_user, &self.user);
+            if self.admin {
+                b.admins = b.admins.saturating_sub(1);
+            } else {
+                b.users = b.users.saturating_sub(1);
             }
         }
+    }
+}
+
+/// What to do with a connection attempt, before its handshake.
+enum Admission {
+    Accept(Admitted),
+    /// Ask the peer to prove its address (QUIC Retry).
+    Retry,
+    Refuse(&'static str),
+}
+
+impl Tracker {
+    /// Whether a connection attempt from `source` may start its handshake now.
+    fn admit(self: &Arc<Self>, source: IpAddr, validated: bool, limits: &Limits) -> Admission {
+        let Ok(mut b) = self.book.lock() else {
+            return Admission::Refuse("poisoned");
+        };
+        if b.admins + b.users >= limits.max_connections {
+            return Admission::Refuse("max_connections");
+        }
+        let handshakes = self.handshakes.load(Ordering::Acquire);
+        let from_source = b.per_source.get(&source).copied().unwrap_or(0);
+        let at_handshake_cap = handshakes >= limits.max_handshakes;
+        let at_source_cap = from_source >= limits.max_connections_per_source;
+        let pressure = at_handshake_cap || at_source_cap || handshakes >= limits.max_handshakes / 2;
+        if pressure && !validated {
+            return Admission::Retry;
+        }
+        if at_handshake_cap {
+            return Admission::Refuse("max_handshakes");
+        }
+        if at_source_cap {
+            return Admission::Refuse("max_connections_per_source");
+        }
+        *b.per_source.entry(source).or_insert(0) += 1;
+        self.handshakes.fetch_add(1, Ordering::AcqRel);
+        self.connections.fetch_add(1, Ordering::AcqRel);
+        Admission::Accept(Admitted {
+            source,
+            handshaking: true,
+            tracker: Arc::clone(self),
+        })
+    }
+
+    /// The slots of an authenticated connection of `user`, or why it may not have them.
+    fn authenticate(
+        self: &Arc<Self>,
+        user: Eui64,
+        admin: bool,
+        limits: &Limits,
+    ) -> Result<Authenticated, CloseReason> {
+        let mut b = self.book.lock().map_err(|_| CloseReason::ConnectionLimit)?;
+        let total = b.admins + b.users;
+        let for_users = limits
+            .max_connections
+            .saturating_sub(limits.admin_reserved_connections);
+        if total >= limits.max_connections || (!admin && b.users >= for_users) {
+            return Err(CloseReason::ConnectionLimit);
+        }
+        let n = b.per_user.entry(user).or_insert(0);
+        if *n >= limits.max_connections_per_user {
+            return Err(CloseReason::UserConnectionLimit);
+        }
+        *n += 1;
+        if admin {
+            b.admins += 1;
+        } else {
+            b.users += 1;
+        }
+        Ok(Authenticated {
+            user,
+            admin,
+            tracker: Arc::clone(self),
+        })
     }
 }
 
@@ -355,6 +498,16 @@ impl Server {
         self.tracker.connections.load(Ordering::Relaxed)
     }
 
+    /// Handshakes in progress now.
+    pub fn handshakes(&self) -> usize {
+        self.tracker.handshakes.load(Ordering::Relaxed)
+    }
+
+    /// Address validations asked so far (QUIC Retry packets sent under handshake pressure).
+    pub fn retries(&self) -> usize {
+        self.tracker.retries.load(Ordering::Relaxed)
+    }
+
     /// A live counter of the connections open (for metrics).
     pub fn connection_counter(&self) -> Arc<AtomicUsize> {
         Arc::clone(&self.tracker.connections)
@@ -394,38 +547,66 @@ async fn accept_loop(
             _ = stop.cancelled() => return,
             i = endpoint.accept() => match i { Some(i) => i, None => return },
         };
-        if tracker.connections.load(Ordering::Acquire) >= limits.max_connections {
-            tracing::warn!(peer = %incoming.remote_address(), "connection refused: at max_connections");
-            incoming.refuse();
-            continue;
-        }
-        tracker.connections.fetch_add(1, Ordering::AcqRel);
+        let remote = incoming.remote_address();
+        // Refusals before the handshake are logged at debug only: a flood of them must not
+        // become a flood of log lines.
+        let validated = incoming.remote_address_validated() || !incoming.may_retry();
+        let admitted = match tracker.admit(remote.ip(), validated, &limits) {
+            Admission::Accept(a) => a,
+            Admission::Retry => {
+                tracing::debug!(%remote, "address validation asked (Retry)");
+                match incoming.retry() {
+                    Ok(()) => {
+                        tracker.retries.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => e.into_incoming().refuse(),
+                }
+                continue;
+            }
+            Admission::Refuse(why) => {
+                tracing::debug!(%remote, why, "connection refused before the handshake");
+                incoming.refuse();
+                continue;
+            }
+        };
         let (handler, stop, tracker) = (handler.clone(), stop.clone(), tracker.clone());
         tokio::spawn(async move {
-            let remote = incoming.remote_address();
-            match incoming.await {
-                Ok(conn) => match PeerIdentity::from_connection(&conn) {
-                    Ok(peer) => match tracker.user_slot(peer.user, limits.max_connections_per_user)
-                    {
-                        Some(_slot) => {
-                            tracing::debug!(%remote, user = %peer.user, "connection up");
-                            serve_connection(conn, Arc::new(peer), limits, handler, stop, &tracker)
-                                .await;
-                        }
-                        None => {
-                            tracing::warn!(%remote, user = %peer.user,
-                                "connection refused: at max_connections_per_user");
-                            CloseReason::UserConnectionLimit.close(&conn);
-                        }
-                    },
-                    Err(e) => {
-                        tracing::warn!(%remote, error = %e, "client certificate not usable");
-                        CloseReason::ClientIdentity.close(&conn);
-                    }
-                },
-                Err(e) => tracing::debug!(%remote, error = %e, "handshake failed"),
+            let mut admitted = admitted;
+            let handshake = async { incoming.accept()?.await };
+            // Dropping an unfinished handshake closes it.
+            let conn = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => {
+                    tracing::debug!(%remote, error = %e, "handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%remote, "handshake timed out");
+                    return;
+                }
+            };
+            admitted.handshake_over();
+            let peer = match PeerIdentity::from_connection(&conn) {
+                Ok(peer) => peer,
+                Err(e) => {
+                    tracing::warn!(%remote, error = %e, "client certificate not usable");
+                    CloseReason::ClientIdentity.close(&conn);
+                    return;
+                }
+            };
+            let admin = handler.is_admin(&peer);
+            match tracker.authenticate(peer.user, admin, &limits) {
+                Ok(_slots) => {
+                    tracing::debug!(%remote, user = %peer.user, admin, "connection up");
+                    serve_connection(conn, Arc::new(peer), limits, handler, stop, &tracker).await;
+                }
+                Err(reason) => {
+                    tracing::warn!(%remote, user = %peer.user, reason = reason.reason(),
+                        "connection refused after the handshake");
+                    reason.close(&conn);
+                }
             }
-            tracker.connections.fetch_sub(1, Ordering::AcqRel);
+            drop(admitted);
         });
     }
 }

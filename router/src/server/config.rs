@@ -13,7 +13,11 @@
 //! prepayment_percent = 30
 //!
 //! [limits]                         # every value is checked: out of range is an error
-//! max_connections = 1024           # 1..=1000000
+//! max_connections = 1024           # 1..=1000000; authenticated connections, admins' included
+//! admin_reserved_connections = 2   # 0..max_connections; of those, only admins may use these
+//! max_handshakes = 64              # 1..=100000; in progress; past half, unvalidated peers get a Retry
+//! handshake_timeout_ms = 3000      # 100..=60000
+//! max_connections_per_source = 64  # 1..=1000000; per source IP, handshakes included
 //! max_connections_per_user = 8     # 1..=1000000; authenticated connections per User
 //! idle_timeout_ms = 10000          # 1000..=3600000; silent this long = abandoned, slot freed
 //! max_streams_per_connection = 64  # 1..=100000; concurrent bidirectional streams
@@ -34,7 +38,8 @@
 //!   + max_in_flight_per_connection × 256 + send_window + 256 KiB
 //! ```
 //!
-//! ≈ 8.75 MiB with the defaults; the server's total is that × `max_connections`, plus the
+//! ≈ 8.75 MiB with the defaults; the server's total is that × (`max_connections` +
+//! `max_handshakes`, a handshake holding far less), plus the
 //! router's queues (shared). Size `max_connections` and `max_streams_per_connection` to the
 //! memory the host has.
 
@@ -118,6 +123,14 @@ pub struct ServeConfig {
 pub struct LimitsConfig {
     /// See [`Limits::max_connections`].
     pub max_connections: usize,
+    /// See [`Limits::admin_reserved_connections`].
+    pub admin_reserved_connections: usize,
+    /// See [`Limits::max_handshakes`].
+    pub max_handshakes: usize,
+    /// See [`Limits::handshake_timeout`].
+    pub handshake_timeout_ms: u64,
+    /// See [`Limits::max_connections_per_source`].
+    pub max_connections_per_source: usize,
     /// See [`Limits::max_connections_per_user`].
     pub max_connections_per_user: usize,
     /// See [`Limits::idle_timeout`].
@@ -141,6 +154,10 @@ impl Default for LimitsConfig {
         let l = Limits::default();
         LimitsConfig {
             max_connections: l.max_connections,
+            admin_reserved_connections: l.admin_reserved_connections,
+            max_handshakes: l.max_handshakes,
+            handshake_timeout_ms: l.handshake_timeout.as_millis() as u64,
+            max_connections_per_source: l.max_connections_per_source,
             max_connections_per_user: l.max_connections_per_user,
             idle_timeout_ms: l.idle_timeout.as_millis() as u64,
             max_streams_per_connection: l.max_streams_per_connection,
@@ -184,6 +201,25 @@ impl LimitsConfig {
         let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
         check("max_connections", n(self.max_connections), 1, 1_000_000)?;
         check(
+            "admin_reserved_connections",
+            n(self.admin_reserved_connections),
+            0,
+            n(self.max_connections) - 1,
+        )?;
+        check("max_handshakes", n(self.max_handshakes), 1, 100_000)?;
+        check(
+            "handshake_timeout_ms",
+            self.handshake_timeout_ms,
+            100,
+            60_000,
+        )?;
+        check(
+            "max_connections_per_source",
+            n(self.max_connections_per_source),
+            1,
+            1_000_000,
+        )?;
+        check(
             "max_connections_per_user",
             n(self.max_connections_per_user),
             1,
@@ -222,6 +258,10 @@ impl From<LimitsConfig> for Limits {
     fn from(c: LimitsConfig) -> Self {
         Limits {
             max_connections: c.max_connections,
+            admin_reserved_connections: c.admin_reserved_connections,
+            max_handshakes: c.max_handshakes,
+            handshake_timeout: Duration::from_millis(c.handshake_timeout_ms),
+            max_connections_per_source: c.max_connections_per_source,
             max_connections_per_user: c.max_connections_per_user,
             idle_timeout: Duration::from_millis(c.idle_timeout_ms),
             max_streams_per_connection: c.max_streams_per_connection,
@@ -381,6 +421,10 @@ mod tests {
             ("stream_receive_window = 4000000000", 3),
             ("connection_receive_window = 1024", 3),
             ("send_window = 0", 3),
+            ("admin_reserved_connections = 1024", 3),
+            ("max_handshakes = 0", 3),
+            ("handshake_timeout_ms = 0", 3),
+            ("max_connections_per_source = 0", 3),
         ];
         for (line, at) in cases {
             let text = format!("workers = 1\n[limits]\n{line}\n");

@@ -137,6 +137,10 @@ impl Handler for RouterHandler {
         });
     }
 
+    fn is_admin(&self, peer: &PeerIdentity) -> bool {
+        self.admin_users.contains(&peer.user)
+    }
+
     fn shutdown_answer(&self, request: &[u8]) -> Vec<u8> {
         WireAnswer {
             request_id: peek_request_id(request).ok(),
