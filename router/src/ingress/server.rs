@@ -255,7 +255,9 @@ pub struct Answer {
 #[derive(Debug)]
 struct Held {
     _permit: OwnedSemaphorePermit,
-    tracker: Arc<Tracker>,
+    /// Where the request is counted in flight; `None` for a shutdown answer, which shutdown
+    /// does not wait for.
+    tracker: Option<Arc<Tracker>>,
 }
 
 impl Held {
@@ -263,14 +265,26 @@ impl Held {
         tracker.in_flight.fetch_add(1, Ordering::AcqRel);
         Held {
             _permit: permit,
-            tracker: Arc::clone(tracker),
+            tracker: Some(Arc::clone(tracker)),
+        }
+    }
+
+    /// Holds budget but is not counted in flight: the shutdown answer to a request read after
+    /// the stop. Why not counted: shutdown waits for the work it had taken on, and a client
+    /// that keeps sending must not keep the server from closing until the drain timeout.
+    fn uncounted(permit: OwnedSemaphorePermit) -> Self {
+        Held {
+            _permit: permit,
+            tracker: None,
         }
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.tracker.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Some(t) = &self.tracker {
+            t.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -685,7 +699,7 @@ async fn serve_stream(
         };
         if stop.is_cancelled() {
             if let Ok(f) = framed(&handler.shutdown_answer(&frame)) {
-                let _ = tx.send((f, Held::new(permit, &tracker)));
+                let _ = tx.send((f, Held::uncounted(permit)));
             }
             continue;
         }
