@@ -50,9 +50,14 @@ is on disk, a request is answered accepted once its anti-replay mark is (group c
 
 Configuration keys (all optional; see the crate docs of server::config):
   listen, metrics, data_dir, store (durable | memory), pki_dir, policy, workers, io_threads,
-  admin_users, demo_devices,
-  prepayment_percent, [limits] max_connections, max_streams_per_connection,
-  max_in_flight_per_connection, drain_timeout_ms.
+  admin_users, demo_devices, prepayment_percent.
+  [limits] (default): max_connections (1024), admin_reserved_connections (2), max_handshakes
+  (64), handshake_timeout_ms (3000), max_connections_per_source (64), max_connections_per_user
+  (8), idle_timeout_ms (10000), max_streams_per_connection (64), stream_receive_window (131072),
+  connection_receive_window (1048576), send_window (1048576), max_in_flight_per_connection
+  (4096), drain_timeout_ms (5000). Out-of-range limits are refused with their line.
+  Memory per connection is bounded by 2 x connection_receive_window + max_streams_per_connection
+  x 72 KiB + max_in_flight_per_connection x 256 B + send_window + 256 KiB (8.75 MiB by default).
 Flags override the file. SIGINT/SIGTERM drain in-flight requests and exit 0.")]
     Serve(ServeArgs),
     /// Change or inspect a running server's state (needs an admin certificate).

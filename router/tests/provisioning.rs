@@ -571,7 +571,7 @@ fn every_provisioning_op_end_to_end_and_state_survives_a_restart() {
 
     // ---- decommission: E5 ----
     let out = srv.admin(&["--reason", "removed", "decommission", NEW_DEVICE]);
-    assert_ok(&out, &format!("device {NEW_DEVICE} set"));
+    assert_ok(&out, NEW_DEVICE);
     assert_eq!(code(&srv, "srp", users.req("srp", "2.2", dev)), "E5");
 
     // ---- change-supplier: old Supplier E4, new one accepted ----

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::ingress::client::{Client, ClientError, ClientOptions, StreamMode};
 use dcc_router::ingress::frame::{read_frame, write_frame};
 use dcc_router::ingress::identity::PeerIdentity;
-use dcc_router::ingress::server::{Answer, Handler, Limits, Server};
+use dcc_router::ingress::server::{Answer, CloseReason, Handler, Limits, Server};
 use dcc_router::ingress::tls::{server_config, TlsMaterial, ALPN};
 use dcc_router::ingress::wire::{peek_request_id, WireAnswer};
 use dcc_signing::envelope::Header;
@@ -272,6 +272,7 @@ async fn connections_over_the_cap_are_refused() {
     let pki = DemoPki::generate(now()).unwrap();
     let limits = Limits {
         max_connections: 1,
+        admin_reserved_connections: 0,
         ..Limits::default()
     };
     let (server, addr) = start(&pki, Duration::ZERO, limits);
@@ -398,5 +399,478 @@ async fn a_client_that_does_not_read_cannot_grow_the_servers_answer_queue() {
         .expect("all answers within 60 s");
     assert_eq!((answers, handled.load(Ordering::SeqCst)), (N, N));
     drop(writer.await.unwrap());
+    server.shutdown().await;
+}
+
+/// A request whose answer does not come fails at the client's request timeout, in both
+/// stream modes, instead of waiting forever.
+#[tokio::test]
+async fn a_request_without_answer_fails_at_the_request_timeout() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let (server, addr) = start(&pki, Duration::from_secs(20), Limits::default());
+    for mode in [StreamMode::default(), StreamMode::PerRequest] {
+        let options = ClientOptions {
+            mode,
+            request_timeout: Duration::from_millis(200),
+            ..ClientOptions::default()
+        };
+        let client =
+            Client::connect_with(addr, "localhost", &client_tls(&pki, "supplier-a"), options)
+                .await
+                .unwrap();
+        let began = std::time::Instant::now();
+        let r = client.send(envelope(&pki, "supplier-a", 1)).await;
+        assert!(matches!(r, Err(ClientError::Timeout(_))), "{mode:?}: {r:?}");
+        assert!(began.elapsed() < Duration::from_secs(2));
+    }
+    drop(server);
+}
+
+/// When the server goes away, requests waiting for answers fail at once with a transport
+/// error (not at their timeout), and so does every request sent afterwards.
+#[tokio::test]
+async fn requests_fail_promptly_when_the_connection_ends_and_after() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let limits = Limits {
+        drain_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    // Answers take longer than the drain allows: the requests are cut off by the close.
+    let (server, addr) = start(&pki, Duration::from_secs(20), limits);
+    let client = Arc::new(
+        Client::connect(
+            addr,
+            "localhost",
+            &client_tls(&pki, "supplier-a"),
+            StreamMode::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for counter in 1..=20u64 {
+        let c = client.clone();
+        let env = envelope(&pki, "supplier-a", counter);
+        tasks.push(tokio::spawn(async move { c.send(env).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let began = std::time::Instant::now();
+    server.shutdown().await;
+    for t in tasks {
+        let r = tokio::time::timeout(Duration::from_secs(5), t)
+            .await
+            .expect("failed promptly, not at the 30 s request timeout")
+            .unwrap();
+        assert!(matches!(r, Err(ClientError::Transport(_))), "{r:?}");
+    }
+    // Sent after the failure: refused at once.
+    let r = tokio::time::timeout(
+        Duration::from_secs(1),
+        client.send(envelope(&pki, "supplier-a", 99)),
+    )
+    .await
+    .expect("prompt");
+    assert!(matches!(r, Err(ClientError::Transport(_))), "{r:?}");
+    assert!(began.elapsed() < Duration::from_secs(6));
+}
+
+/// Opens `n` connections as `user` on a runtime of their own, proves each is served, then
+/// abandons them: the runtime's only thread blocks, so nothing more is sent or acknowledged
+/// (a peer that vanished without closing). Sending on `release` lets the thread end.
+fn abandoned_connections(
+    addr: SocketAddr,
+    tls: TlsMaterial,
+    env: Vec<Vec<u8>>,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+            endpoint
+                .set_default_client_config(dcc_router::ingress::tls::client_config(&tls).unwrap());
+            let mut conns = Vec::new();
+            for e in env {
+                let conn = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+                let (mut s, mut r) = conn.open_bi().await.unwrap();
+                write_frame(&mut s, &e).await.unwrap();
+                assert!(read_frame(&mut r).await.unwrap().is_some());
+                conns.push((conn, s, r));
+            }
+            ready_tx.send(()).unwrap();
+            // Deliberately blocking the runtime: this is the abandonment.
+            let _ = release_rx.recv_timeout(Duration::from_secs(60));
+            drop(conns);
+        });
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("abandoned connections served first");
+    (release_tx, thread)
+}
+
+/// One User may hold `max_connections_per_user` connections: the next is closed with a reason
+/// that says why, while other Users still get in. Connections that go silent free their
+/// slots within the idle timeout; a live client on keep-alives is not dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_connection_cap_and_abandoned_slots_freed_within_the_idle_timeout() {
+    const CAP: usize = 3;
+    const IDLE: Duration = Duration::from_millis(1500);
+    let pki = DemoPki::generate(now()).unwrap();
+    let limits = Limits {
+        max_connections_per_user: CAP,
+        idle_timeout: IDLE,
+        ..Limits::default()
+    };
+    let (server, addr) = start(&pki, Duration::ZERO, limits);
+    // One live client (keep-alives well under the idle timeout) and CAP - 1 abandoned ones.
+    let live = Client::connect_with(
+        addr,
+        "localhost",
+        &client_tls(&pki, "supplier-a"),
+        ClientOptions {
+            keep_alive: Duration::from_millis(300),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        live.send(envelope(&pki, "supplier-a", 1))
+            .await
+            .unwrap()
+            .code,
+        "I0"
+    );
+    let envs = (2..=CAP as u64)
+        .map(|c| envelope(&pki, "supplier-a", c))
+        .collect();
+    let (release, thread) = abandoned_connections(addr, client_tls(&pki, "supplier-a"), envs);
+    let abandoned_at = std::time::Instant::now();
+
+    // The User is at its cap: one more is closed, with the reason.
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(
+        dcc_router::ingress::tls::client_config(&client_tls(&pki, "supplier-a")).unwrap(),
+    );
+    let extra = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+    let why = tokio::time::timeout(Duration::from_secs(5), extra.closed())
+        .await
+        .expect("refused promptly");
+    match &why {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(
+                c.error_code,
+                quinn::VarInt::from_u32(CloseReason::UserConnectionLimit.code())
+            );
+            assert_eq!(&c.reason[..], b"max_connections_per_user reached");
+        }
+        other => panic!("expected an application close, got {other}"),
+    }
+    println!("connection {} of one User refused: {why}", CAP + 1);
+    // The cap is per User: another User gets in.
+    let other = Client::connect(
+        addr,
+        "localhost",
+        &client_tls(&pki, "supplier-b"),
+        StreamMode::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        other
+            .send(envelope(&pki, "supplier-b", 1))
+            .await
+            .unwrap()
+            .code,
+        "I0"
+    );
+    other.close().await;
+
+    // The abandoned connections go within the idle timeout (plus a scheduling margin).
+    while server.connections() > 1 {
+        assert!(
+            abandoned_at.elapsed() < IDLE + Duration::from_secs(2),
+            "abandoned connections still held after {:?} ({} open)",
+            abandoned_at.elapsed(),
+            server.connections()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let freed_after = abandoned_at.elapsed();
+    println!(
+        "abandoned slots freed {freed_after:?} after the peers went silent (idle timeout {IDLE:?})"
+    );
+    // Their slots are free again: CAP - 1 new connections of the same User are served.
+    let mut fresh = Vec::new();
+    for c in 0..(CAP - 1) as u64 {
+        let f = Client::connect(
+            addr,
+            "localhost",
+            &client_tls(&pki, "supplier-a"),
+            StreamMode::PerRequest,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            f.send(envelope(&pki, "supplier-a", 100 + c))
+                .await
+                .unwrap()
+                .code,
+            "I0"
+        );
+        fresh.push(f);
+    }
+    // The live client sat idle longer than the idle timeout and is still served.
+    assert!(abandoned_at.elapsed() > IDLE);
+    assert_eq!(
+        live.send(envelope(&pki, "supplier-a", 200))
+            .await
+            .unwrap()
+            .code,
+        "I0"
+    );
+    release.send(()).ok();
+    thread.join().unwrap();
+    server.shutdown().await;
+}
+
+/// A UDP relay that passes the first datagram a client sends (its Initial) to `server` and
+/// nothing else, either way: a stranger that starts one handshake and walks away (or a spoofed
+/// source address, which never sees the answer).
+async fn one_way_once(server: SocketAddr) -> SocketAddr {
+    let front = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let back = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = front.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        let mut first = true;
+        while let Ok((n, _)) = front.recv_from(&mut buf).await {
+            if std::mem::take(&mut first) {
+                let _ = back.send_to(&buf[..n], server).await;
+            }
+        }
+    });
+    addr
+}
+
+/// Strangers that start handshakes and never finish hold at most half the handshake cap
+/// (past it, unvalidated addresses get a Retry, which costs the server nothing), lose their
+/// slots at the handshake timeout, and do not keep a User out meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_handshakes_are_capped_timed_out_and_do_not_keep_users_out() {
+    const MAX_HANDSHAKES: usize = 4;
+    const STRANGERS: usize = 30;
+    const TIMEOUT: Duration = Duration::from_millis(1000);
+    let pki = DemoPki::generate(now()).unwrap();
+    let limits = Limits {
+        max_handshakes: MAX_HANDSHAKES,
+        handshake_timeout: TIMEOUT,
+        ..Limits::default()
+    };
+    let (server, addr) = start(&pki, Duration::ZERO, limits);
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(
+        dcc_router::ingress::tls::client_config(&client_tls(&pki, "supplier-a")).unwrap(),
+    );
+    let began = std::time::Instant::now();
+    let mut strangers = Vec::new();
+    for _ in 0..STRANGERS {
+        let relay = one_way_once(addr).await;
+        strangers.push(endpoint.connect(relay, "localhost").unwrap());
+    }
+    let mut peak = 0;
+    for _ in 0..30 {
+        peak = peak.max(server.handshakes());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A User gets in meanwhile: its client answers the Retry.
+    let user = tokio::time::timeout(
+        Duration::from_secs(5),
+        Client::connect(
+            addr,
+            "localhost",
+            &client_tls(&pki, "supplier-b"),
+            StreamMode::default(),
+        ),
+    )
+    .await
+    .expect("a User is not kept out")
+    .unwrap();
+    assert_eq!(
+        user.send(envelope(&pki, "supplier-b", 1))
+            .await
+            .unwrap()
+            .code,
+        "I0"
+    );
+    peak = peak.max(server.handshakes());
+    // The stalled handshakes go at the handshake timeout.
+    while server.handshakes() > 0 {
+        assert!(
+            began.elapsed() < TIMEOUT + Duration::from_secs(3),
+            "{} handshakes still in progress after {:?}",
+            server.handshakes(),
+            began.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "{STRANGERS} stalled handshakes: peak {peak} in progress (cap {MAX_HANDSHAKES}), {} \
+         Retry sent, all gone {:?} after they started (timeout {TIMEOUT:?})",
+        server.retries(),
+        began.elapsed()
+    );
+    assert!((1..=MAX_HANDSHAKES / 2).contains(&peak), "peak {peak}");
+    assert!(server.retries() >= STRANGERS - MAX_HANDSHAKES / 2);
+    drop(strangers);
+    server.shutdown().await;
+}
+
+/// One source address holds at most `max_connections_per_source` connections; a connection
+/// closed gives its place back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_source_address_are_capped() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let limits = Limits {
+        max_connections_per_source: 2,
+        ..Limits::default()
+    };
+    let (server, addr) = start(&pki, Duration::ZERO, limits);
+    let connect = |user: &'static str| {
+        let tls = client_tls(&pki, user);
+        async move { Client::connect(addr, "localhost", &tls, StreamMode::PerRequest).await }
+    };
+    let a = connect("supplier-a").await.unwrap();
+    let b = connect("supplier-b").await.unwrap();
+    assert_eq!(
+        b.send(envelope(&pki, "supplier-b", 1)).await.unwrap().code,
+        "I0"
+    );
+    let third = tokio::time::timeout(Duration::from_secs(5), connect("srp"))
+        .await
+        .expect("refused promptly");
+    assert!(
+        third.is_err(),
+        "a third connection from 127.0.0.1 was let in"
+    );
+    a.close().await;
+    // The slot is given back when the closed connection is gone on the server.
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok(c) = connect("srp").await {
+            again = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let again = again.expect("the closed connection's slot came back");
+    assert_eq!(
+        again.send(envelope(&pki, "srp", 1)).await.unwrap().code,
+        "I0"
+    );
+    drop(b);
+    server.shutdown().await;
+}
+
+/// Echo, with one admin User.
+struct WithAdmin {
+    echo: Echo,
+    admin: dcc_signing::Eui64,
+}
+
+impl Handler for WithAdmin {
+    fn handle(&self, peer: &Arc<PeerIdentity>, request: Vec<u8>, answer: Answer) {
+        self.echo.handle(peer, request, answer);
+    }
+
+    fn shutdown_answer(&self, request: &[u8]) -> Vec<u8> {
+        self.echo.shutdown_answer(request)
+    }
+
+    fn is_admin(&self, peer: &PeerIdentity) -> bool {
+        peer.user == self.admin
+    }
+}
+
+/// When Users hold every connection not reserved for admins, another User is closed with a
+/// reason, and an admin still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_gets_in_when_users_hold_every_other_connection() {
+    let pki = DemoPki::generate(now()).unwrap();
+    let limits = Limits {
+        max_connections: 3,
+        admin_reserved_connections: 1,
+        ..Limits::default()
+    };
+    let server = Server::start(
+        "127.0.0.1:0".parse().unwrap(),
+        server_config(&server_tls(&pki), limits.max_streams_per_connection).unwrap(),
+        limits,
+        Arc::new(WithAdmin {
+            echo: Echo {
+                delay: Duration::ZERO,
+            },
+            admin: pki.user("admin").unwrap().eui64,
+        }),
+    )
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let connect = |user: &'static str| {
+        let tls = client_tls(&pki, user);
+        async move { Client::connect(addr, "localhost", &tls, StreamMode::PerRequest).await }
+    };
+    let a = connect("supplier-a").await.unwrap();
+    let b = connect("supplier-b").await.unwrap();
+    // Served, so that the server has counted them (a client's handshake ends before the
+    // server's does).
+    assert_eq!(
+        a.send(envelope(&pki, "supplier-a", 1)).await.unwrap().code,
+        "I0"
+    );
+    assert_eq!(
+        b.send(envelope(&pki, "supplier-b", 1)).await.unwrap().code,
+        "I0"
+    );
+    // A third User: closed after its handshake, with the reason.
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(
+        dcc_router::ingress::tls::client_config(&client_tls(&pki, "srp")).unwrap(),
+    );
+    let srp = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+    let why = tokio::time::timeout(Duration::from_secs(5), srp.closed())
+        .await
+        .expect("closed promptly");
+    match &why {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(
+                c.error_code,
+                quinn::VarInt::from_u32(CloseReason::ConnectionLimit.code())
+            );
+            assert_eq!(&c.reason[..], b"max_connections reached");
+        }
+        other => panic!("expected an application close, got {other}"),
+    }
+    // The admin gets the reserved connection and is served.
+    let admin = tokio::time::timeout(Duration::from_secs(5), connect("admin"))
+        .await
+        .expect("prompt")
+        .unwrap();
+    assert_eq!(
+        admin.send(envelope(&pki, "admin", 1)).await.unwrap().code,
+        "I0"
+    );
+    // Now every connection is taken: even an admin's second is refused.
+    let more = tokio::time::timeout(Duration::from_secs(5), async {
+        let c = connect("admin").await?;
+        c.send(envelope(&pki, "admin", 2)).await
+    })
+    .await
+    .expect("prompt");
+    assert!(more.is_err(), "{more:?}");
     server.shutdown().await;
 }

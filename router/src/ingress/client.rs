@@ -11,15 +11,31 @@
 //!   stream bookkeeping per request.
 //!
 //! The server accepts both: a stream is a sequence of frames either way.
+//!
+//! # Every request ends
+//!
+//! [`Client::send`] always returns: with the answer, or with an error. Nothing waits forever:
+//!
+//! * every request has a deadline ([`ClientOptions::request_timeout`], default
+//!   [`DEFAULT_REQUEST_TIMEOUT`]); past it the request fails with [`ClientError::Timeout`];
+//! * when a pipelined stream or the connection fails (the server shut down, the network went),
+//!   every request waiting on the connection fails at once with [`ClientError::Transport`], and
+//!   so does every request sent afterwards: a failed pipeline is marked failed under the same
+//!   lock that registers requests, so none can slip in after the failure and wait unseen.
+//!
+//! The connection sends QUIC keep-alives ([`ClientOptions::keep_alive`], default
+//! [`DEFAULT_KEEP_ALIVE`]) so that an idle but live client is not dropped by the server's idle
+//! timeout (`[limits] idle_timeout_ms`, 10 s by default): keep it well under that.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::frame::{append_frame, read_frame, write_frame, FrameReader};
-use super::tls::{client_config, TlsError, TlsMaterial};
+use super::tls::{client_config, client_transport, TlsError, TlsMaterial};
 use super::wire::{peek_request_id, WireAnswer};
 use dcc_signing::RequestId;
 
@@ -39,6 +55,36 @@ pub enum StreamMode {
 impl Default for StreamMode {
     fn default() -> Self {
         StreamMode::Pipelined { streams: 4 }
+    }
+}
+
+/// How long [`Client::send`] waits for an answer by default: long enough for any queue the
+/// router keeps (lane deadlines are seconds), short enough that a lost answer is noticed.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often an idle connection sends a keep-alive by default: well under the server's default
+/// idle timeout (10 s), so that a live client is never taken for an abandoned one.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(2);
+
+/// How a [`Client`] behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions {
+    /// How requests map to streams.
+    pub mode: StreamMode,
+    /// How long one request may wait for its answer before it fails with
+    /// [`ClientError::Timeout`] (from the call to [`Client::send`]).
+    pub request_timeout: Duration,
+    /// Keep-alive interval of the connection; must be under the server's idle timeout.
+    pub keep_alive: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            mode: StreamMode::default(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+        }
     }
 }
 
@@ -65,9 +111,43 @@ pub enum ClientError {
     /// The answer could not be parsed.
     #[error("bad answer: {0}")]
     BadAnswer(String),
+    /// No answer within the request timeout ([`ClientOptions::request_timeout`]).
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
 }
 
-type Pending = Arc<Mutex<HashMap<RequestId, oneshot::Sender<Result<WireAnswer, ClientError>>>>>;
+type Waiter = oneshot::Sender<Result<WireAnswer, ClientError>>;
+
+/// The requests of a pipeline waiting for answers, and whether the pipeline has failed.
+///
+/// One lock covers both so that registering a request and failing the pipeline exclude each
+/// other: a request is either registered before the failure (and failed by it) or refused.
+#[derive(Debug, Default)]
+struct Table {
+    waiting: HashMap<RequestId, Waiter>,
+    /// Why the pipeline failed, once it has.
+    failed: Option<String>,
+}
+
+type Pending = Arc<Mutex<Table>>;
+
+/// Marks the pipeline failed (the first reason stays) and fails every request waiting.
+fn fail_all(pending: &Pending, why: &str) {
+    let waiters: Vec<Waiter> = match pending.lock() {
+        Ok(mut t) => {
+            if t.failed.is_none() {
+                t.failed = Some(why.to_owned());
+            }
+            t.waiting.drain().map(|(_, w)| w).collect()
+        }
+        // A panic while holding the lock: nothing left to fail.
+        Err(_) => return,
+    };
+    // Completed outside the lock: a waiter's task may run on this thread at once.
+    for w in waiters {
+        let _ = w.send(Err(ClientError::Transport(why.to_owned())));
+    }
+}
 
 /// The pipelined streams of a connection: one writer task for all of them (so that requests
 /// queued together leave together, usually in one packet), one reader task per stream, and one
@@ -84,20 +164,39 @@ pub struct Client {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,
     mode: StreamMode,
+    request_timeout: Duration,
     pipeline: Option<Pipeline>,
 }
 
 impl Client {
-    /// Connects to `server` (TLS server name `server_name`, e.g. `localhost`).
+    /// Connects to `server` (TLS server name `server_name`, e.g. `localhost`), with the
+    /// default options in stream mode `mode`.
     pub async fn connect(
         server: SocketAddr,
         server_name: &str,
         tls: &TlsMaterial,
         mode: StreamMode,
     ) -> Result<Client, ClientError> {
+        let options = ClientOptions {
+            mode,
+            ..ClientOptions::default()
+        };
+        Self::connect_with(server, server_name, tls, options).await
+    }
+
+    /// Connects to `server` (TLS server name `server_name`, e.g. `localhost`).
+    pub async fn connect_with(
+        server: SocketAddr,
+        server_name: &str,
+        tls: &TlsMaterial,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let mode = options.mode;
         let endpoint = client_endpoint(server, tls)?;
+        let mut config = client_config(tls)?;
+        config.transport_config(client_transport(options.keep_alive));
         let conn = endpoint
-            .connect(server, server_name)
+            .connect_with(config, server, server_name)
             .map_err(|e| ClientError::Connect(e.to_string()))?
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
@@ -111,35 +210,28 @@ impl Client {
                         .map_err(|e| ClientError::Connect(e.to_string()))?,
                 );
             }
-            pipeline = Some(spawn_pipeline(opened));
+            pipeline = Some(spawn_pipeline(&conn, opened));
         }
         Ok(Client {
             endpoint,
             conn,
             mode,
+            request_timeout: options.request_timeout,
             pipeline,
         })
     }
 
-    /// Sends one encoded envelope and waits for its answer.
+    /// Sends one encoded envelope and waits for its answer, at most the request timeout.
+    ///
+    /// Always returns: the answer, or why there is none ([`ClientError::Timeout`] past the
+    /// deadline, [`ClientError::Transport`] as soon as the stream or connection fails).
     pub async fn send(&self, envelope: Vec<u8>) -> Result<WireAnswer, ClientError> {
         let id = peek_request_id(&envelope).map_err(ClientError::NotAnEnvelope)?;
         match self.mode {
             StreamMode::PerRequest => {
-                let (mut send, mut recv) = self
-                    .conn
-                    .open_bi()
+                tokio::time::timeout(self.request_timeout, self.send_on_own_stream(envelope))
                     .await
-                    .map_err(|e| ClientError::Transport(e.to_string()))?;
-                write_frame(&mut send, &envelope)
-                    .await
-                    .map_err(|e| ClientError::Transport(e.to_string()))?;
-                let _ = send.finish();
-                let frame = read_frame(&mut recv)
-                    .await
-                    .map_err(|e| ClientError::Transport(e.to_string()))?
-                    .ok_or_else(|| ClientError::Transport("stream ended without answer".into()))?;
-                WireAnswer::decode(&frame).map_err(ClientError::BadAnswer)
+                    .map_err(|_| ClientError::Timeout(self.request_timeout))?
             }
             StreamMode::Pipelined { .. } => {
                 let lane = self
@@ -152,21 +244,50 @@ impl Client {
                         .pending
                         .lock()
                         .map_err(|_| ClientError::Transport("poisoned".into()))?;
-                    if p.contains_key(&id) {
+                    if let Some(why) = &p.failed {
+                        return Err(ClientError::Transport(why.clone()));
+                    }
+                    if p.waiting.contains_key(&id) {
                         return Err(ClientError::Duplicate(id));
                     }
-                    p.insert(id, tx);
+                    p.waiting.insert(id, tx);
                 }
                 if lane.tx.send(envelope).is_err() {
-                    if let Ok(mut p) = lane.pending.lock() {
-                        p.remove(&id);
-                    }
-                    return Err(ClientError::Transport("stream closed".into()));
+                    // The writer is gone: the pipeline has failed (and this request with it).
+                    fail_all(&lane.pending, "stream closed");
                 }
-                rx.await
-                    .map_err(|_| ClientError::Transport("stream closed before the answer".into()))?
+                match tokio::time::timeout(self.request_timeout, rx).await {
+                    Ok(answer) => answer.map_err(|_| {
+                        ClientError::Transport("stream closed before the answer".into())
+                    })?,
+                    Err(_) => {
+                        // Forget it, so that a late answer is dropped and the ID may be reused.
+                        if let Ok(mut p) = lane.pending.lock() {
+                            p.waiting.remove(&id);
+                        }
+                        Err(ClientError::Timeout(self.request_timeout))
+                    }
+                }
             }
         }
+    }
+
+    /// One request on a stream of its own.
+    async fn send_on_own_stream(&self, envelope: Vec<u8>) -> Result<WireAnswer, ClientError> {
+        let (mut send, mut recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        write_frame(&mut send, &envelope)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let _ = send.finish();
+        let frame = read_frame(&mut recv)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .ok_or_else(|| ClientError::Transport("stream ended without answer".into()))?;
+        WireAnswer::decode(&frame).map_err(ClientError::BadAnswer)
     }
 
     /// The connection's transport statistics (datagrams, I/O calls, frames, RTT, congestion):
@@ -207,10 +328,14 @@ pub fn client_endpoint(
 /// Requests written in one quinn call, at most.
 const WRITE_BATCH: usize = 256;
 
-fn spawn_pipeline(streams: Vec<(quinn::SendStream, quinn::RecvStream)>) -> Pipeline {
+fn spawn_pipeline(
+    conn: &quinn::Connection,
+    streams: Vec<(quinn::SendStream, quinn::RecvStream)>,
+) -> Pipeline {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let pending: Pending = Arc::default();
     let (mut sends, recvs): (Vec<_>, Vec<_>) = streams.into_iter().unzip();
+    let writer_pending = pending.clone();
     tokio::spawn(async move {
         // Everything queued since the last write goes out in one quinn call, on the streams in
         // turn: the connection driver then packs the batch into as few packets as it can.
@@ -237,10 +362,15 @@ fn spawn_pipeline(streams: Vec<(quinn::SendStream, quinn::RecvStream)>) -> Pipel
                 break;
             };
             next += 1;
-            if send.write_chunk(batch.into()).await.is_err() {
+            if let Err(e) = send.write_chunk(batch.into()).await {
+                // The requests of this batch will never be answered: fail them (and the rest)
+                // now rather than leave them to their timeout.
+                fail_all(&writer_pending, &format!("write: {e}"));
                 break;
             }
         }
+        // Closing the queue makes any later send fail at once (see `Client::send`).
+        rx.close();
         for mut send in sends {
             let _ = send.finish();
         }
@@ -248,46 +378,48 @@ fn spawn_pipeline(streams: Vec<(quinn::SendStream, quinn::RecvStream)>) -> Pipel
     for recv in recvs {
         spawn_reader(recv, pending.clone());
     }
+    // However the connection ends (closed by the server, lost, idle), everything waiting fails
+    // with the reason, even if no stream read was in progress to notice.
+    let conn = conn.clone();
+    let watcher_pending = pending.clone();
+    tokio::spawn(async move {
+        let why = conn.closed().await;
+        fail_all(&watcher_pending, &why.to_string());
+    });
     Pipeline { tx, pending }
 }
 
 /// Reads answer frames from one stream and hands each to the request waiting for it; when the
-/// stream fails, every request still waiting on the connection fails with it.
-fn spawn_reader(recv: quinn::RecvStream, reader_pending: Pending) {
+/// stream fails, the pipeline fails: every request still waiting on the connection fails with
+/// it, and so does every later one.
+fn spawn_reader(recv: quinn::RecvStream, pending: Pending) {
     tokio::spawn(async move {
-        let fail_all = |why: String| {
-            if let Ok(mut p) = reader_pending.lock() {
-                for (_, waiter) in p.drain() {
-                    let _ = waiter.send(Err(ClientError::Transport(why.clone())));
-                }
-            }
-        };
         let mut answers = FrameReader::new(recv);
         loop {
             match answers.next().await {
                 Ok(Some(frame)) => match WireAnswer::decode(&frame) {
                     Ok(answer) => {
-                        let waiter = reader_pending
-                            .lock()
-                            .ok()
-                            .and_then(|mut p| answer.request_id.and_then(|id| p.remove(&id)));
+                        let waiter = pending.lock().ok().and_then(|mut p| {
+                            answer.request_id.and_then(|id| p.waiting.remove(&id))
+                        });
                         if let Some(w) = waiter {
                             let _ = w.send(Ok(answer));
                         } else {
-                            tracing::warn!(?answer, "answer matches no request in flight");
+                            // Its request timed out (or the server answered an ID never sent).
+                            tracing::debug!(?answer, "answer matches no request in flight");
                         }
                     }
                     Err(e) => {
-                        fail_all(format!("bad answer: {e}"));
+                        fail_all(&pending, &format!("bad answer: {e}"));
                         return;
                     }
                 },
                 Ok(None) => {
-                    fail_all("stream finished".into());
+                    fail_all(&pending, "stream finished");
                     return;
                 }
                 Err(e) => {
-                    fail_all(e.to_string());
+                    fail_all(&pending, &e.to_string());
                     return;
                 }
             }

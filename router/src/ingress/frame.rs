@@ -76,12 +76,33 @@ impl FrameBuffer {
             self.buf.drain(..self.start);
             self.start = 0;
         }
+        // Exact growth: the buffer's capacity stays at the most that was ever buffered (at most
+        // one frame, see `FrameReader`), not a power of two above it.
+        self.buf.reserve_exact(bytes.len());
         self.buf.extend_from_slice(bytes);
     }
 
     /// Whether no byte is buffered (the stream may end here without truncating a frame).
     pub fn is_empty(&self) -> bool {
         self.start == self.buf.len()
+    }
+
+    /// Bytes buffered and not yet taken.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Whether a complete frame is buffered (an error for a declared length over the maximum).
+    pub fn has_frame(&self) -> Result<bool, FrameError> {
+        let rest = &self.buf[self.start..];
+        let Some(len) = rest.get(..4) else {
+            return Ok(false);
+        };
+        let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        if n as usize > MAX_FRAME_LEN {
+            return Err(FrameError::TooLong(n));
+        }
+        Ok(rest.len() >= 4 + n as usize)
     }
 
     /// The next complete frame, if one is buffered. A declared length over [`MAX_FRAME_LEN`]
@@ -114,8 +135,13 @@ impl FrameBuffer {
 ///
 /// [`next`](Self::next) is **cancel-safe**: everything read is kept in the reader between calls
 /// (quinn's `read_chunk` is cancel-safe; `read_exact` is not), so it may sit in a `select!`.
-/// Memory held is bounded: at most one partial frame plus one chunk of at most
-/// `4 + MAX_FRAME_LEN` bytes.
+///
+/// Memory held is bounded by one frame: it reads only while no complete frame is buffered, and
+/// then at most the bytes that could still belong to the frame in progress, so the buffer never
+/// holds more than `4 + MAX_FRAME_LEN` bytes. Why it matters: bytes read out of quinn return
+/// flow-control credit to the peer, so what this buffer holds is not bounded by any receive
+/// window; per stream it is this bound, and a connection has at most
+/// `max_streams_per_connection` streams (see the `ingress` docs, "Memory").
 #[derive(Debug)]
 pub struct FrameReader {
     recv: RecvStream,
@@ -138,13 +164,27 @@ impl FrameReader {
 
     /// The next frame; `Ok(None)` when the peer finished the stream between frames.
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        if !self.ready().await? {
+            return Ok(None);
+        }
+        self.buf.take()
+    }
+
+    /// Waits until a complete frame is buffered, without taking it: `Ok(false)` when the peer
+    /// finished the stream between frames. Cancel-safe. The server waits for a frame this way
+    /// before it reserves room for the request, so that a stream waiting for room holds the
+    /// frame once (in this buffer), not twice.
+    pub async fn ready(&mut self) -> Result<bool, FrameError> {
         loop {
-            if let Some(frame) = self.buf.take()? {
-                return Ok(Some(frame));
+            if self.buf.has_frame()? {
+                return Ok(true);
             }
-            match self.recv.read_chunk(4 + MAX_FRAME_LEN, true).await {
+            // No complete frame is buffered, so fewer than 4 + MAX_FRAME_LEN bytes are: read no
+            // more than would complete the largest frame.
+            let room = (4 + MAX_FRAME_LEN).saturating_sub(self.buf.len()).max(1);
+            match self.recv.read_chunk(room, true).await {
                 Ok(Some(chunk)) => self.buf.extend(&chunk.bytes),
-                Ok(None) if self.buf.is_empty() => return Ok(None),
+                Ok(None) if self.buf.is_empty() => return Ok(false),
                 Ok(None) => return Err(FrameError::Truncated),
                 Err(e) => return Err(FrameError::Stream(e.to_string())),
             }
@@ -291,6 +331,22 @@ mod tests {
         let mut d = Vec::new();
         assert!(append_frame(&mut d, &vec![0u8; MAX_FRAME_LEN + 1]).is_err());
         assert!(d.is_empty(), "a refused frame leaves the buffer as it was");
+    }
+
+    #[test]
+    fn has_frame_says_whether_take_would_yield() {
+        let mut b = FrameBuffer::default();
+        let f = framed(b"abc").expect("small");
+        for (i, byte) in f.iter().enumerate() {
+            assert!(!b.has_frame().expect("valid"), "after {i} bytes");
+            b.extend(&[*byte]);
+        }
+        assert!(b.has_frame().expect("valid"));
+        assert_eq!(b.len(), f.len());
+        assert_eq!(b.take().expect("frame"), Some(b"abc".to_vec()));
+        assert_eq!(b.len(), 0);
+        b.extend(&u32::MAX.to_be_bytes());
+        assert!(b.has_frame().is_err());
     }
 
     #[test]

@@ -16,9 +16,10 @@
 //! (the router does so on its verify worker thread), and the answer goes straight into the
 //! writer's queue. Under load the writer wakes once per batch of answers, not once per answer.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame::{framed, framed_with, write_frames, FrameError, FrameReader};
 use super::identity::PeerIdentity;
+use dcc_signing::Eui64;
 
 /// Answers written to a stream in one quinn call, at most.
 const MAX_WRITE_BATCH: usize = 256;
@@ -38,21 +40,114 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, peer: &Arc<PeerIdentity>, request: Vec<u8>, answer: Answer);
 
     /// The answer to a request that was read but could not be served because the server is
-    /// shutting down (the router answers *busy*).
+    /// shutting down. The router answers R11 "shutting-down", as its pipeline does for what it
+    /// can no longer serve: one code for one situation.
     fn shutdown_answer(&self, request: &[u8]) -> Vec<u8>;
+
+    /// Whether `peer` is an administrator: admins may use the connections reserved for them
+    /// ([`Limits::admin_reserved_connections`]), so that an admin can always get in.
+    fn is_admin(&self, _peer: &PeerIdentity) -> bool {
+        false
+    }
+}
+
+/// Why the server closed a connection: the QUIC application close code and reason it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The server is shutting down (code 0).
+    Shutdown,
+    /// The client certificate names no usable User (code 1).
+    ClientIdentity,
+    /// The User already has [`Limits::max_connections_per_user`] connections open (code 2).
+    UserConnectionLimit,
+    /// Every connection not reserved for admins is taken ([`Limits::max_connections`] less
+    /// [`Limits::admin_reserved_connections`]) (code 3).
+    ConnectionLimit,
+}
+
+impl CloseReason {
+    /// The application error code of the CONNECTION_CLOSE frame.
+    pub fn code(self) -> u32 {
+        match self {
+            CloseReason::Shutdown => 0,
+            CloseReason::ClientIdentity => 1,
+            CloseReason::UserConnectionLimit => 2,
+            CloseReason::ConnectionLimit => 3,
+        }
+    }
+
+    /// The reason phrase of the CONNECTION_CLOSE frame: what the client's error shows.
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::ClientIdentity => "client identity",
+            CloseReason::UserConnectionLimit => "max_connections_per_user reached",
+            CloseReason::ConnectionLimit => "max_connections reached",
+        }
+    }
+
+    fn close(self, conn: &quinn::Connection) {
+        conn.close(
+            quinn::VarInt::from_u32(self.code()),
+            self.reason().as_bytes(),
+        );
+    }
 }
 
 /// Limits that keep one peer from hurting the others.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Connections open at once; more are refused before the handshake.
+    /// Authenticated connections open at once, admins' included. Past it, a new connection is
+    /// refused before its handshake; a non-admin one is also closed after its handshake when
+    /// only the admins' reserved connections are left.
     pub max_connections: usize,
-    /// Concurrent bidirectional streams a connection may open (quinn's default is 100).
+    /// Of `max_connections`, how many only admins may use ([`Handler::is_admin`]): however
+    /// many connections Users hold, an admin can still get in to act.
+    pub admin_reserved_connections: usize,
+    /// Handshakes in progress at once. Why a cap of its own: a handshake costs the server
+    /// state and CPU before it knows who the peer is; strangers must not be able to take what
+    /// Users need. Past half of it the server asks unvalidated addresses for address validation
+    /// (a QUIC Retry, which costs the server no state); at it, new handshakes are refused.
+    pub max_handshakes: usize,
+    /// A handshake not finished within this is abandoned (its slot freed).
+    pub handshake_timeout: Duration,
+    /// Connections (handshakes included) from one IP address at once. Past it, an unvalidated
+    /// address gets a Retry first (so that a spoofed address cannot use up another's share),
+    /// a validated one is refused.
+    pub max_connections_per_source: usize,
+    /// Authenticated connections one User may hold at once; a further one is closed right
+    /// after its handshake with [`CloseReason::UserConnectionLimit`]. Why: without it one User
+    /// (or one stolen certificate) can take every one of `max_connections`.
+    pub max_connections_per_user: usize,
+    /// A connection from which nothing has arrived for this long is closed and its slot
+    /// freed: how long an abandoned connection (a peer that vanished without closing) holds a
+    /// slot. The server sends no keep-alives of its own; live clients send them (the client
+    /// library does, every [`DEFAULT_KEEP_ALIVE`](super::client::DEFAULT_KEEP_ALIVE)). The
+    /// effective timeout is the smaller of the server's and the client's.
+    pub idle_timeout: Duration,
+    /// Concurrent bidirectional streams a connection may open (no unidirectional ones). Each
+    /// may hold one partial request frame in the server (see [`Limits::memory_per_connection`]).
     pub max_streams_per_connection: u32,
-    /// Requests read but not yet answered, per connection: bounds the memory a connection holds
-    /// (at most this many × the maximum frame size). Reading pauses while the bound is reached.
+    /// Bytes a peer may send on one stream ahead of what the server has read (QUIC stream
+    /// flow control). Why set: quinn's default (≈ 1.25 MB) times the streams is far more than
+    /// a request needs.
+    pub stream_receive_window: u32,
+    /// Bytes a peer may send on all streams of a connection ahead of what the server has read
+    /// (QUIC connection flow control): the bound on what quinn buffers for a connection.
+    pub connection_receive_window: u32,
+    /// Bytes the server sends a connection without acknowledgement (answers written to quinn
+    /// but not yet acknowledged): the bound on quinn's send buffers for a connection.
+    pub send_window: u32,
+    /// Requests read but not yet answered (or answered, but the answer not yet written to
+    /// quinn), per connection. Reading pauses while the bound is reached, so a client that
+    /// does not read its answers stops being read. Each holds an answer until written
+    /// ([`REQUEST_OVERHEAD`]); the request itself is the router's until answered (counted in
+    /// the router's lane capacities, not here).
     pub max_in_flight_per_connection: usize,
-    /// On shutdown, how long in-flight requests may take before the rest are answered busy.
+    /// On shutdown, how long in-flight requests may take before the connections are closed
+    /// (requests read after the stop get the handler's shutdown answer; requests still
+    /// unanswered at the close fail at the client with the connection's close).
     pub drain_timeout: Duration,
 }
 
@@ -60,10 +155,74 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
-            max_streams_per_connection: 1024,
+            admin_reserved_connections: 2,
+            max_handshakes: 64,
+            handshake_timeout: Duration::from_secs(3),
+            max_connections_per_source: 64,
+            max_connections_per_user: 8,
+            idle_timeout: Duration::from_secs(10),
+            max_streams_per_connection: 64,
+            stream_receive_window: 128 * 1024,
+            connection_receive_window: 1024 * 1024,
+            send_window: 1024 * 1024,
             max_in_flight_per_connection: 4096,
             drain_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// Memory of one connection besides its windows, streams and requests: quinn's connection
+/// state, TLS, packet buffers, the connection's task and bookkeeping (an allowance, checked by
+/// `serve_process::a_client_that_never_reads_stays_within_the_memory_bound`).
+pub const CONNECTION_OVERHEAD: u64 = 256 * 1024;
+/// Memory of one stream besides its frame buffer: two tasks, the answer channel, quinn's
+/// stream state (an allowance, checked by the same test).
+pub const STREAM_OVERHEAD: u64 = 8 * 1024;
+/// Memory of one request in flight besides its frame: the answer frame (≈ 100 bytes), its
+/// queue entry and budget permit.
+pub const REQUEST_OVERHEAD: u64 = 256;
+
+impl Limits {
+    /// The most memory one authenticated connection can make the server hold, in bytes,
+    /// whatever the peer does (the formula of the `ingress` docs, "Memory"):
+    ///
+    /// ```text
+    /// 2 × connection_receive_window                      quinn's receive buffers (+ reassembly slack)
+    /// + max_streams × (4 + MAX_FRAME_LEN + STREAM_OVERHEAD)  one frame buffered per stream
+    /// + max_in_flight × REQUEST_OVERHEAD                  answers not yet written
+    /// + send_window                                       answers written, not yet acknowledged
+    /// + CONNECTION_OVERHEAD
+    /// ```
+    ///
+    /// Not included, because it is shared by all connections: requests queued in the router's
+    /// lanes (at most the lanes' capacities × the request size).
+    pub fn memory_per_connection(&self) -> u64 {
+        let frame = 4 + super::frame::MAX_FRAME_LEN as u64;
+        2 * u64::from(self.connection_receive_window)
+            + u64::from(self.max_streams_per_connection) * (frame + STREAM_OVERHEAD)
+            + self.max_in_flight_per_connection as u64 * REQUEST_OVERHEAD
+            + u64::from(self.send_window)
+            + CONNECTION_OVERHEAD
+    }
+
+    /// The QUIC transport settings these limits imply (what [`Server::start`] installs).
+    pub fn transport_config(&self) -> quinn::TransportConfig {
+        let mut t = quinn::TransportConfig::default();
+        t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(self.max_streams_per_connection));
+        t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+        t.stream_receive_window(quinn::VarInt::from_u32(self.stream_receive_window));
+        t.receive_window(quinn::VarInt::from_u32(self.connection_receive_window));
+        t.send_window(u64::from(self.send_window));
+        // An idle timeout over quinn's maximum (2^62 ms) is not configurable anyway.
+        t.max_idle_timeout(quinn::IdleTimeout::try_from(self.idle_timeout).ok());
+        // No keep-alives from the server: they would make an abandoned connection look alive
+        // for longer (each one restarts the idle timer once).
+        t.keep_alive_interval(None);
+        // Not enabled: the ACK-frequency extension (peers acknowledging every 11th packet
+        // instead of every 2nd). Measured side by side it saved no CPU that the noise could not
+        // hide and raised p99 latency at 3,000 requests/s from ≈ 0.6 ms to 1–2.5 ms (delayed
+        // ACKs hold the congestion window); see BENCHMARKS.md, "QUIC ingress".
+        t
     }
 }
 
@@ -96,7 +255,9 @@ pub struct Answer {
 #[derive(Debug)]
 struct Held {
     _permit: OwnedSemaphorePermit,
-    tracker: Arc<Tracker>,
+    /// Where the request is counted in flight; `None` for a shutdown answer, which shutdown
+    /// does not wait for.
+    tracker: Option<Arc<Tracker>>,
 }
 
 impl Held {
@@ -104,14 +265,26 @@ impl Held {
         tracker.in_flight.fetch_add(1, Ordering::AcqRel);
         Held {
             _permit: permit,
-            tracker: Arc::clone(tracker),
+            tracker: Some(Arc::clone(tracker)),
+        }
+    }
+
+    /// Holds budget but is not counted in flight: the shutdown answer to a request read after
+    /// the stop. Why not counted: shutdown waits for the work it had taken on, and a client
+    /// that keeps sending must not keep the server from closing until the drain timeout.
+    fn uncounted(permit: OwnedSemaphorePermit) -> Self {
+        Held {
+            _permit: permit,
+            tracker: None,
         }
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.tracker.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Some(t) = &self.tracker {
+            t.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -144,18 +317,172 @@ impl Answer {
 
 #[derive(Debug, Default)]
 struct Tracker {
+    /// Connections open, handshakes included (what metrics show).
     connections: Arc<AtomicUsize>,
     in_flight: AtomicUsize,
+    /// Handshakes in progress.
+    handshakes: AtomicUsize,
+    /// Address validations asked (QUIC Retry packets sent).
+    retries: AtomicUsize,
+    book: Mutex<Book>,
+}
+
+/// Who holds what: one lock, so that a check and the count it allows are one step.
+#[derive(Debug, Default)]
+struct Book {
+    /// Connections per source IP (handshakes included; entries at zero removed).
+    per_source: HashMap<IpAddr, usize>,
+    /// Authenticated connections per User (entries at zero removed).
+    per_user: HashMap<Eui64, usize>,
+    /// Authenticated connections of admins, and of everybody else.
+    admins: usize,
+    users: usize,
+}
+
+fn decrement<K: std::hash::Hash + Eq>(m: &mut HashMap<K, usize>, k: &K) {
+    if let Some(n) = m.get_mut(k) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            m.remove(k);
+        }
+    }
+}
+
+/// A handshake slot and a source-address slot, taken before the handshake.
+#[derive(Debug)]
+struct Admitted {
+    source: IpAddr,
+    handshaking: bool,
+    tracker: Arc<Tracker>,
+}
+
+impl Admitted {
+    /// The handshake is over (done, failed or timed out): its handshake slot is free.
+    fn handshake_over(&mut self) {
+        if std::mem::take(&mut self.handshaking) {
+            self.tracker.handshakes.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.handshake_over();
+        if let Ok(mut b) = self.tracker.book.lock() {
+            decrement(&mut b.per_source, &self.source);
+        }
+        self.tracker.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An authenticated connection's slots (its User's, and admin or not), given back when
+/// dropped, however the connection ends.
+#[derive(Debug)]
+struct Authenticated {
+    user: Eui64,
+    admin: bool,
+    tracker: Arc<Tracker>,
+}
+
+impl Drop for Authenticated {
+    fn drop(&mut self) {
+        if let Ok(mut b) = self.tracker.book.lock() {
+            decrement(&mut b.per_user, &self.user);
+            if self.admin {
+                b.admins = b.admins.saturating_sub(1);
+            } else {
+                b.users = b.users.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// What to do with a connection attempt, before its handshake.
+enum Admission {
+    Accept(Admitted),
+    /// Ask the peer to prove its address (QUIC Retry).
+    Retry,
+    Refuse(&'static str),
+}
+
+impl Tracker {
+    /// Whether a connection attempt from `source` may start its handshake now.
+    fn admit(self: &Arc<Self>, source: IpAddr, validated: bool, limits: &Limits) -> Admission {
+        let Ok(mut b) = self.book.lock() else {
+            return Admission::Refuse("poisoned");
+        };
+        if b.admins + b.users >= limits.max_connections {
+            return Admission::Refuse("max_connections");
+        }
+        let handshakes = self.handshakes.load(Ordering::Acquire);
+        let from_source = b.per_source.get(&source).copied().unwrap_or(0);
+        let at_handshake_cap = handshakes >= limits.max_handshakes;
+        let at_source_cap = from_source >= limits.max_connections_per_source;
+        let pressure = at_handshake_cap || at_source_cap || handshakes >= limits.max_handshakes / 2;
+        if pressure && !validated {
+            return Admission::Retry;
+        }
+        if at_handshake_cap {
+            return Admission::Refuse("max_handshakes");
+        }
+        if at_source_cap {
+            return Admission::Refuse("max_connections_per_source");
+        }
+        *b.per_source.entry(source).or_insert(0) += 1;
+        self.handshakes.fetch_add(1, Ordering::AcqRel);
+        self.connections.fetch_add(1, Ordering::AcqRel);
+        Admission::Accept(Admitted {
+            source,
+            handshaking: true,
+            tracker: Arc::clone(self),
+        })
+    }
+
+    /// The slots of an authenticated connection of `user`, or why it may not have them.
+    fn authenticate(
+        self: &Arc<Self>,
+        user: Eui64,
+        admin: bool,
+        limits: &Limits,
+    ) -> Result<Authenticated, CloseReason> {
+        let mut b = self.book.lock().map_err(|_| CloseReason::ConnectionLimit)?;
+        let total = b.admins + b.users;
+        let for_users = limits
+            .max_connections
+            .saturating_sub(limits.admin_reserved_connections);
+        if total >= limits.max_connections || (!admin && b.users >= for_users) {
+            return Err(CloseReason::ConnectionLimit);
+        }
+        let n = b.per_user.entry(user).or_insert(0);
+        if *n >= limits.max_connections_per_user {
+            return Err(CloseReason::UserConnectionLimit);
+        }
+        *n += 1;
+        if admin {
+            b.admins += 1;
+        } else {
+            b.users += 1;
+        }
+        Ok(Authenticated {
+            user,
+            admin,
+            tracker: Arc::clone(self),
+        })
+    }
 }
 
 impl Server {
     /// Binds `addr` and starts accepting. Call from within a tokio runtime.
+    ///
+    /// The transport settings of `config` are replaced by those of `limits`
+    /// ([`Limits::transport_config`]), so that the limits in force are the ones given here.
     pub fn start(
         addr: SocketAddr,
-        config: quinn::ServerConfig,
+        mut config: quinn::ServerConfig,
         limits: Limits,
         handler: Arc<dyn Handler>,
     ) -> std::io::Result<Server> {
+        config.transport_config(Arc::new(limits.transport_config()));
         let endpoint = quinn::Endpoint::server(config, addr)?;
         let stop = CancellationToken::new();
         let tracker = Arc::new(Tracker::default());
@@ -185,6 +512,16 @@ impl Server {
         self.tracker.connections.load(Ordering::Relaxed)
     }
 
+    /// Handshakes in progress now.
+    pub fn handshakes(&self) -> usize {
+        self.tracker.handshakes.load(Ordering::Relaxed)
+    }
+
+    /// Address validations asked so far (QUIC Retry packets sent under handshake pressure).
+    pub fn retries(&self) -> usize {
+        self.tracker.retries.load(Ordering::Relaxed)
+    }
+
     /// A live counter of the connections open (for metrics).
     pub fn connection_counter(&self) -> Arc<AtomicUsize> {
         Arc::clone(&self.tracker.connections)
@@ -202,7 +539,11 @@ impl Server {
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        self.endpoint.close(quinn::VarInt::from_u32(0), b"shutdown");
+        let reason = CloseReason::Shutdown;
+        self.endpoint.close(
+            quinn::VarInt::from_u32(reason.code()),
+            reason.reason().as_bytes(),
+        );
         // Give the close frames a moment to leave.
         let _ = tokio::time::timeout(Duration::from_millis(200), self.endpoint.wait_idle()).await;
     }
@@ -220,30 +561,66 @@ async fn accept_loop(
             _ = stop.cancelled() => return,
             i = endpoint.accept() => match i { Some(i) => i, None => return },
         };
-        if tracker.connections.load(Ordering::Acquire) >= limits.max_connections {
-            tracing::warn!(peer = %incoming.remote_address(), "connection refused: at max_connections");
-            incoming.refuse();
-            continue;
-        }
-        tracker.connections.fetch_add(1, Ordering::AcqRel);
+        let remote = incoming.remote_address();
+        // Refusals before the handshake are logged at debug only: a flood of them must not
+        // become a flood of log lines.
+        let validated = incoming.remote_address_validated() || !incoming.may_retry();
+        let admitted = match tracker.admit(remote.ip(), validated, &limits) {
+            Admission::Accept(a) => a,
+            Admission::Retry => {
+                tracing::debug!(%remote, "address validation asked (Retry)");
+                match incoming.retry() {
+                    Ok(()) => {
+                        tracker.retries.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => e.into_incoming().refuse(),
+                }
+                continue;
+            }
+            Admission::Refuse(why) => {
+                tracing::debug!(%remote, why, "connection refused before the handshake");
+                incoming.refuse();
+                continue;
+            }
+        };
         let (handler, stop, tracker) = (handler.clone(), stop.clone(), tracker.clone());
         tokio::spawn(async move {
-            let remote = incoming.remote_address();
-            match incoming.await {
-                Ok(conn) => match PeerIdentity::from_connection(&conn) {
-                    Ok(peer) => {
-                        tracing::debug!(%remote, user = %peer.user, "connection up");
-                        serve_connection(conn, Arc::new(peer), limits, handler, stop, &tracker)
-                            .await;
-                    }
-                    Err(e) => {
-                        tracing::warn!(%remote, error = %e, "client certificate not usable");
-                        conn.close(quinn::VarInt::from_u32(1), b"client identity");
-                    }
-                },
-                Err(e) => tracing::debug!(%remote, error = %e, "handshake failed"),
+            let mut admitted = admitted;
+            let handshake = async { incoming.accept()?.await };
+            // Dropping an unfinished handshake closes it.
+            let conn = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => {
+                    tracing::debug!(%remote, error = %e, "handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%remote, "handshake timed out");
+                    return;
+                }
+            };
+            admitted.handshake_over();
+            let peer = match PeerIdentity::from_connection(&conn) {
+                Ok(peer) => peer,
+                Err(e) => {
+                    tracing::warn!(%remote, error = %e, "client certificate not usable");
+                    CloseReason::ClientIdentity.close(&conn);
+                    return;
+                }
+            };
+            let admin = handler.is_admin(&peer);
+            match tracker.authenticate(peer.user, admin, &limits) {
+                Ok(_slots) => {
+                    tracing::debug!(%remote, user = %peer.user, admin, "connection up");
+                    serve_connection(conn, Arc::new(peer), limits, handler, stop, &tracker).await;
+                }
+                Err(reason) => {
+                    tracing::warn!(%remote, user = %peer.user, reason = reason.reason(),
+                        "connection refused after the handshake");
+                    reason.close(&conn);
+                }
             }
-            tracker.connections.fetch_sub(1, Ordering::AcqRel);
+            drop(admitted);
         });
     }
 }
@@ -294,7 +671,19 @@ async fn serve_stream(
     let writer = tokio::spawn(write_answers(send, rx));
     let mut frames = FrameReader::new(recv);
     loop {
-        let frame = match frames.next().await {
+        // A whole frame first (it stays in the reader's buffer), then room for it in the
+        // connection's budget, then the frame: a stream waiting for room holds one frame.
+        let next = match frames.ready().await {
+            Ok(true) => match budget.clone().acquire_owned().await {
+                // Reading pauses while the connection's budget is spent: QUIC flow control
+                // then holds the peer back.
+                Ok(permit) => frames.next().await.map(|f| f.map(|f| (f, permit))),
+                Err(_) => break,
+            },
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let (frame, permit) = match next {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
@@ -308,14 +697,9 @@ async fn serve_stream(
                 break;
             }
         };
-        // Reading pauses while the connection's budget is spent: QUIC flow control then holds
-        // the peer back.
-        let Ok(permit) = budget.clone().acquire_owned().await else {
-            break;
-        };
         if stop.is_cancelled() {
             if let Ok(f) = framed(&handler.shutdown_answer(&frame)) {
-                let _ = tx.send((f, Held::new(permit, &tracker)));
+                let _ = tx.send((f, Held::uncounted(permit)));
             }
             continue;
         }

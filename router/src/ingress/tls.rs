@@ -124,20 +124,23 @@ fn roots(pem: &[u8], what: &'static str) -> Result<Arc<rustls::RootCertStore>, T
     Ok(Arc::new(store))
 }
 
-fn transport(max_streams: u32) -> Arc<quinn::TransportConfig> {
+/// The client side's transport: no streams accepted from the server, and keep-alives every
+/// `keep_alive` so that an idle but live connection is not taken for an abandoned one by the
+/// server's idle timeout (which must be longer than `keep_alive`).
+pub fn client_transport(keep_alive: std::time::Duration) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(max_streams));
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(0));
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    // The effective idle timeout is the smaller of the two sides': the server's decides.
     t.max_idle_timeout(Some(quinn::VarInt::from_u32(60_000).into()));
-    t.keep_alive_interval(Some(std::time::Duration::from_secs(10)));
-    // Not enabled: the ACK-frequency extension (peers acknowledging every 11th packet instead
-    // of every 2nd). Measured side by side it saved no CPU that the noise could not hide and
-    // raised p99 latency at 3,000 requests/s from ≈ 0.6 ms to 1–2.5 ms (delayed ACKs hold the
-    // congestion window); see BENCHMARKS.md, "QUIC ingress".
+    t.keep_alive_interval(Some(keep_alive));
     Arc::new(t)
 }
 
-/// The server side: demands a client certificate from `m.ca_pem`'s CA.
+/// The server side: demands a client certificate from `m.ca_pem`'s CA. Its transport allows
+/// `max_streams` concurrent streams per connection, with the other settings of
+/// [`Limits::default`](super::server::Limits); [`Server::start`](super::server::Server::start)
+/// installs the transport of the limits it is given.
 pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerConfig, TlsError> {
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         roots(&m.ca_pem, "client CA")?,
@@ -158,7 +161,11 @@ pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerC
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let mut sc = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    sc.transport_config(transport(max_streams));
+    let limits = super::server::Limits {
+        max_streams_per_connection: max_streams,
+        ..super::server::Limits::default()
+    };
+    sc.transport_config(Arc::new(limits.transport_config()));
     Ok(sc)
 }
 
@@ -177,6 +184,6 @@ pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig, TlsError> {
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let mut cc = quinn::ClientConfig::new(Arc::new(quic));
-    cc.transport_config(transport(0));
+    cc.transport_config(client_transport(super::client::DEFAULT_KEEP_ALIVE));
     Ok(cc)
 }

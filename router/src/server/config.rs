@@ -13,12 +13,36 @@
 //! demo_devices = 10000             # devices registered at start (see `bootstrap`)
 //! prepayment_percent = 30
 //!
-//! [limits]
-//! max_connections = 1024
-//! max_streams_per_connection = 1024
-//! max_in_flight_per_connection = 4096
-//! drain_timeout_ms = 5000
+//! [limits]                         # every value is checked: out of range is an error
+//! max_connections = 1024           # 1..=1000000; authenticated connections, admins' included
+//! admin_reserved_connections = 2   # 0..max_connections; of those, only admins may use these
+//! max_handshakes = 64              # 1..=100000; in progress; past half, unvalidated peers get a Retry
+//! handshake_timeout_ms = 3000      # 100..=60000
+//! max_connections_per_source = 64  # 1..=1000000; per source IP, handshakes included
+//! max_connections_per_user = 8     # 1..=1000000; authenticated connections per User
+//! idle_timeout_ms = 10000          # 1000..=3600000; silent this long = abandoned, slot freed
+//! max_streams_per_connection = 64  # 1..=100000; concurrent bidirectional streams
+//! stream_receive_window = 131072   # 4096..=16777216 bytes; QUIC flow control per stream
+//! connection_receive_window = 1048576 # stream_receive_window..=1073741824 bytes, per connection
+//! send_window = 1048576            # 4096..=1073741824 bytes unacknowledged, per connection
+//! max_in_flight_per_connection = 4096 # 1..=1000000
+//! drain_timeout_ms = 5000          # 0..=600000
 //! ```
+//!
+//! # Memory bound
+//!
+//! One connection can make the server hold at most (see the `ingress` docs, "Memory", and
+//! [`Limits::memory_per_connection`]):
+//!
+//! ```text
+//! 2 × connection_receive_window + max_streams_per_connection × (65540 + 8 KiB)
+//!   + max_in_flight_per_connection × 256 + send_window + 256 KiB
+//! ```
+//!
+//! ≈ 8.75 MiB with the defaults; the server's total is that × (`max_connections` +
+//! `max_handshakes`, a handshake holding far less), plus the
+//! router's queues (shared). Size `max_connections` and `max_streams_per_connection` to the
+//! memory the host has.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -114,8 +138,26 @@ pub enum StoreMode {
 pub struct LimitsConfig {
     /// See [`Limits::max_connections`].
     pub max_connections: usize,
+    /// See [`Limits::admin_reserved_connections`].
+    pub admin_reserved_connections: usize,
+    /// See [`Limits::max_handshakes`].
+    pub max_handshakes: usize,
+    /// See [`Limits::handshake_timeout`].
+    pub handshake_timeout_ms: u64,
+    /// See [`Limits::max_connections_per_source`].
+    pub max_connections_per_source: usize,
+    /// See [`Limits::max_connections_per_user`].
+    pub max_connections_per_user: usize,
+    /// See [`Limits::idle_timeout`].
+    pub idle_timeout_ms: u64,
     /// See [`Limits::max_streams_per_connection`].
     pub max_streams_per_connection: u32,
+    /// See [`Limits::stream_receive_window`] (bytes).
+    pub stream_receive_window: u32,
+    /// See [`Limits::connection_receive_window`] (bytes).
+    pub connection_receive_window: u32,
+    /// See [`Limits::send_window`] (bytes).
+    pub send_window: u32,
     /// See [`Limits::max_in_flight_per_connection`].
     pub max_in_flight_per_connection: usize,
     /// See [`Limits::drain_timeout`].
@@ -127,19 +169,121 @@ impl Default for LimitsConfig {
         let l = Limits::default();
         LimitsConfig {
             max_connections: l.max_connections,
+            admin_reserved_connections: l.admin_reserved_connections,
+            max_handshakes: l.max_handshakes,
+            handshake_timeout_ms: l.handshake_timeout.as_millis() as u64,
+            max_connections_per_source: l.max_connections_per_source,
+            max_connections_per_user: l.max_connections_per_user,
+            idle_timeout_ms: l.idle_timeout.as_millis() as u64,
             max_streams_per_connection: l.max_streams_per_connection,
+            stream_receive_window: l.stream_receive_window,
+            connection_receive_window: l.connection_receive_window,
+            send_window: l.send_window,
             max_in_flight_per_connection: l.max_in_flight_per_connection,
             drain_timeout_ms: l.drain_timeout.as_millis() as u64,
         }
     }
 }
 
+/// A `[limits]` value out of its range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[limits] {key} = {value} is out of range {range}")]
+pub struct InvalidLimit {
+    /// The key.
+    pub key: &'static str,
+    /// The value given.
+    pub value: u64,
+    /// The values allowed, as text (`1..=1000000`).
+    pub range: String,
+}
+
+impl LimitsConfig {
+    /// Checks every value against its range. Why ranges and not clamping: a 0 would stop the
+    /// server serving (no connection, no stream, no request), an absurd value would remove the
+    /// bound it stands for, and either is a typo the operator should hear about, with the line.
+    pub fn validate(&self) -> Result<(), InvalidLimit> {
+        fn check(key: &'static str, value: u64, lo: u64, hi: u64) -> Result<(), InvalidLimit> {
+            if (lo..=hi).contains(&value) {
+                Ok(())
+            } else {
+                Err(InvalidLimit {
+                    key,
+                    value,
+                    range: format!("{lo}..={hi}"),
+                })
+            }
+        }
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        check("max_connections", n(self.max_connections), 1, 1_000_000)?;
+        check(
+            "admin_reserved_connections",
+            n(self.admin_reserved_connections),
+            0,
+            n(self.max_connections) - 1,
+        )?;
+        check("max_handshakes", n(self.max_handshakes), 1, 100_000)?;
+        check(
+            "handshake_timeout_ms",
+            self.handshake_timeout_ms,
+            100,
+            60_000,
+        )?;
+        check(
+            "max_connections_per_source",
+            n(self.max_connections_per_source),
+            1,
+            1_000_000,
+        )?;
+        check(
+            "max_connections_per_user",
+            n(self.max_connections_per_user),
+            1,
+            1_000_000,
+        )?;
+        check("idle_timeout_ms", self.idle_timeout_ms, 1_000, 3_600_000)?;
+        check(
+            "max_streams_per_connection",
+            u64::from(self.max_streams_per_connection),
+            1,
+            100_000,
+        )?;
+        let window = u64::from(self.stream_receive_window);
+        check("stream_receive_window", window, 4096, 16 << 20)?;
+        check(
+            "connection_receive_window",
+            u64::from(self.connection_receive_window),
+            window,
+            1 << 30,
+        )?;
+        check("send_window", u64::from(self.send_window), 4096, 1 << 30)?;
+        check(
+            "max_in_flight_per_connection",
+            n(self.max_in_flight_per_connection),
+            1,
+            1_000_000,
+        )?;
+        check("drain_timeout_ms", self.drain_timeout_ms, 0, 600_000)?;
+        Ok(())
+    }
+}
+
+/// The ingress limits of a configuration; call [`LimitsConfig::validate`] first (values are
+/// taken as they are).
 impl From<LimitsConfig> for Limits {
     fn from(c: LimitsConfig) -> Self {
         Limits {
-            max_connections: c.max_connections.max(1),
-            max_streams_per_connection: c.max_streams_per_connection.max(1),
-            max_in_flight_per_connection: c.max_in_flight_per_connection.max(1),
+            max_connections: c.max_connections,
+            admin_reserved_connections: c.admin_reserved_connections,
+            max_handshakes: c.max_handshakes,
+            handshake_timeout: Duration::from_millis(c.handshake_timeout_ms),
+            max_connections_per_source: c.max_connections_per_source,
+            max_connections_per_user: c.max_connections_per_user,
+            idle_timeout: Duration::from_millis(c.idle_timeout_ms),
+            max_streams_per_connection: c.max_streams_per_connection,
+            stream_receive_window: c.stream_receive_window,
+            connection_receive_window: c.connection_receive_window,
+            send_window: c.send_window,
+            max_in_flight_per_connection: c.max_in_flight_per_connection,
             drain_timeout: Duration::from_millis(c.drain_timeout_ms),
         }
     }
@@ -196,6 +340,11 @@ impl ServeConfig {
                 message: "prepayment_percent must be 0..=100".into(),
             });
         }
+        cfg.limits.validate().map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, e.key),
+            message: e.to_string(),
+        })?;
         Ok(cfg)
     }
 
@@ -230,9 +379,14 @@ impl ServeConfig {
     }
 }
 
+/// The 1-based line where `key` is set (`key = …`), 0 if none.
 fn line_of(text: &str, key: &str) -> usize {
     text.lines()
-        .position(|l| l.trim_start().starts_with(key))
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
         .map_or(0, |i| i + 1)
 }
 
@@ -272,5 +426,54 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("c.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_with_their_line() {
+        let cases = [
+            ("max_connections = 0", 3),
+            ("max_connections_per_user = 0", 3),
+            ("idle_timeout_ms = 0", 3),
+            ("idle_timeout_ms = 99999999999", 3),
+            ("max_streams_per_connection = 0", 3),
+            ("max_in_flight_per_connection = 0", 3),
+            ("drain_timeout_ms = 86400000", 3),
+            ("stream_receive_window = 0", 3),
+            ("stream_receive_window = 4000000000", 3),
+            ("connection_receive_window = 1024", 3),
+            ("send_window = 0", 3),
+            ("admin_reserved_connections = 1024", 3),
+            ("max_handshakes = 0", 3),
+            ("handshake_timeout_ms = 0", 3),
+            ("max_connections_per_source = 0", 3),
+        ];
+        for (line, at) in cases {
+            let text = format!("workers = 1\n[limits]\n{line}\n");
+            let e = ServeConfig::from_toml_str(&text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            let key = line.split(' ').next().unwrap();
+            assert!(
+                e.starts_with(&format!("c.toml:{at}:")) && e.contains(key) && e.contains("range"),
+                "{line}: {e}"
+            );
+        }
+        // The line of the key itself, not of a longer key that starts with it.
+        let e = ServeConfig::from_toml_str(
+            "[limits]\nmax_connections_per_user = 2\nmax_connections = 0\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.toml:3:"), "{e}");
+        let ok = ServeConfig::from_toml_str(
+            "[limits]\nmax_connections_per_user = 2\nidle_timeout_ms = 1500\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let l: Limits = ok.limits.into();
+        assert_eq!(l.max_connections_per_user, 2);
+        assert_eq!(l.connection_receive_window, 1 << 20);
+        assert_eq!(l.idle_timeout, Duration::from_millis(1500));
     }
 }

@@ -148,12 +148,18 @@ impl Handler for RouterHandler {
         });
     }
 
+    fn is_admin(&self, peer: &PeerIdentity) -> bool {
+        self.admin_users.contains(&peer.user)
+    }
+
     fn shutdown_answer(&self, request: &[u8]) -> Vec<u8> {
         WireAnswer {
             request_id: peek_request_id(request).ok(),
             lane: None,
             router_micros: 0,
-            code: ResponseCode::Busy.code().to_owned(),
+            // The router answers R11 "shutting-down" to what it can no longer serve: a request
+            // the ingress read after the stop is in the same situation and gets the same code.
+            code: ResponseCode::Unavailable.code().to_owned(),
             detail: "shutting-down".into(),
         }
         .encode()
@@ -183,7 +189,7 @@ pub struct Running {
 }
 
 impl Running {
-    /// Graceful shutdown: stop accepting, drain (bounded), answer the rest busy, stop workers.
+    /// Graceful shutdown: stop accepting, drain (bounded), answer the rest R11, stop workers.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
         if let Some(t) = self.metrics_task {
@@ -246,6 +252,14 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
     let issuing = Some(issuing_ca);
     let tls =
         TlsMaterial::server_from_pki_dir(&pki_dir).map_err(|e| ServeError::Tls(e.to_string()))?;
+    // A configuration built in code has not been through `ServeConfig::load`'s checks.
+    cfg.limits
+        .validate()
+        .map_err(|e| config::ConfigError::Invalid {
+            path: "[limits]".into(),
+            line: 0,
+            message: e.to_string(),
+        })?;
     let limits: Limits = cfg.limits.into();
     let quic = server_config(&tls, limits.max_streams_per_connection)
         .map_err(|e| ServeError::Tls(e.to_string()))?;
