@@ -122,7 +122,9 @@ impl Fixture {
     /// intended send time.
     fn open_loop(&self, router: &Router, rate: u64, secs: u64) -> Histogram<u64> {
         let n = (rate * secs) as usize;
-        let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()));
+        let hist = Arc::new(Mutex::new(
+            Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
+        ));
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let interval = Duration::from_nanos(1_000_000_000 / rate);
         let start = Instant::now();
@@ -237,7 +239,10 @@ fn startup(devices: u64) {
         let t = Instant::now();
         let mut batch = Vec::with_capacity(100_000);
         for i in 0..devices {
-            batch.push((Eui64::from_u64(0x02DC_D000_0000_0000 + i), Device::new(SUPPLIER)));
+            batch.push((
+                Eui64::from_u64(0x02DC_D000_0000_0000 + i),
+                Device::new(SUPPLIER),
+            ));
             if batch.len() == 100_000 || i + 1 == devices {
                 admin.upsert_devices(&batch).unwrap();
                 batch.clear();

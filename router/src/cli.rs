@@ -545,15 +545,9 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
                 status,
             },
         },
-        AdminOp::Decommission { device } => AdminRequest::SetDevice {
-            row: DeviceRow {
-                device,
-                supplier: None,
-                export_supplier: None,
-                network_operator: None,
-                payment_mode: None,
-                status: Some(DevStatus::Decommissioned),
-            },
+        AdminOp::Decommission { device } => AdminRequest::SetDeviceStatus {
+            device,
+            status: DevStatus::Decommissioned,
         },
         AdminOp::ChangeSupplier {
             device,

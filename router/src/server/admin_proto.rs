@@ -234,6 +234,13 @@ pub enum AdminRequest {
         #[serde(flatten)]
         row: DeviceRow,
     },
+    /// Set an existing device's status (decommission, suspend, recommission).
+    SetDeviceStatus {
+        /// The device.
+        device: Eui64,
+        /// The status.
+        status: DevStatus,
+    },
     /// Add or replace many devices in one transaction.
     ImportDevices {
         /// The devices.
@@ -553,6 +560,11 @@ fn apply(
                     .map(|()| format!("device {id} set")),
             )
         }
+        AdminRequest::SetDeviceStatus { device, status } => done(
+            admin
+                .set_device_status(device, status.into())
+                .map(|()| format!("{device} is {status:?}")),
+        ),
         AdminRequest::ImportDevices { devices } => {
             let rows: Vec<(Eui64, Device)> =
                 devices.iter().map(|r| (r.device, r.to_device())).collect();

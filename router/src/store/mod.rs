@@ -535,8 +535,12 @@ mod tests {
     #[test]
     fn statuses_and_parties_round_trip_through_their_stored_form() {
         let delay = CertStatus::Delayed(RevocationDelay {
-            srps: [Eui64::from_u64(4), Eui64::from_u64(5)].into_iter().collect(),
-            srvs: ["2.2".parse().unwrap(), "1.6".parse().unwrap()].into_iter().collect(),
+            srps: [Eui64::from_u64(4), Eui64::from_u64(5)]
+                .into_iter()
+                .collect(),
+            srvs: ["2.2".parse().unwrap(), "1.6".parse().unwrap()]
+                .into_iter()
+                .collect(),
             until: 99,
         });
         for s in [

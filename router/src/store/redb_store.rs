@@ -64,7 +64,9 @@ pub struct RedbStore {
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,8 +99,17 @@ impl RedbStore {
             }
             _ => {}
         }
-        let mut db = opener().map_err(|e| open_err(msg(e)))?;
-        match db.check_integrity() {
+        // redb may panic, rather than return an error, on some damaged files (an invalid page
+        // type byte): a damaged store must stop the server with an error naming the file.
+        let integrity = |message: String| StoreError::Integrity {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut db = guarded(|| opener())
+            .map_err(integrity)?
+            .map_err(|e| open_err(msg(e)))?;
+        let checked = guarded(|| db.check_integrity()).map_err(integrity)?;
+        match checked {
             Ok(true) => {}
             Ok(false) => {
                 // redb repaired it (e.g. an interrupted commit): the last durable commit is
@@ -166,21 +177,23 @@ impl RedbStore {
     ) -> Result<(), StoreError> {
         let mut guard = self.db.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.is_none() {
-            let db = (self.opener)()
+            let db = guarded(|| (self.opener)())
+                .map_err(|m| self.write_err(format!("reopening after an earlier failure: {m}")))?
                 .map_err(|e| self.write_err(format!("reopening after an earlier failure: {e}")))?;
             *guard = Some(db);
         }
         let Some(db) = guard.as_ref() else {
             return Err(self.write_err("not open".into()));
         };
-        let result = (|| -> Result<(), redb::Error> {
+        let result = guarded(|| -> Result<(), redb::Error> {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::Immediate)
                 .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
             f(&txn)?;
             txn.commit()?;
             Ok(())
-        })();
+        })
+        .unwrap_or_else(|m| Err(redb::Error::Corrupted(m)));
         match result {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -202,7 +215,12 @@ impl RedbStore {
         };
         let txn = db.begin_read().map_err(|e| self.read_err(e))?;
         drop(guard);
-        f(&txn)
+        guarded(|| f(&txn)).unwrap_or_else(|m| {
+            Err(StoreError::Integrity {
+                path: self.path.clone(),
+                message: m,
+            })
+        })
     }
 }
 
@@ -341,6 +359,18 @@ impl Store for RedbStore {
             Ok(out)
         })
     }
+}
+
+/// Runs `f`, turning a panic inside redb (seen on some damaged files) into an error message.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        let what = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "panic".to_owned());
+        format!("the file is damaged ({what})")
+    })
 }
 
 /// JSON encoding of the stored records without generic closures.
