@@ -106,14 +106,8 @@ fn an_accepted_request_is_refused_as_a_replay_after_a_restart() {
     let r = router.submit_blocking(accepted);
     assert_eq!(r.code, ResponseCode::Replayed, "{r:?}");
     // Below the durable mark, never accepted: refused too (the safe side, documented).
-    assert_eq!(
-        router.submit_blocking(lower).code,
-        ResponseCode::Replayed
-    );
-    assert_eq!(
-        router.submit_blocking(higher).code,
-        ResponseCode::Success
-    );
+    assert_eq!(router.submit_blocking(lower).code, ResponseCode::Replayed);
+    assert_eq!(router.submit_blocking(higher).code, ResponseCode::Success);
     // supplier-b's delegated-nothing request: its certificate stays revoked.
     let r = router.submit_blocking(by_b);
     assert_eq!(r.code, ResponseCode::CertificateRevoked, "{r:?}");
@@ -168,10 +162,10 @@ fn the_audit_log_records_who_what_and_why() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir.path().join("s.redb")).unwrap());
     let w = World::with_store(store);
-    let admin = w
-        .router
-        .admin()
-        .acting_as("admin 02-DC-C0-00-00-00-00-7F", Some("SMKI PMA decision of 30 Nov".into()));
+    let admin = w.router.admin().acting_as(
+        "admin 02-DC-C0-00-00-00-00-7F",
+        Some("SMKI PMA decision of 30 Nov".into()),
+    );
     admin.revoke(&w.supplier_b.cert).unwrap();
     let log = admin
         .audit(&dcc_router::store::AuditFilter {
@@ -185,6 +179,8 @@ fn the_audit_log_records_who_what_and_why() {
     assert_eq!(last.reason.as_deref(), Some("SMKI PMA decision of 30 Nov"));
     assert_eq!(last.at, NOW);
     // The World's own set-up is audited too, as the embedding API.
-    assert!(log.iter().any(|e| e.who == "embedding API" && e.op == "add-certificate"));
+    assert!(log
+        .iter()
+        .any(|e| e.who == "embedding API" && e.op == "add-certificate"));
     w.router.shutdown();
 }
