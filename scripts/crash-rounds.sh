@@ -64,7 +64,7 @@ for ((i = 1; i <= runs; i++)); do
     out="$log_dir/run-$i.log"
     t0=$SECONDS
     set +e
-    DCC_CRASH_ROUNDS="$rounds" "$exe" --nocapture --test-threads=2 >"$out" 2>&1
+    DCC_CRASH_ROUNDS="$rounds" RUST_BACKTRACE=0 "$exe" --nocapture --test-threads=2 >"$out" 2>&1
     rc=$?
     set -e
     # Each completed round prints "[kill] round 2/3: ... resent 1666: replays accepted 0, ...".
@@ -89,7 +89,8 @@ for ((i = 1; i <= runs; i++)); do
     else
         failed=$((failed + 1))
         echo "run $i/$runs: FAILED  rounds $run_rounds, replays $run_replays, exit $rc, $((SECONDS - t0)) s — output kept in $out"
-        grep -E '^(\[|thread .* panicked|  )' "$out" | head -n 30 | sed 's/^/    /'
+        { grep -E '^\[[a-z]+\] round' "$out" || true; grep -A 8 'panicked at' "$out" || true; } |
+            head -n 40 | cut -c1-300 | sed 's/^/    /'
     fi
 done
 

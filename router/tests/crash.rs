@@ -26,12 +26,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dcc_router::cli::admin_call;
+use dcc_router::cli::{admin_call, AdminConnection};
 use dcc_router::ingress::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
 use dcc_router::ingress::wire::WireAnswer;
 use dcc_router::server::admin_proto::{
-    AdminAnswer, AdminRequest, DevStatus, DeviceRow, Mode, Right, StatusReport,
+    AdminAnswer, AdminCall, AdminRequest, DevStatus, DeviceRow, Mode, Right, StatusReport,
 };
 use dcc_router::server::bootstrap::demo_device;
 use dcc_signing::envelope::Header;
@@ -446,9 +446,12 @@ impl Ctx {
 // ---------------------------------------------------------------------------------------------
 // Load.
 
+/// A send in flight: its ledger index and task.
+type InFlight = (usize, tokio::task::JoinHandle<()>);
+
 struct Load {
     stop: Arc<AtomicBool>,
-    producers: Vec<tokio::task::JoinHandle<Vec<(usize, tokio::task::JoinHandle<()>)>>>,
+    producers: Vec<tokio::task::JoinHandle<Vec<InFlight>>>,
 }
 
 /// Top-ups (SRV 2.2, on demand) from supplier-a and supplier-b to their own load devices.
@@ -557,7 +560,7 @@ struct Change {
 #[derive(Clone, Debug)]
 enum Outcome {
     NotIssued,
-    /// The connection was refused (a draining or dead server): not applied.
+    /// The admin connection never came up (a draining or dead server): nothing was sent.
     NoConnection(String),
     /// Sent; no answer (the stop came first).
     Unknown(String),
@@ -592,29 +595,25 @@ fn plan(
     let decommission = 150 + 2 * (r64 % 25);
     let new_device = 10_000 + r64;
     let moved = 100 + 2 * (r64 % 14);
-    let suspend_netop = r % 2 == 0;
+    let even = r.is_multiple_of(2);
+    let suspend_netop = even;
     let netop_rights = vec![Right::CoreOtherRoles];
     let mut changes = vec![
         (
             Key::Prepayment(pay),
-            r % 2 == 0,
+            even,
             AdminRequest::SetPaymentMode {
                 device: demo_device(pay),
-                mode: if r % 2 == 0 {
-                    Mode::Prepayment
-                } else {
-                    Mode::Credit
-                },
+                mode: if even { Mode::Prepayment } else { Mode::Credit },
             },
         ),
         (
             Key::Decommissioned(decommission),
             true,
-            AdminRequest::SetDevice {
-                row: DeviceRow {
-                    status: Some(DevStatus::Decommissioned),
-                    ..device_row(demo_device(decommission))
-                },
+            // What `dcc-router admin decommission` sends.
+            AdminRequest::SetDeviceStatus {
+                device: demo_device(decommission),
+                status: DevStatus::Decommissioned,
             },
         ),
         (
@@ -703,15 +702,35 @@ fn start_admin(
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            results.lock().unwrap()[i] = Outcome::Unknown("no answer before the stop".into());
-            let outcome = match ctx.admin(&c.req).await {
-                Ok(a) if a.ok => Outcome::Ok,
-                Ok(a) => Outcome::Refused(format!("{} ({:?})", a.message, a.code)),
-                // `admin_call` names a failed handshake "connect ADDR: …": nothing was sent.
-                Err(e) if e.starts_with("connect ") => Outcome::NoConnection(e),
-                Err(e) => Outcome::Unknown(e),
+            let set = |o| results.lock().unwrap()[i] = o;
+            // Nothing is sent before the handshake completes: a change whose connection never
+            // came up was not applied (and must not be in force).
+            set(Outcome::NoConnection(
+                "handshake unfinished at the stop".into(),
+            ));
+            let conn = match tokio::time::timeout(
+                ADMIN_TIMEOUT,
+                AdminConnection::connect(ctx.addr, "localhost", &ctx.tls("admin")),
+            )
+            .await
+            {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => return set(Outcome::NoConnection(e)),
+                Err(_) => return set(Outcome::NoConnection("handshake timed out".into())),
             };
-            results.lock().unwrap()[i] = outcome;
+            set(Outcome::Unknown("sent; no answer before the stop".into()));
+            let call = AdminCall {
+                request: c.req.clone(),
+                reason: Some(format!("crash test, change {i} of the round")),
+            };
+            let outcome = match tokio::time::timeout(ADMIN_TIMEOUT, conn.call(&call)).await {
+                Ok(Ok(a)) if a.ok => Outcome::Ok,
+                Ok(Ok(a)) => Outcome::Refused(format!("{} ({:?})", a.message, a.code)),
+                Ok(Err(e)) => Outcome::Unknown(e),
+                Err(_) => Outcome::Unknown(format!("no answer in {ADMIN_TIMEOUT:?}")),
+            };
+            set(outcome);
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.close()).await;
         }));
     }
     (results, tasks)
@@ -1035,6 +1054,7 @@ async fn crash_rounds(how: Stop) {
         tokio::time::sleep(Duration::from_millis(stop_ms)).await;
 
         // The stop, with load and admin changes in flight.
+        let stopping = Instant::now();
         let grace = match how {
             Stop::Kill => {
                 tokio::task::block_in_place(|| server.kill());
@@ -1051,6 +1071,7 @@ async fn crash_rounds(how: Stop) {
                 Duration::from_secs(2)
             }
         };
+        let stop_took = stopping.elapsed();
         let (load_sent, unanswered) = stop_load(&ctx, load, life, grace).await;
         admin_stop.store(true, Ordering::Relaxed);
         for t in admin_tasks {
@@ -1163,13 +1184,14 @@ async fn crash_rounds(how: Stop) {
             .collect();
         drop(conns);
         println!(
-            "[{tag}] round {}/{rounds}: stop ({how:?}) at {stop_ms} ms; sent {load_sent} \
+            "[{tag}] round {}/{rounds}: stop ({how:?}) at {stop_ms} ms (exited in {} ms); sent {load_sent} \
              (ledger {} -> {}), accepted before stop {} (total {accepted_at_stop}), unanswered {unanswered}; \
              restart {} ms; resent {}: replays accepted {}, refused {:?}, newly accepted {}; \
              admin changes ok {}, in force {in_force}/{}, unknown {unknown:?}, not issued {not_issued}, \
-             connection refused {no_connection:?}; \
+             no connection (not applied) {no_connection:?}; \
              restarted with {}",
             round + 1,
+            stop_took.as_millis(),
             sent_before,
             ctx.ledger.lock().unwrap().len(),
             accepted_at_stop - accepted_before,
