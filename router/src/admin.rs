@@ -112,6 +112,9 @@ pub enum AdminError {
     /// A Party with no User Role.
     #[error("a Party needs at least one User Role")]
     NoRoles,
+    /// [`AdminHandle::restore`] on a router that already holds state.
+    #[error("restore is for an empty router at start; this one already holds state")]
+    StateNotEmpty,
     /// Too many devices in one call.
     #[error("{0} devices in one call; at most {MAX_DEVICES_PER_CALL}")]
     TooManyDevices(usize),
@@ -140,6 +143,7 @@ impl AdminError {
             AdminError::DeviceParty { .. } => "device-party",
             AdminError::NoRoles => "no-roles",
             AdminError::TooManyDevices(_) => "too-many-devices",
+            AdminError::StateNotEmpty => "state-not-empty",
             AdminError::Store(e) => e.code(),
         }
     }
@@ -617,6 +621,40 @@ impl AdminHandle {
         Ok(())
     }
 
+    /// Adds a Party with `roles` (approved unless `assurance` says otherwise), or changes an
+    /// existing Party's roles (and assurance status) keeping everything else — read, merged
+    /// and written under the admin lock, so a concurrent change is never undone.
+    pub fn set_party_roles(
+        &self,
+        id: Eui64,
+        roles: &[UserRole],
+        assurance: Option<AssuranceStatus>,
+    ) -> Result<(), AdminError> {
+        let set = crate::policy::RoleSet::of(roles);
+        if set.is_empty() {
+            return Err(AdminError::NoRoles);
+        }
+        let _g = self.lock();
+        let existing = self.state.parties.get(id);
+        let mut party = existing.unwrap_or_else(|| Party::approved(roles));
+        party.roles = set;
+        if let Some(a) = assurance {
+            party.assurance = a;
+        }
+        self.persist(
+            if existing.is_some() {
+                "update-party"
+            } else {
+                "add-party"
+            },
+            vec![id.to_string()],
+            describe_party(&party),
+            &[Change::Party(id, crate::store::StoredParty::of(&party))],
+        )?;
+        self.state.parties.upsert(id, party);
+        Ok(())
+    }
+
     /// Sets a Party's assurance status.
     pub fn set_assurance(&self, id: Eui64, status: AssuranceStatus) -> Result<(), AdminError> {
         self.update_party(
@@ -747,6 +785,34 @@ impl AdminHandle {
         Ok(devices.len())
     }
 
+    /// Adds a device (`new` when unknown) or changes an existing one with `f` — read, merged
+    /// and written under the admin lock, so a concurrent change is never undone.
+    pub fn merge_device(
+        &self,
+        id: Eui64,
+        new: Device,
+        f: impl FnOnce(&mut Device),
+    ) -> Result<(), AdminError> {
+        let _g = self.lock();
+        let existing = self.state.devices.get(id);
+        let d = match existing {
+            None => new,
+            Some(mut d) => {
+                f(&mut d);
+                d
+            }
+        };
+        self.check_device(id, &d)?;
+        self.persist(
+            "device-set",
+            device_subjects(id, &d),
+            describe_device(&d),
+            &[Change::Devices(vec![(id, d)])],
+        )?;
+        self.state.devices.upsert(id, d);
+        Ok(())
+    }
+
     /// Sets a device's payment mode.
     pub fn set_payment_mode(&self, id: Eui64, mode: PaymentMode) -> Result<(), AdminError> {
         self.update_device(id, "set-payment-mode", |d| d.payment_mode = mode)
@@ -822,6 +888,16 @@ impl AdminHandle {
         issuing: Option<&dcc_signing::pki::CaCertificate>,
     ) -> Result<RestoreReport, AdminError> {
         let _g = self.lock();
+        let st = &self.state;
+        if !(st.certs.is_empty()
+            && st.parties.is_empty()
+            && st.devices.is_empty()
+            && st.replay.is_empty())
+        {
+            // Restoring over live state would put the durable anti-replay marks back below
+            // counters already accepted, and reopen them.
+            return Err(AdminError::StateNotEmpty);
+        }
         let store = &self.shared.store;
         let snap = store.load()?;
         let bad = |table: &'static str, key: String, message: String| {

@@ -692,7 +692,10 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
     if cols.first().map(String::as_str) != Some("device") {
         return Err(at(hn, "CSV header must start with `device`".into()));
     }
-    for c in &cols {
+    for (i, c) in cols.iter().enumerate() {
+        if cols[..i].contains(c) {
+            return Err(at(hn, format!("column {c:?} appears twice")));
+        }
         if ![
             "device",
             "supplier",
@@ -724,6 +727,9 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
         };
         for (c, v) in cols.iter().zip(cells) {
             if v.is_empty() {
+                if c == "device" {
+                    return Err(at(n, "the device cell is empty".into()));
+                }
                 continue;
             }
             let eui = || v.parse::<Eui64>().map_err(|e| at(n, format!("{c}: {e}")));
@@ -751,8 +757,10 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
     Ok(rows)
 }
 
-/// Devices per admin frame in a bulk import (each row ≈ 100 bytes of JSON; a frame is ≤ 64 KiB).
-const IMPORT_ROWS_PER_FRAME: usize = 500;
+/// Bytes of device rows per admin frame in a bulk import: a frame is at most 64 KiB, and the
+/// request's envelope and reason take the rest. Rows are counted by their encoded size (a row
+/// is 40–160 bytes, depending on the fields it carries).
+const IMPORT_BYTES_PER_FRAME: usize = crate::ingress::frame::MAX_FRAME_LEN - 2048;
 
 async fn import_devices(
     server: &SocketAddr,
@@ -771,16 +779,39 @@ async fn import_devices(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
+    let reason = reason.map(|r| {
+        r.chars()
+            .take(crate::server::admin_proto::MAX_REASON)
+            .collect::<String>()
+    });
     let conn = AdminConnection::connect(*server, server_name, tls).await?;
     let mut done = 0usize;
-    for chunk in rows.chunks(IMPORT_ROWS_PER_FRAME) {
+    let mut rest = rows.as_slice();
+    while !rest.is_empty() {
+        let mut bytes = 0usize;
+        let n = rest
+            .iter()
+            .take_while(|r| {
+                bytes += serde_json::to_vec(r).map_or(0, |v| v.len() + 1);
+                bytes <= IMPORT_BYTES_PER_FRAME
+            })
+            .count()
+            .max(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
         let call = AdminCall {
             request: AdminRequest::ImportDevices {
                 devices: chunk.to_vec(),
             },
             reason: reason.clone(),
         };
-        let answer = conn.call(&call).await?;
+        let answer = conn.call(&call).await.map_err(|e| {
+            bar.abandon();
+            format!(
+                "{}: stopped after {done} devices (all of them durable): {e}",
+                file.display()
+            )
+        })?;
         if !answer.ok {
             bar.abandon();
             return Err(format!(
@@ -886,5 +917,61 @@ impl AdminConnection {
     pub async fn close(self) {
         self.conn.close(quinn::VarInt::from_u32(0), b"done");
         self.endpoint.wait_idle().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("devices.csv");
+        std::fs::write(&p, text).unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn device_files_parse_as_csv_or_json_lines_and_name_the_line_of_an_error() {
+        let (_d, p) = file(
+            "device,supplier,payment_mode\n02-DC-D0-00-00-00-00-01,02-DC-C0-00-00-00-00-01,prepayment\n02-DC-D0-00-00-00-00-02,,\n",
+        );
+        let rows = read_device_file(&p).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].payment_mode, Some(Mode::Prepayment));
+        assert_eq!(rows[1].supplier, None);
+        let (_d, p) = file("{\"device\":\"02-DC-D0-00-00-00-00-03\",\"status\":\"suspended\"}\n");
+        assert_eq!(
+            read_device_file(&p).unwrap()[0].status,
+            Some(DevStatus::Suspended)
+        );
+        for (text, want) in [
+            (
+                "device,supplier\n,02-DC-C0-00-00-00-00-01\n",
+                ":2: the device cell is empty",
+            ),
+            (
+                "device,supplier,supplier\n",
+                ":1: column \"supplier\" appears twice",
+            ),
+            (
+                "supplier,device\n",
+                ":1: CSV header must start with `device`",
+            ),
+            ("device,colour\n", ":1: unknown column \"colour\""),
+            ("device\nnot-an-eui\n", ":2: device:"),
+            (
+                "{\"device\":\"02-DC-D0-00-00-00-00-03\",\"x\":1}\n",
+                ":1: unknown field",
+            ),
+        ] {
+            let (_d, p) = file(text);
+            let e = read_device_file(&p).unwrap_err();
+            assert!(
+                e.contains("devices.csv") && e.contains(want),
+                "{text:?}: {e}"
+            );
+        }
     }
 }

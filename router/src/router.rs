@@ -135,7 +135,7 @@ impl RouterBuilder {
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::default()));
         let (persist_tx, persist_rx) = if store.is_durable() {
-            let (tx, rx) = flume::unbounded();
+            let (tx, rx) = flume::bounded(persist::QUEUE_CAPACITY);
             (Some(tx), Some(rx))
         } else {
             (None, None)

@@ -36,6 +36,13 @@ use dcc_signing::Eui64;
 use super::{commit, dispatch, Job, Shared};
 use crate::response::ResponseCode;
 
+/// Verified requests that may wait for their group commit. Bounded so that a stalled disk
+/// cannot grow memory without limit: past it, requests are answered busy (R10
+/// `persist-queue-full`). Never a blocking send: the commit stage sends under the
+/// certificate's read lock, and a writer (`revoke`) waiting for that lock would block the
+/// persist thread's own read lock, which drains the queue.
+pub const QUEUE_CAPACITY: usize = 1 << 16;
+
 /// Most requests made durable by one fsync.
 pub const MAX_GROUP: usize = 4096;
 
@@ -172,10 +179,18 @@ fn hand_off_checked(shared: &Shared, job: Job) {
 
 /// Sends a committed request to the persist thread (from commit, under the cert lock).
 pub(crate) fn enqueue(queue: &PersistQueue, job: Job) {
-    if let Err(flume::SendError(p)) = queue.send(Pending { job }) {
+    match queue.try_send(Pending { job }) {
+        Ok(()) => {}
+        Err(flume::TrySendError::Full(p)) => {
+            p.job
+                .reply
+                .send(ResponseCode::Busy, Some("persist-queue-full"));
+        }
         // The persist thread is gone (it only leaves at shutdown).
-        p.job
-            .reply
-            .send(ResponseCode::Unavailable, Some("shutting-down"));
+        Err(flume::TrySendError::Disconnected(p)) => {
+            p.job
+                .reply
+                .send(ResponseCode::Unavailable, Some("shutting-down"));
+        }
     }
 }

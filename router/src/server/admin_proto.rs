@@ -14,7 +14,7 @@ use dcc_signing::pki::{CaCertificate, Crl};
 use dcc_signing::{CertId, Eui64, Srv};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{CertStatus, Device, DeviceStatus, Party, PaymentMode, SuspendedRights};
+use crate::state::{CertStatus, Device, DeviceStatus, PaymentMode, SuspendedRights};
 use crate::store::{parse_assurance, AuditEntry, AuditFilter};
 use crate::{AdminHandle, Lane, Router};
 use dcc_signing::UserRole;
@@ -141,6 +141,12 @@ pub struct AdminCall {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+/// Most audit entries one answer lists.
+pub const MAX_AUDIT_ENTRIES: usize = 1000;
+
+/// Bytes of audit entries one answer carries at most (the answer must fit one frame).
+const MAX_AUDIT_ANSWER: usize = MAX_ADMIN_REQUEST - 4096;
 
 /// Longest reason kept.
 pub const MAX_REASON: usize = 1000;
@@ -505,18 +511,9 @@ fn apply(
                 Some(Some(a)) => Some(a),
                 None => None,
             };
-            let mut party = admin
-                .state()
-                .parties
-                .get(user)
-                .unwrap_or_else(|| Party::approved(&[]));
-            party.roles = crate::policy::RoleSet::of(&roles);
-            if let Some(a) = assurance {
-                party.assurance = a;
-            }
             done(
                 admin
-                    .upsert_party(user, party)
+                    .set_party_roles(user, &roles, assurance)
                     .map(|()| format!("Party {user} set")),
             )
         }
@@ -533,30 +530,26 @@ fn apply(
         },
         AdminRequest::SetDevice { row } => {
             let id = row.device;
-            let device = match admin.state().devices.get(id) {
-                None => row.to_device(),
-                Some(mut d) => {
-                    if row.supplier.is_some() {
-                        d.supplier = row.supplier;
-                    }
-                    if row.export_supplier.is_some() {
-                        d.export_supplier = row.export_supplier;
-                    }
-                    if row.network_operator.is_some() {
-                        d.network_operator = row.network_operator;
-                    }
-                    if let Some(m) = row.payment_mode {
-                        d.payment_mode = m.into();
-                    }
-                    if let Some(s) = row.status {
-                        d.status = s.into();
-                    }
-                    d
-                }
-            };
+            let new = row.to_device();
             done(
                 admin
-                    .upsert_device(id, device)
+                    .merge_device(id, new, |d| {
+                        if row.supplier.is_some() {
+                            d.supplier = row.supplier;
+                        }
+                        if row.export_supplier.is_some() {
+                            d.export_supplier = row.export_supplier;
+                        }
+                        if row.network_operator.is_some() {
+                            d.network_operator = row.network_operator;
+                        }
+                        if let Some(m) = row.payment_mode {
+                            d.payment_mode = m.into();
+                        }
+                        if let Some(s) = row.status {
+                            d.status = s.into();
+                        }
+                    })
                     .map(|()| format!("device {id} set")),
             )
         }
@@ -607,16 +600,39 @@ fn apply(
                 ),
             },
         },
-        AdminRequest::Audit { filter } => match admin.audit(&filter) {
-            Ok(entries) => AdminAnswer {
-                ok: true,
-                message: format!("{} entries", entries.len()),
-                status: None,
-                audit: Some(entries),
-                code: None,
-            },
-            Err(e) => refused(e.to_string(), e.code()),
-        },
+        AdminRequest::Audit { mut filter } => {
+            filter.limit = filter.limit().min(MAX_AUDIT_ENTRIES);
+            match admin.audit(&filter) {
+                Ok(mut entries) => {
+                    // The answer must fit one frame: keep the newest entries that do.
+                    let total = entries.len();
+                    let mut size = 0usize;
+                    let keep = entries
+                        .iter()
+                        .take_while(|e| {
+                            size += serde_json::to_vec(e).map_or(0, |v| v.len() + 1);
+                            size < MAX_AUDIT_ANSWER
+                        })
+                        .count();
+                    entries.truncate(keep);
+                    AdminAnswer {
+                        ok: true,
+                        message: if keep < total {
+                            format!(
+                                "{keep} entries (the newest; {} more did not fit one answer: use --limit or a filter)",
+                                total - keep
+                            )
+                        } else {
+                            format!("{keep} entries")
+                        },
+                        status: None,
+                        audit: Some(entries),
+                        code: None,
+                    }
+                }
+                Err(e) => refused(e.to_string(), e.code()),
+            }
+        }
     }
 }
 

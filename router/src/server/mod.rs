@@ -75,7 +75,7 @@ pub enum ServeError {
 pub struct RouterHandler {
     router: Router,
     admin_users: HashSet<Eui64>,
-    issuing: Option<CaCertificate>,
+    issuing: Option<Arc<CaCertificate>>,
     metrics: Arc<Metrics>,
 }
 
@@ -90,7 +90,7 @@ impl RouterHandler {
         RouterHandler {
             router,
             admin_users: admin_users.into_iter().collect(),
-            issuing,
+            issuing: issuing.map(Arc::new),
             metrics,
         }
     }
@@ -111,13 +111,28 @@ pub fn encode_response(out: &mut Vec<u8>, r: &Response) {
 impl Handler for RouterHandler {
     fn handle(&self, peer: &Arc<PeerIdentity>, request: Vec<u8>, answer: Answer) {
         if self.admin_users.contains(&peer.user) {
-            let reply = if request.len() > admin_proto::MAX_ADMIN_REQUEST {
-                b"{\"ok\":false,\"message\":\"admin request too large\"}".to_vec()
-            } else {
-                tracing::info!(admin = %peer.user, "admin operation");
-                admin_proto::handle_frame(&self.router, self.issuing.as_ref(), peer.user, &request)
+            if request.len() > admin_proto::MAX_ADMIN_REQUEST {
+                answer.send(b"{\"ok\":false,\"message\":\"admin request too large\"}");
+                return;
+            }
+            tracing::info!(admin = %peer.user, "admin operation");
+            // An admin change waits for its fsync (and for the admin lock): off the async
+            // runtime, so that it never stalls the connections this thread drives.
+            let (router, issuing, who) = (self.router.clone(), self.issuing.clone(), peer.user);
+            let run = move || {
+                let mut reply =
+                    admin_proto::handle_frame(&router, issuing.as_deref(), who, &request);
+                if reply.len() > crate::ingress::frame::MAX_FRAME_LEN {
+                    reply = b"{\"ok\":false,\"message\":\"the answer is larger than one frame: narrow the request (e.g. audit --limit)\",\"code\":\"answer-too-large\"}".to_vec();
+                }
+                answer.send(&reply);
             };
-            answer.send(&reply);
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn_blocking(run);
+                }
+                Err(_) => run(),
+            }
             return;
         }
         if let Ok(env) = Envelope::decode(&request) {

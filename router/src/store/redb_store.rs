@@ -209,9 +209,15 @@ impl RedbStore {
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let guard = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            let db = guarded(|| (self.opener)())
+                .map_err(|m| self.read_err(format!("reopening after an earlier failure: {m}")))?
+                .map_err(|e| self.read_err(format!("reopening after an earlier failure: {e}")))?;
+            *guard = Some(db);
+        }
         let Some(db) = guard.as_ref() else {
-            return Err(self.read_err("the store is being reopened after a write failure"));
+            return Err(self.read_err("not open"));
         };
         let txn = db.begin_read().map_err(|e| self.read_err(e))?;
         drop(guard);
