@@ -52,8 +52,8 @@ Configuration keys (all optional; see the crate docs of server::config):
   listen, metrics, data_dir, store (durable | memory), pki_dir, policy, workers, io_threads,
   admin_users, demo_devices, prepayment_percent.
   [limits] (default): max_connections (1024), admin_reserved_connections (2), max_handshakes
-  (64), handshake_timeout_ms (3000), max_connections_per_source (64), max_connections_per_user
-  (8), idle_timeout_ms (10000), max_streams_per_connection (64), stream_receive_window (131072),
+  (64), handshake_timeout_ms (3000), max_connections_per_source (64), max_handshakes_per_source
+  (8), max_connections_per_user (8), idle_timeout_ms (10000), max_streams_per_connection (64), stream_receive_window (131072),
   connection_receive_window (1048576), send_window (1048576), max_in_flight_per_connection
   (4096), drain_timeout_ms (5000). Out-of-range limits are refused with their line.
   Memory per connection is bounded by 2 x connection_receive_window + max_streams_per_connection

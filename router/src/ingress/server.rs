@@ -116,6 +116,12 @@ pub struct Limits {
     /// address gets a Retry first (so that a spoofed address cannot use up another's share),
     /// a validated one is refused.
     pub max_connections_per_source: usize,
+    /// Handshakes in progress from one IP address at once, well under `max_handshakes`: why,
+    /// one address that answers Retries (so is validated) could otherwise hold every
+    /// handshake slot and keep everyone else — admins included, who cannot be recognised
+    /// before their handshake — from connecting. Past it, an unvalidated attempt gets a
+    /// Retry, a validated one is refused.
+    pub max_handshakes_per_source: usize,
     /// Authenticated connections one User may hold at once; a further one is closed right
     /// after its handshake with [`CloseReason::UserConnectionLimit`]. Why: without it one User
     /// (or one stolen certificate) can take every one of `max_connections`.
@@ -159,6 +165,7 @@ impl Default for Limits {
             max_handshakes: 64,
             handshake_timeout: Duration::from_secs(3),
             max_connections_per_source: 64,
+            max_handshakes_per_source: 8,
             max_connections_per_user: 8,
             idle_timeout: Duration::from_secs(10),
             max_streams_per_connection: 64,
@@ -332,6 +339,8 @@ struct Tracker {
 struct Book {
     /// Connections per source IP (handshakes included; entries at zero removed).
     per_source: HashMap<IpAddr, usize>,
+    /// Handshakes in progress per source IP (entries at zero removed).
+    handshaking_per_source: HashMap<IpAddr, usize>,
     /// Authenticated connections per User (entries at zero removed).
     per_user: HashMap<Eui64, usize>,
     /// Authenticated connections of admins, and of everybody else.
@@ -361,6 +370,9 @@ impl Admitted {
     fn handshake_over(&mut self) {
         if std::mem::take(&mut self.handshaking) {
             self.tracker.handshakes.fetch_sub(1, Ordering::AcqRel);
+            if let Ok(mut b) = self.tracker.book.lock() {
+                decrement(&mut b.handshaking_per_source, &self.source);
+            }
         }
     }
 }
@@ -417,7 +429,9 @@ impl Tracker {
         let handshakes = self.handshakes.load(Ordering::Acquire);
         let from_source = b.per_source.get(&source).copied().unwrap_or(0);
         let at_handshake_cap = handshakes >= limits.max_handshakes;
-        let at_source_cap = from_source >= limits.max_connections_per_source;
+        let at_source_cap = from_source >= limits.max_connections_per_source
+            || b.handshaking_per_source.get(&source).copied().unwrap_or(0)
+                >= limits.max_handshakes_per_source;
         let pressure = at_handshake_cap || at_source_cap || handshakes >= limits.max_handshakes / 2;
         if pressure && !validated {
             return Admission::Retry;
@@ -429,6 +443,7 @@ impl Tracker {
             return Admission::Refuse("max_connections_per_source");
         }
         *b.per_source.entry(source).or_insert(0) += 1;
+        *b.handshaking_per_source.entry(source).or_insert(0) += 1;
         self.handshakes.fetch_add(1, Ordering::AcqRel);
         self.connections.fetch_add(1, Ordering::AcqRel);
         Admission::Accept(Admitted {

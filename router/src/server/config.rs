@@ -19,6 +19,7 @@
 //! max_handshakes = 64              # 1..=100000; in progress; past half, unvalidated peers get a Retry
 //! handshake_timeout_ms = 3000      # 100..=60000
 //! max_connections_per_source = 64  # 1..=1000000; per source IP, handshakes included
+//! max_handshakes_per_source = 8    # 1..=max_handshakes; handshakes in progress per source IP
 //! max_connections_per_user = 8     # 1..=1000000; authenticated connections per User
 //! idle_timeout_ms = 10000          # 1000..=3600000; silent this long = abandoned, slot freed
 //! max_streams_per_connection = 64  # 1..=100000; concurrent bidirectional streams
@@ -146,6 +147,8 @@ pub struct LimitsConfig {
     pub handshake_timeout_ms: u64,
     /// See [`Limits::max_connections_per_source`].
     pub max_connections_per_source: usize,
+    /// See [`Limits::max_handshakes_per_source`].
+    pub max_handshakes_per_source: usize,
     /// See [`Limits::max_connections_per_user`].
     pub max_connections_per_user: usize,
     /// See [`Limits::idle_timeout`].
@@ -173,6 +176,7 @@ impl Default for LimitsConfig {
             max_handshakes: l.max_handshakes,
             handshake_timeout_ms: l.handshake_timeout.as_millis() as u64,
             max_connections_per_source: l.max_connections_per_source,
+            max_handshakes_per_source: l.max_handshakes_per_source,
             max_connections_per_user: l.max_connections_per_user,
             idle_timeout_ms: l.idle_timeout.as_millis() as u64,
             max_streams_per_connection: l.max_streams_per_connection,
@@ -235,6 +239,12 @@ impl LimitsConfig {
             1_000_000,
         )?;
         check(
+            "max_handshakes_per_source",
+            n(self.max_handshakes_per_source),
+            1,
+            n(self.max_handshakes),
+        )?;
+        check(
             "max_connections_per_user",
             n(self.max_connections_per_user),
             1,
@@ -277,6 +287,7 @@ impl From<LimitsConfig> for Limits {
             max_handshakes: c.max_handshakes,
             handshake_timeout: Duration::from_millis(c.handshake_timeout_ms),
             max_connections_per_source: c.max_connections_per_source,
+            max_handshakes_per_source: c.max_handshakes_per_source,
             max_connections_per_user: c.max_connections_per_user,
             idle_timeout: Duration::from_millis(c.idle_timeout_ms),
             max_streams_per_connection: c.max_streams_per_connection,
