@@ -302,7 +302,7 @@ impl Snapshot {
     pub fn generator(&self, phase: Option<usize>) -> GeneratorCounts {
         let mut g = GeneratorCounts::default();
         for (p, c) in self.generator.iter().enumerate() {
-            if phase.map_or(true, |want| want == p) {
+            if phase.is_none_or(|want| want == p) {
                 g.add(c);
             }
         }

@@ -8,9 +8,9 @@
 //!    failures feed [`reputation`], which demotes (admit: lane L3) and then refuses (admit
 //!    and verify: R9) originators whose signatures keep failing;
 //! 5. [`commit`] — certificate state re-checked and anti-replay committed, under the
-//!    certificate's read lock;
-//! 5b. [`persist`] — with a durable store, the anti-replay mark group-committed (one fsync
-//!    for many requests) before the hand-off: *accepted* means durable;
+//!    certificate's read lock; then, with a durable store, [`persist`] — the anti-replay mark
+//!    group-committed (one fsync for many requests) before the hand-off: *accepted* means
+//!    durable;
 //! 6. [`dispatch`] — hand-off to the [`Dispatcher`] and the I0 / I99 answer.
 
 pub mod admit;
