@@ -87,6 +87,8 @@ pub struct World {
     pub srps: Vec<usize>,
     /// The failed Supplier, if any.
     pub failed: Option<usize>,
+    /// The rogue Supplier, if any: the last of `suppliers`.
+    pub rogue: Option<usize>,
     /// Number of devices.
     pub devices: u64,
     devices_rule: DeviceRule,
@@ -184,6 +186,13 @@ impl World {
         if let Some(f) = failed {
             users[f].party = Party::FailedSupplier;
         }
+        let rogue = spec
+            .rogue_supplier
+            .then(|| suppliers.last().copied())
+            .flatten();
+        if let Some(r) = rogue {
+            users[r].party = Party::RogueSupplier;
+        }
         let impostor_cert =
             CertId::new(issuer, &[0x7E, 0xAD, 0xBE, 0xEF, 0x01]).unwrap_or_else(unreachable_cert);
         World {
@@ -193,6 +202,7 @@ impl World {
             other_users,
             srps,
             failed,
+            rogue,
             devices: spec.devices.max(1),
             devices_rule: DeviceRule::Generated {
                 prepayment_permille: (spec.prepayment_share * 1000.0).round() as u64,
@@ -252,6 +262,7 @@ impl World {
             other_users: Vec::new(),
             srps: Vec::new(),
             failed: None,
+            rogue: None,
             devices: devices.max(1),
             devices_rule: DeviceRule::Server {
                 prepayment_percent: u64::from(prepayment_percent),
@@ -309,11 +320,25 @@ impl World {
             w.failed = Some(w.suppliers[0]);
             w.users[w.suppliers[0]].party = Party::FailedSupplier;
         }
+        if scenario.population.rogue_supplier {
+            let special = 1 + usize::from(w.failed.is_some());
+            if w.suppliers.len() <= special {
+                return Err(missing(format!(
+                    "a rogue Supplier needs at least {} Supplier Users, the directory has {}",
+                    special + 1,
+                    w.suppliers.len()
+                )));
+            }
+            let r = w.suppliers[w.suppliers.len() - 1];
+            w.rogue = Some(r);
+            w.users[r].party = Party::RogueSupplier;
+        }
         for m in &scenario.mix {
             for p in [Some(m.from), m.sign_as].into_iter().flatten() {
                 let have = match p {
                     Party::Supplier => !w.healthy_suppliers().is_empty(),
                     Party::FailedSupplier => w.failed.is_some(),
+                    Party::RogueSupplier => w.rogue.is_some(),
                     Party::NetworkOperator => !w.network_operators.is_empty(),
                     Party::OtherUser => !w.other_users.is_empty(),
                     Party::Srp => !w.srps.is_empty(),
@@ -329,12 +354,16 @@ impl World {
         Ok(w)
     }
 
-    /// Suppliers that do not fail.
+    /// Suppliers that neither fail nor are rogue (the failed one is first, the rogue one last).
     pub fn healthy_suppliers(&self) -> &[usize] {
-        match self.failed {
-            Some(_) if self.suppliers.len() > 1 => &self.suppliers[1..],
-            _ => &self.suppliers,
+        let mut s = &self.suppliers[..];
+        if self.failed.is_some() && s.len() > 1 {
+            s = &s[1..];
         }
+        if self.rogue.is_some() && s.len() > 1 {
+            s = &s[..s.len() - 1];
+        }
+        s
     }
 
     /// The EUI-64 of device `d`.
@@ -390,6 +419,26 @@ fn unreachable_cert() -> CertId {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn the_rogue_supplier_is_the_last_and_not_healthy() {
+        let spec = PopulationSpec {
+            suppliers: 4,
+            failed_supplier: true,
+            rogue_supplier: true,
+            ..PopulationSpec::default()
+        };
+        let w = World::new(&spec);
+        assert_eq!(w.failed, Some(w.suppliers[0]));
+        assert_eq!(w.rogue, Some(w.suppliers[3]));
+        assert_eq!(w.users[w.suppliers[3]].party, Party::RogueSupplier);
+        assert_eq!(w.healthy_suppliers(), &w.suppliers[1..3]);
+        // attack: its flood comes from the rogue Supplier alone.
+        let attack = Scenario::load("attack").unwrap();
+        let w = World::new(&attack.population);
+        assert_eq!(w.rogue, w.suppliers.last().copied());
+        assert!(!w.healthy_suppliers().contains(&w.rogue.unwrap()));
+    }
 
     #[test]
     fn devices_are_spread_and_prepayment_share_holds() {

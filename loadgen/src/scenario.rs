@@ -135,6 +135,10 @@ pub struct PopulationSpec {
     /// Whether the first Supplier is the one that fails in SoLR events (it is then not picked for
     /// `from = "supplier"`).
     pub failed_supplier: bool,
+    /// Whether the last Supplier is a rogue one: registered, with a valid certificate, but its
+    /// traffic is hostile (`from = "rogue_supplier"`; it is then not picked for
+    /// `from = "supplier"`, so that what the router does to it shows apart from valid traffic).
+    pub rogue_supplier: bool,
 }
 
 impl Default for PopulationSpec {
@@ -147,6 +151,7 @@ impl Default for PopulationSpec {
             devices: 10_000,
             prepayment_share: 0.2,
             failed_supplier: false,
+            rogue_supplier: false,
         }
     }
 }
@@ -197,6 +202,8 @@ pub enum Party {
     Supplier,
     /// The Supplier that fails in SoLR scenarios.
     FailedSupplier,
+    /// A registered Supplier whose traffic is hostile (a compromised or broken User system).
+    RogueSupplier,
     /// An Electricity Distributor.
     NetworkOperator,
     /// An Other User.
@@ -235,6 +242,10 @@ pub enum Attack {
     Replay,
     /// Signed with a key whose certificate the target never saw, claiming a real User's EUI.
     UnknownCert,
+    /// Not signed at all: 64 bytes that are not a signature by the certificate's key (what a
+    /// sender without the key floods with; it costs the generator no ECDSA, the target one
+    /// verification each unless it stops verifying them).
+    ForgedSignature,
 }
 
 /// `[[mix]]`: one kind of request and its weight.
@@ -397,6 +408,13 @@ impl Scenario {
                 self.invalid("population.failed_supplier needs at least 2 suppliers (one healthy)")
             );
         }
+        let special = usize::from(p.failed_supplier) + usize::from(p.rogue_supplier);
+        if p.rogue_supplier && p.suppliers < special + 1 {
+            return Err(self.invalid(
+                "population.rogue_supplier needs one more supplier than the failed and rogue ones \
+                 (one healthy)",
+            ));
+        }
         if p.suppliers + p.network_operators + p.other_users + p.srps > MAX_USERS {
             return Err(self.invalid(format!("population: at most {MAX_USERS} Users")));
         }
@@ -465,7 +483,7 @@ impl Scenario {
                 }
             }
             let needs = |party: Party| match party {
-                Party::Supplier | Party::FailedSupplier => 1,
+                Party::Supplier | Party::FailedSupplier | Party::RogueSupplier => 1,
                 Party::NetworkOperator => p.network_operators,
                 Party::OtherUser => p.other_users,
                 Party::Srp => p.srps,
@@ -479,6 +497,12 @@ impl Scenario {
                 if party == Party::FailedSupplier && !p.failed_supplier {
                     return Err(self.invalid(format!(
                         "mix {:?}: uses failed_supplier but population.failed_supplier is false",
+                        m.tag
+                    )));
+                }
+                if party == Party::RogueSupplier && !p.rogue_supplier {
+                    return Err(self.invalid(format!(
+                        "mix {:?}: uses rogue_supplier but population.rogue_supplier is false",
                         m.tag
                     )));
                 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use dcc_signing::envelope::SIGNATURE_LEN;
+use dcc_signing::envelope::{encode_unsigned, SIGNATURE_LEN};
 
 use crate::population::World;
 use crate::scenario::Attack;
@@ -77,6 +77,19 @@ pub fn sign_draft(world: &World, draft: &Draft, index: u64) -> Option<Vec<u8>> {
         SignWith::User(u) => &world.users.get(u)?.signer,
         SignWith::Impostor => &world.impostor.0,
     };
+    if draft.attack == Some(Attack::ForgedSignature) {
+        // No ECDSA: the header and body, then 64 index-dependent bytes. Every byte is 0x01..=0x7F
+        // so r and s are in range and the target does a full verification to refuse them.
+        let mut bytes = encode_unsigned(&draft.header, &body(draft.body_len, index)).ok()?;
+        let mut x = index.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        bytes.extend((0..SIGNATURE_LEN).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x as u8 & 0x7E) | 1
+        }));
+        return Some(bytes);
+    }
     let mut bytes = signer
         .sign_envelope(&draft.header, &body(draft.body_len, index))
         .ok()?;

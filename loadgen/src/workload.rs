@@ -138,6 +138,7 @@ impl Workload {
         let pool: &[usize] = match party {
             Party::Supplier => w.healthy_suppliers(),
             Party::FailedSupplier => return w.failed.unwrap_or(w.suppliers[0]),
+            Party::RogueSupplier => return w.rogue.unwrap_or(w.suppliers[0]),
             Party::NetworkOperator => &w.network_operators,
             Party::OtherUser => &w.other_users,
             Party::Srp => &w.srps,

@@ -139,9 +139,15 @@ async fn solr_holds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_holds() {
     let r = run_builtin("attack", Some(200.0), Duration::from_secs(2), 1).await;
-    for code in ["R6", "R7", "R2", "E2", "E4"] {
+    // R9: the rogue Supplier's forged flood is refused once its signatures keep failing.
+    for code in ["R6", "R7", "R2", "E2", "E4", "R9"] {
         assert!(r.codes.iter().any(|c| c.code == code), "no {code}");
     }
+    // Only the rogue Supplier is penalised: valid traffic (other Suppliers) is never throttled.
+    let valid = r.tags.iter().find(|t| t.tag == "valid").unwrap();
+    assert_eq!(valid.throttled, 0);
+    let flood = r.tags.iter().find(|t| t.tag == "forged-flood").unwrap();
+    assert!(flood.throttled > 0 && flood.ok == 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,7 @@
 //! | R6   | [`BadSignature`](ResponseCode::BadSignature) | the signature does not verify | verify |
 //! | R7   | [`Replayed`](ResponseCode::Replayed) | the counter was already accepted, or is older than the anti-replay window | admit, commit |
 //! | R8   | [`RightsSuspended`](ResponseCode::RightsSuspended) | the request needs a right the Party has lost (SEC M8.5) | admit |
-//! | R9   | [`Throttled`](ResponseCode::Throttled) | over the User's rate limit (never for L0/L1) | admit |
+//! | R9   | [`Throttled`](ResponseCode::Throttled) | over the User's rate limit (never for L0/L1; detail `rate-limit`), or — any lane — the originator's recent bad signatures are over the policy's refusal threshold (detail `bad-signatures`, see [`reputation`](crate::pipeline::reputation)) | admit, verify |
 //! | R10  | [`Busy`](ResponseCode::Busy) | the lane is full, or the request waited past the lane deadline | admit, verify |
 //! | R11  | [`Unavailable`](ResponseCode::Unavailable) | the router is shutting down | any |
 //! | R12  | [`NotDurable`](ResponseCode::NotDurable) | the state store could not make the anti-replay state durable (disk full, I/O error): not dispatched; send again with a new counter | persist |

@@ -153,6 +153,7 @@ impl RouterBuilder {
             clock: self.clock,
             counters: Arc::new(Counters::default()),
             limiter: RateLimiter::default(),
+            reputation: crate::pipeline::reputation::Reputation::default(),
             stopping: AtomicBool::new(false),
             workers_joined: AtomicBool::new(false),
             batch,

@@ -6,6 +6,7 @@
 //! | 1 | originator is a known User | E1 |
 //! | 2 | its security assurance status allows sending | E3 |
 //! | 3 | it holds the User Role it sent in | E1 |
+//! | 3a | its recent bad signatures are under the policy's refusal threshold ([`super::reputation`]) | R9 `bad-signatures` |
 //! | 4 | the SRV is in the catalogue and the role may send it | E2 |
 //! | 5 | the command variant is allowed for the SRV | E12 |
 //! | 6 | the signer certificate: known, not revoked, in validity, owned by the originator — or revocation-delayed with this originator among its SRPs and this SRV in its safe-mode set | R2, R3, R4, R5 |
@@ -14,7 +15,7 @@
 //! | 9 | the sender (for an SRP: the failed Supplier it acts for, MP185) is registered for the device in this role | E4 |
 //! | 10 | the rights this request needs are not suspended | R8 |
 //! | 11 | anti-replay pre-check (read only; the commit stage decides) | R7 |
-//! | 12 | lane: SRP-under-delay → L0; future-dated / scheduled → L3; else the SRV's lane, prepayment targets promoted to L1 | — |
+//! | 12 | lane: SRP-under-delay → L0; future-dated / scheduled → L3; else the SRV's lane, prepayment targets promoted to L1; then an originator over the demotion threshold ([`super::reputation`]) → L3 whatever it claimed | — |
 //! | 13 | per-User token bucket, L2 and L3 only | R9 |
 //! | 14 | lane capacity (in the router, `try_send`) | R10 |
 
@@ -25,6 +26,7 @@ use dcc_signing::envelope::Header;
 use dcc_signing::ExecutionKind;
 
 use super::lanes::Lane;
+use super::reputation::{self, Standing};
 use super::Shared;
 use crate::policy::SrvEntry;
 use crate::response::ResponseCode;
@@ -71,6 +73,14 @@ pub(crate) fn admit(shared: &Shared, h: &Header, now: Instant) -> Result<Admitte
         return Err(refuse(ResponseCode::InvalidUser, "role-not-held"));
     }
 
+    // 3a: signature reputation. Early, so that a refused flood costs a map lookup and no more.
+    let standing = shared
+        .reputation
+        .standing(originator, &policy.reputation, now);
+    if standing == Standing::Refused {
+        return Err(refuse(ResponseCode::Throttled, reputation::DETAIL));
+    }
+
     // 4–5: the SRV.
     let entry = policy
         .catalogue
@@ -110,8 +120,12 @@ pub(crate) fn admit(shared: &Shared, h: &Header, now: Instant) -> Result<Admitte
         ReplayVerdict::TooOld => return Err(refuse(ResponseCode::Replayed, "too-old")),
     }
 
-    // 12: the lane.
-    let lane = classify(shared, h, entry, device, cert_use);
+    // 12: the lane. A demoted originator's claim of a high lane is not believed: its requests
+    // compete for L3's worker share (1/101 by default), not L0/L1's.
+    let lane = match standing {
+        Standing::Good => classify(shared, h, entry, device, cert_use),
+        Standing::Demoted | Standing::Refused => Lane::L3,
+    };
 
     // 13: per-User rate limit, not for L0/L1.
     if matches!(lane, Lane::L2 | Lane::L3) {

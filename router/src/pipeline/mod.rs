@@ -5,6 +5,8 @@
 //!    lane admission;
 //! 3. [`lanes`] — four bounded queues and the deficit-round-robin pick;
 //! 4. [`verify`] — the worker pool (OS threads): deadline check, SHA-256, batched ECDSA;
+//!    failures feed [`reputation`], which demotes (admit: lane L3) and then refuses (admit
+//!    and verify: R9) originators whose signatures keep failing;
 //! 5. [`commit`] — certificate state re-checked and anti-replay committed, under the
 //!    certificate's read lock; then, with a durable store, [`persist`] — the anti-replay
 //!    mark group-committed (one fsync for many requests) before the hand-off: *accepted*
@@ -17,6 +19,7 @@ pub mod decode;
 pub mod dispatch;
 pub mod lanes;
 pub mod persist;
+pub mod reputation;
 pub mod verify;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +52,8 @@ pub(crate) struct Shared {
     pub clock: Clock,
     pub counters: Arc<Counters>,
     pub limiter: RateLimiter,
+    /// Bad-signature scores per originator ([`reputation`]).
+    pub reputation: reputation::Reputation,
     pub lanes: Lanes<Job>,
     pub stopping: AtomicBool,
     /// Set once every verify worker has been joined (the persist thread may then leave).

@@ -18,6 +18,7 @@ use dcc_signing::verify::VerifyJob;
 use sha2::{Digest, Sha256};
 
 use super::lanes::{Drr, Lane};
+use super::reputation::{self, Standing};
 use super::{commit, Job, Shared};
 use crate::response::ResponseCode;
 
@@ -71,6 +72,17 @@ pub(crate) fn process(shared: &Shared, batch: &mut Vec<(Lane, Job)>) {
         job.reply.timings.queued = waited;
         if waited > shared.policy.lane(lane).deadline.get() {
             job.reply.send(ResponseCode::Busy, Some("deadline"));
+        } else if shared.reputation.standing(
+            job.header.request_id.originator,
+            &shared.policy.reputation,
+            picked,
+        ) == Standing::Refused
+        {
+            // Admitted before its originator crossed the refusal threshold: a flood fills the
+            // lanes faster than verification can raise the score, so its queued tail is
+            // refused here, before any hashing or ECDSA (see `reputation`).
+            job.reply
+                .send(ResponseCode::Throttled, Some(reputation::DETAIL));
         } else {
             live.push(job);
         }
@@ -109,12 +121,18 @@ pub(crate) fn process(shared: &Shared, batch: &mut Vec<(Lane, Job)>) {
         }
     }
     let verify_time = picked.elapsed();
+    let verified = Instant::now();
 
     for (mut job, ok) in live.into_iter().zip(verdicts) {
         job.reply.timings.verify = verify_time;
         if ok {
             commit::commit(shared, job);
         } else {
+            shared.reputation.record_bad(
+                job.header.request_id.originator,
+                &shared.policy.reputation,
+                verified,
+            );
             job.reply.send(ResponseCode::BadSignature, None);
         }
     }

@@ -125,6 +125,87 @@ impl RateLimit {
     }
 }
 
+/// How long it takes an originator's bad-signature score to halve: 100 ms ..= 1 day.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ReputationHalfLife(Duration);
+
+impl ReputationHalfLife {
+    /// A half-life in milliseconds, if in range.
+    pub fn from_millis(ms: u64) -> Option<Self> {
+        (100..=86_400_000)
+            .contains(&ms)
+            .then(|| Self(Duration::from_millis(ms)))
+    }
+
+    /// The duration.
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+/// A bad-signature score threshold: 1..=1,000,000 (failed verifications, decayed).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct BadSignatureScore(NonZeroU32);
+
+impl BadSignatureScore {
+    /// Upper bound.
+    pub const MAX: u32 = 1_000_000;
+
+    /// A threshold, if in range.
+    pub fn new(n: u32) -> Option<Self> {
+        NonZeroU32::new(n)
+            .filter(|n| n.get() <= Self::MAX)
+            .map(Self)
+    }
+
+    /// The number.
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+/// Signature reputation ([`crate::pipeline::reputation`]): an originator whose requests keep
+/// failing signature verification is demoted to L3 at `demote_at`, refused at `refuse_at`,
+/// until its score decays. `demote_at <= refuse_at`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ReputationConfig {
+    /// Score halves every this long.
+    pub half_life: ReputationHalfLife,
+    /// From this score on, the originator's requests go to L3 whatever they claim.
+    pub demote_at: BadSignatureScore,
+    /// From this score on, the originator's requests are refused (R9 `bad-signatures`).
+    pub refuse_at: BadSignatureScore,
+}
+
+impl ReputationConfig {
+    /// A configuration, if `demote_at <= refuse_at`.
+    pub fn new(
+        half_life: ReputationHalfLife,
+        demote_at: BadSignatureScore,
+        refuse_at: BadSignatureScore,
+    ) -> Option<Self> {
+        (demote_at <= refuse_at).then_some(ReputationConfig {
+            half_life,
+            demote_at,
+            refuse_at,
+        })
+    }
+}
+
+impl Default for ReputationConfig {
+    /// 30 s half-life, demoted at 8, refused at 32: a User with an occasional bad signature
+    /// (one a minute) never reaches 2; a flood is demoted after 8 failures and refused after 32,
+    /// and a refused originator leaks through about 0.7 requests/s (its score decaying back
+    /// under 32), each of which, failing again, keeps it refused.
+    fn default() -> Self {
+        ReputationConfig {
+            half_life: ReputationHalfLife(Duration::from_secs(30)),
+            demote_at: BadSignatureScore(NonZeroU32::MIN.saturating_add(7)),
+            refuse_at: BadSignatureScore(NonZeroU32::MIN.saturating_add(31)),
+        }
+    }
+}
+
 /// One lane's configuration.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct LaneConfig {
@@ -151,6 +232,8 @@ pub struct Policy {
     pub dcc_eui: Eui64,
     /// Whether reads of prepayment-mode devices are promoted to L1 too.
     pub prepayment_promotes_reads: bool,
+    /// Demotion and refusal of originators whose signatures keep failing.
+    pub reputation: ReputationConfig,
 }
 
 impl Default for Policy {
@@ -206,8 +289,18 @@ struct RawPolicy {
     prepayment_promotes_reads: bool,
     lanes: RawLanes,
     rate_limit: RawRateLimit,
+    /// Optional: policies written before it get [`ReputationConfig::default`].
+    reputation: Option<RawReputation>,
     #[serde(default)]
     srv: Vec<RawSrv>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReputation {
+    half_life_ms: Spanned<i64>,
+    demote_at: Spanned<i64>,
+    refuse_at: Spanned<i64>,
 }
 
 #[derive(Deserialize)]
@@ -360,6 +453,31 @@ impl Policy {
             }
         }
 
+        let reputation = match &raw.reputation {
+            None => ReputationConfig::default(),
+            Some(r) => {
+                let half_life = lines.typed(
+                    &r.half_life_ms,
+                    "reputation half_life_ms",
+                    ReputationHalfLife::from_millis,
+                )?;
+                let demote_at =
+                    lines.typed(&r.demote_at, "reputation demote_at", BadSignatureScore::new)?;
+                let refuse_at =
+                    lines.typed(&r.refuse_at, "reputation refuse_at", BadSignatureScore::new)?;
+                ReputationConfig::new(half_life, demote_at, refuse_at).ok_or_else(|| {
+                    lines.err(
+                        r.refuse_at.span(),
+                        format!(
+                            "reputation refuse_at {} is below demote_at {}",
+                            refuse_at.get(),
+                            demote_at.get()
+                        ),
+                    )
+                })?
+            }
+        };
+
         let dcc_eui = match &raw.dcc_eui {
             Some(s) => s.get_ref().parse().map_err(|e| lines.err(s.span(), e))?,
             None => Eui64::default(),
@@ -441,6 +559,7 @@ impl Policy {
             user_limits,
             dcc_eui,
             prepayment_promotes_reads: raw.prepayment_promotes_reads,
+            reputation,
         })
     }
 
@@ -504,5 +623,51 @@ mod tests {
             .contains(CommandVariant::NON_DEVICE));
         assert_eq!(p.lanes[3].weight.get(), 1);
         assert!(p.lane(Lane::L3).capacity.get() < p.lane(Lane::L0).capacity.get());
+        // The file spells out the built-in reputation defaults.
+        assert_eq!(p.reputation, ReputationConfig::default());
+    }
+
+    #[test]
+    fn reputation_is_checked_with_its_line() {
+        let base = DEFAULT_POLICY_TOML
+            .split("\n[reputation]")
+            .next()
+            .unwrap()
+            .to_owned();
+        let with = |table: &str| Policy::from_toml_str(&format!("{base}\n{table}"));
+        // Absent: the defaults.
+        assert_eq!(
+            Policy::from_toml_str(&base).unwrap().reputation,
+            ReputationConfig::default()
+        );
+        let ok = with("[reputation]\nhalf_life_ms = 1000\ndemote_at = 2\nrefuse_at = 2\n").unwrap();
+        assert_eq!(ok.reputation.half_life.get(), Duration::from_secs(1));
+        let line = base.lines().count() + 2;
+        for (table, at, what) in [
+            (
+                "half_life_ms = 99\ndemote_at = 2\nrefuse_at = 4",
+                line,
+                "half_life_ms",
+            ),
+            (
+                "half_life_ms = 1000\ndemote_at = 0\nrefuse_at = 4",
+                line + 1,
+                "demote_at",
+            ),
+            (
+                "half_life_ms = 1000\ndemote_at = 2\nrefuse_at = 1000001",
+                line + 2,
+                "refuse_at",
+            ),
+            (
+                "half_life_ms = 1000\ndemote_at = 8\nrefuse_at = 4",
+                line + 2,
+                "below",
+            ),
+        ] {
+            let e = with(&format!("[reputation]\n{table}\n")).unwrap_err();
+            assert_eq!(e.line(), Some(at), "{table}: {e}");
+            assert!(e.to_string().contains(what), "{table}: {e}");
+        }
     }
 }

@@ -241,7 +241,24 @@ impl World {
         workers: usize,
         recorder: Recorder,
     ) -> Self {
-        Self::build(policy, verifier, workers, recorder, None)
+        Self::build(policy, verifier, workers, recorder, None, None)
+    }
+
+    /// A world whose workers take at most `batch` requests at a time.
+    pub fn with_batch(
+        policy: Policy,
+        verifier: Arc<dyn Verifier>,
+        workers: usize,
+        batch: usize,
+    ) -> Self {
+        Self::build(
+            policy,
+            verifier,
+            workers,
+            Recorder::default(),
+            None,
+            Some(batch),
+        )
     }
 
     /// A world whose router makes state durable in `store`.
@@ -252,6 +269,7 @@ impl World {
             2,
             Recorder::default(),
             Some(store),
+            None,
         )
     }
 
@@ -261,6 +279,7 @@ impl World {
         workers: usize,
         recorder: Recorder,
         store: Option<Arc<dyn dcc_router::store::Store>>,
+        batch: Option<usize>,
     ) -> Self {
         let clock = Clock::manual(NOW);
         let recorder = Arc::new(recorder);
@@ -273,6 +292,9 @@ impl World {
             .clock(clock.clone());
         if let Some(store) = store {
             builder = builder.store(store);
+        }
+        if let Some(batch) = batch {
+            builder = builder.batch_size(batch);
         }
         let router = builder.build().unwrap();
         let w = World {
