@@ -365,6 +365,20 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     if a.in_memory {
         cfg.store = crate::server::config::StoreMode::Memory;
     }
+    // The file was checked when read; a flag's value is checked here, and named as a flag.
+    let flags = [
+        ("workers", a.workers.is_some()),
+        ("io_threads", a.io_threads.is_some()),
+        ("demo_devices", a.demo_devices.is_some()),
+    ];
+    if let Err(e) = cfg.validate_top() {
+        let flag = flags.iter().any(|(k, given)| *given && *k == e.key);
+        return Err(if flag {
+            format!("--{}: {e}", e.key.replace('_', "-"))
+        } else {
+            e.to_string()
+        });
+    }
     Ok(cfg)
 }
 
@@ -394,6 +408,14 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
             ""
         }
     );
+    if running.created_pki {
+        println!(
+            "  CA keys    {} (apart: the server does not read them)",
+            cfg.data_dir
+                .join(dcc_signing::pki::demo::CA_KEYS_DIR)
+                .display()
+        );
+    }
     if let Some(m) = running.metrics_addr {
         println!("  metrics    http://{m}/metrics");
     }
