@@ -446,9 +446,12 @@ impl Ctx {
 // ---------------------------------------------------------------------------------------------
 // Load.
 
+/// What one producer task returns: each request it sent (its index) and the task awaiting it.
+type Sent = Vec<(usize, tokio::task::JoinHandle<()>)>;
+
 struct Load {
     stop: Arc<AtomicBool>,
-    producers: Vec<tokio::task::JoinHandle<Vec<(usize, tokio::task::JoinHandle<()>)>>>,
+    producers: Vec<tokio::task::JoinHandle<Sent>>,
 }
 
 /// Top-ups (SRV 2.2, on demand) from supplier-a and supplier-b to their own load devices.
@@ -592,15 +595,15 @@ fn plan(
     let decommission = 150 + 2 * (r64 % 25);
     let new_device = 10_000 + r64;
     let moved = 100 + 2 * (r64 % 14);
-    let suspend_netop = r % 2 == 0;
+    let suspend_netop = r.is_multiple_of(2);
     let netop_rights = vec![Right::CoreOtherRoles];
     let mut changes = vec![
         (
             Key::Prepayment(pay),
-            r % 2 == 0,
+            r.is_multiple_of(2),
             AdminRequest::SetPaymentMode {
                 device: demo_device(pay),
-                mode: if r % 2 == 0 {
+                mode: if r.is_multiple_of(2) {
                     Mode::Prepayment
                 } else {
                     Mode::Credit

@@ -6,9 +6,9 @@
 //! 3. [`lanes`] — four bounded queues and the deficit-round-robin pick;
 //! 4. [`verify`] — the worker pool (OS threads): deadline check, SHA-256, batched ECDSA;
 //! 5. [`commit`] — certificate state re-checked and anti-replay committed, under the
-//!    certificate's read lock;
-//! 5b. [`persist`] — with a durable store, the anti-replay mark group-committed (one fsync
-//!    for many requests) before the hand-off: *accepted* means durable;
+//!    certificate's read lock; then (5b) [`persist`] — with a durable store, the anti-replay
+//!    mark group-committed (one fsync for many requests) before the hand-off: *accepted*
+//!    means durable;
 //! 6. [`dispatch`] — hand-off to the [`Dispatcher`] and the I0 / I99 answer.
 
 pub mod admit;
