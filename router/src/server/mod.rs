@@ -254,9 +254,20 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         None => None,
     };
     // 3. The PKI: created if it is the demo one on first start, then read and checked.
+    let data_dir = || {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServeError::DataDir {
+            path: cfg.data_dir.clone(),
+            source,
+        })
+    };
     let demo_keys = cfg
         .pki_is_demo()
         .then(|| cfg.data_dir.join(dcc_signing::pki::demo::CA_KEYS_DIR));
+    if demo_keys.is_some() {
+        // The demo PKI lives in the data directory: a data directory that cannot be created
+        // is said as such, not as a PKI file that cannot be written.
+        data_dir()?;
+    }
     let (users, created_pki) = bootstrap::ensure_pki(&pki_dir, demo_keys.as_deref(), now)?;
     let (trust, issuing_ca) = bootstrap::trust_from_pki_dir(&pki_dir)?;
     let tls = TlsMaterial::server_from_pki_dir(&pki_dir)?;
@@ -266,10 +277,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
     let store: Arc<dyn crate::store::Store> = match cfg.store {
         config::StoreMode::Memory => Arc::new(crate::store::MemoryStore::default()),
         config::StoreMode::Durable => {
-            std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServeError::DataDir {
-                path: cfg.data_dir.clone(),
-                source,
-            })?;
+            data_dir()?;
             Arc::new(crate::store::RedbStore::open(&cfg.store_path())?)
         }
     };
