@@ -365,6 +365,20 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     if a.in_memory {
         cfg.store = crate::server::config::StoreMode::Memory;
     }
+    // The file was checked when read; a flag's value is checked here, and named as a flag.
+    let flags = [
+        ("workers", a.workers.is_some()),
+        ("io_threads", a.io_threads.is_some()),
+        ("demo_devices", a.demo_devices.is_some()),
+    ];
+    if let Err(e) = cfg.validate_top() {
+        let flag = flags.iter().any(|(k, given)| *given && *k == e.key);
+        return Err(if flag {
+            format!("--{}: {e}", e.key.replace('_', "-"))
+        } else {
+            e.to_string()
+        });
+    }
     Ok(cfg)
 }
 
@@ -378,6 +392,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init()
         .ok();
+    let stop = stop_signal();
     let running = server::start(&cfg).await.map_err(|e| e.to_string())?;
     let pki = cfg.pki_dir();
     println!(
@@ -394,6 +409,14 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
             ""
         }
     );
+    if running.created_pki {
+        println!(
+            "  CA keys    {} (apart: the server does not read them)",
+            cfg.data_dir
+                .join(dcc_signing::pki::demo::CA_KEYS_DIR)
+                .display()
+        );
+    }
     if let Some(m) = running.metrics_addr {
         println!("  metrics    http://{m}/metrics");
     }
@@ -422,31 +445,40 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         running.addr,
         pki.display()
     );
-    wait_for_signal().await;
+    stop.await;
     eprintln!("shutting down: draining in-flight requests");
     running.shutdown().await;
     Ok(())
 }
 
+/// SIGINT or SIGTERM, registered when this is called (not when awaited). Why: the handlers
+/// must be in place before the server prints that it listens, or a SIGTERM sent as soon as
+/// that line is read meets the default action and kills the process instead of draining it.
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Reads a certificate argument: an id, or a PEM file whose id is computed.

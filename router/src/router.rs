@@ -29,6 +29,15 @@ pub const MAX_BATCH: usize = 64;
 /// Most workers a router starts.
 pub const MAX_WORKERS: usize = 1024;
 
+/// The verify worker count when none is given (the builder's, and `workers = 0` of `serve`):
+/// one per core the process may use — verification is CPU-bound, so more threads than cores
+/// only add switching — 1 when the count is unknown, at most [`MAX_WORKERS`].
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_WORKERS)
+}
+
 /// Why a router could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -85,7 +94,7 @@ impl RouterBuilder {
         self
     }
 
-    /// Verify worker threads.
+    /// Verify worker threads, 1..=[`MAX_WORKERS`] (default [`default_workers`]).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n);
         self
@@ -120,9 +129,7 @@ impl RouterBuilder {
 
     /// Starts the workers.
     pub fn build(self) -> Result<Router, BuildError> {
-        let workers = self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        });
+        let workers = self.workers.unwrap_or_else(default_workers);
         if !(1..=MAX_WORKERS).contains(&workers) {
             return Err(BuildError::Workers(workers));
         }

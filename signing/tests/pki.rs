@@ -453,10 +453,49 @@ fn demo_pki_directory_round_trip() {
         dir.path().join("users/supplier-a/key.pem"),
     )
     .unwrap();
-    assert!(matches!(
-        DemoPki::load_from_dir(dir.path()),
-        Err(PkiError::KeyMismatch)
-    ));
+    // ... and the error names the key file.
+    match DemoPki::load_from_dir(dir.path()) {
+        Err(PkiError::File { path, source }) => {
+            assert!(matches!(*source, PkiError::KeyMismatch));
+            assert!(path.ends_with("users/supplier-a/key.pem"), "{path:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ca_keys_apart_are_outside_the_pki_dir_and_still_found() {
+    let pki = demo();
+    let dir = tempfile::tempdir().unwrap();
+    let (pki_dir, keys) = (dir.path().join("pki"), dir.path().join("ca-keys"));
+    pki.write_with_ca_keys_apart(&pki_dir, &keys).unwrap();
+    assert!(!pki_dir.join("ca/root-key.pem").exists());
+    assert!(!pki_dir.join("ca/issuing-key.pem").exists());
+    for f in ["root.pem", "root-key.pem", "issuing.pem", "issuing-key.pem"] {
+        assert!(keys.join(f).exists(), "{f}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&keys), 0o700);
+        assert_eq!(mode(&keys.join("issuing-key.pem")), 0o600);
+    }
+    // The loader finds the keys in the sibling directory.
+    let back = DemoPki::load_from_dir(&pki_dir).unwrap();
+    assert_eq!(back.issuing.cert.der, pki.issuing.cert.der);
+    // Without them, the error names the usual place.
+    std::fs::remove_dir_all(&keys).unwrap();
+    let e = DemoPki::load_from_dir(&pki_dir).unwrap_err().to_string();
+    assert!(e.contains("ca/root-key.pem"), "{e}");
+    // What a server reads needs no key.
+    dcc_signing::pki::load_ca_certs(&pki_dir).unwrap();
+    // A garbage certificate is refused naming the file.
+    std::fs::write(pki_dir.join("ca/root.pem"), "garbage").unwrap();
+    let e = dcc_signing::pki::load_ca_certs(&pki_dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ca/root.pem"), "{e}");
 }
 
 #[test]

@@ -493,12 +493,31 @@ impl Server {
     /// ([`Limits::transport_config`]), so that the limits in force are the ones given here.
     pub fn start(
         addr: SocketAddr,
+        config: quinn::ServerConfig,
+        limits: Limits,
+        handler: Arc<dyn Handler>,
+    ) -> std::io::Result<Server> {
+        Self::start_on(std::net::UdpSocket::bind(addr)?, config, limits, handler)
+    }
+
+    /// Starts accepting on a socket bound earlier. Why: `dcc-router serve` binds its socket
+    /// before it writes anything (data directory, demo PKI, store), so that a port in use
+    /// leaves no trace, and only then has the TLS material this needs.
+    pub fn start_on(
+        socket: std::net::UdpSocket,
         mut config: quinn::ServerConfig,
         limits: Limits,
         handler: Arc<dyn Handler>,
     ) -> std::io::Result<Server> {
         config.transport_config(Arc::new(limits.transport_config()));
-        let endpoint = quinn::Endpoint::server(config, addr)?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| std::io::Error::other("no async runtime found"))?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(config),
+            socket,
+            runtime,
+        )?;
         let stop = CancellationToken::new();
         let tracker = Arc::new(Tracker::default());
         let accept_task = tokio::spawn(accept_loop(

@@ -27,8 +27,32 @@ pub enum TlsError {
     #[error("TLS configuration: {0}")]
     Rustls(String),
     /// A file of a PKI directory could not be read.
-    #[error("{0}: {1}")]
-    Io(String, String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of a PKI directory was read but refused: which file, and why.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<TlsError>,
+    },
+}
+
+impl TlsError {
+    fn in_file(self, path: &std::path::Path) -> Self {
+        TlsError::File {
+            path: path.to_path_buf(),
+            source: Box::new(self),
+        }
+    }
 }
 
 /// PEM-encoded TLS material for one side of a connection.
@@ -42,8 +66,55 @@ pub struct TlsMaterial {
     pub key_pem: Vec<u8>,
 }
 
+/// Largest TLS PEM file read (a chain of a few certificates is a few KiB).
+const MAX_TLS_FILE: u64 = 1024 * 1024;
+
 fn read(path: &std::path::Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::Io(path.display().to_string(), e.to_string()))
+    use std::io::Read;
+    let io = |source| TlsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_TLS_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() as u64 > MAX_TLS_FILE {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("over {MAX_TLS_FILE} bytes"),
+        )));
+    }
+    Ok(buf)
+}
+
+/// Reads the material of one side from its three files and checks it as
+/// [`server_config`]/[`client_config`] will, so that an error names the file at fault (the
+/// configuration builders see bytes, not files): `ca` holds certificates, `chain` holds
+/// certificates (leaf first), `key` is a private key that belongs to the leaf.
+fn from_files(
+    ca: &std::path::Path,
+    chain: &std::path::Path,
+    key_file: &std::path::Path,
+) -> Result<TlsMaterial, TlsError> {
+    let m = TlsMaterial {
+        ca_pem: read(ca)?,
+        cert_pem: read(chain)?,
+        key_pem: read(key_file)?,
+    };
+    roots(&m.ca_pem, "CA").map_err(|e| e.in_file(ca))?;
+    let leaf = certs(&m.cert_pem, "certificate chain").map_err(|e| e.in_file(chain))?;
+    let k = key(&m.key_pem, "private key").map_err(|e| e.in_file(key_file))?;
+    let certified = rustls::sign::CertifiedKey::from_der(leaf, k, &provider());
+    if let Err(e) = certified {
+        return Err(
+            TlsError::Rustls(format!("{e} (certificate chain {})", chain.display()))
+                .in_file(key_file),
+        );
+    }
+    Ok(m)
 }
 
 impl TlsMaterial {
@@ -51,22 +122,23 @@ impl TlsMaterial {
     /// `dcc-router serve` layout): trusts `ca/root.pem`, presents `users/NAME/tls-chain.pem`.
     pub fn client_from_pki_dir(pki: &std::path::Path, name: &str) -> Result<Self, TlsError> {
         let user = pki.join("users").join(name);
-        Ok(TlsMaterial {
-            ca_pem: read(&pki.join("ca").join("root.pem"))?,
-            cert_pem: read(&user.join("tls-chain.pem"))?,
-            key_pem: read(&user.join("tls-key.pem"))?,
-        })
+        from_files(
+            &pki.join("ca").join("root.pem"),
+            &user.join("tls-chain.pem"),
+            &user.join("tls-key.pem"),
+        )
     }
 
     /// The server material of a PKI directory: trusts `ca/root.pem` for clients, presents
-    /// `ca/server-chain.pem`.
+    /// `ca/server-chain.pem` with `ca/server-key.pem`. Each file is checked here: an error
+    /// names the file and why.
     pub fn server_from_pki_dir(pki: &std::path::Path) -> Result<Self, TlsError> {
         let ca = pki.join("ca");
-        Ok(TlsMaterial {
-            ca_pem: read(&ca.join("root.pem"))?,
-            cert_pem: read(&ca.join("server-chain.pem"))?,
-            key_pem: read(&ca.join("server-key.pem"))?,
-        })
+        from_files(
+            &ca.join("root.pem"),
+            &ca.join("server-chain.pem"),
+            &ca.join("server-key.pem"),
+        )
     }
 
     /// The client material of User `name` of an in-memory demo PKI (tests, benches).

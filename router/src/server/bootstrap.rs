@@ -1,7 +1,12 @@
 //! First start and every start: the PKI a server trusts, and the state it begins with.
 //!
-//! With no PKI directory, `serve` writes a demo PKI there (as `dcc-sign pki init` would) so that
-//! a test team has a working server and client credentials in one command. The state is then
+//! With no `pki_dir` configured and nothing yet in `DATA_DIR/pki`, `serve` writes a demo PKI
+//! there (as `dcc-sign pki init` would) so that a test team has a working server and client
+//! credentials in one command — except the CA keys, which go to `DATA_DIR/ca-keys/` (0700,
+//! keys 0600): the server never reads them, and keeping them out of the directory it reads
+//! means a server's files never include what issues certificates (see
+//! [`DemoPki::write_with_ca_keys_apart`]). A `pki_dir` that is configured is never written:
+//! missing, it is an error saying how to create it. The state is then
 //! restored from the store ([`crate::store`]: the truth at start), and the router learns what
 //! the store does not know yet: every User under `users/` — its Organisation Certificate,
 //! chain-validated, and its User Roles (an Approved Party) — and, once per store, `demo_devices`
@@ -58,6 +63,31 @@ pub enum BootstrapError {
     /// The store could not be read or written.
     #[error(transparent)]
     Store(#[from] AdminError),
+    /// The configured `pki_dir` does not exist (it is never created: only the default demo
+    /// PKI is).
+    #[error(
+        "pki_dir {} does not exist: create it with `dcc-sign pki init --dir {}`, or omit \
+         pki_dir to use a demo PKI in DATA_DIR/pki",
+        dir.display(),
+        dir.display()
+    )]
+    PkiDirMissing {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The configured `pki_dir` exists but holds no PKI.
+    #[error(
+        "pki_dir {}: {} is missing (a `dcc-sign pki init --dir` directory is expected; omit \
+         pki_dir to use a demo PKI in DATA_DIR/pki)",
+        dir.display(),
+        file.display()
+    )]
+    NotAPkiDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The file looked for.
+        file: PathBuf,
+    },
 }
 
 /// Converts a parsed Organisation Certificate into what the certificate store keeps.
@@ -71,21 +101,48 @@ pub fn cert_record(cert: &OrgCertificate) -> CertRecord {
     }
 }
 
-/// Makes sure `dir` holds a PKI (writing a demo one if it holds none) and reads its Users.
-/// Returns the Users and whether the PKI was created now. A User directory without a
-/// readable `cert.pem` is an error naming the file.
-pub fn ensure_pki(dir: &Path, now: u64) -> Result<(Vec<DirectoryUser>, bool), BootstrapError> {
+/// Checks that a configured PKI directory holds a PKI, writing nothing: for before anything
+/// else is done at start.
+pub fn check_pki_dir(dir: &Path) -> Result<(), BootstrapError> {
+    if !dir.exists() {
+        return Err(BootstrapError::PkiDirMissing {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let root = dir.join("ca").join("root.pem");
+    if !root.exists() {
+        return Err(BootstrapError::NotAPkiDir {
+            dir: dir.to_path_buf(),
+            file: root,
+        });
+    }
+    Ok(())
+}
+
+/// Makes sure `dir` holds a PKI and reads its Users. With `demo_keys`, a `dir` without one
+/// gets a demo PKI, its CA keys written to `demo_keys` instead; without, it is an error
+/// ([`check_pki_dir`]). Returns the Users and whether the PKI was created now. A User
+/// directory without a readable `cert.pem` is an error naming the file.
+pub fn ensure_pki(
+    dir: &Path,
+    demo_keys: Option<&Path>,
+    now: u64,
+) -> Result<(Vec<DirectoryUser>, bool), BootstrapError> {
     let err = |source| BootstrapError::Pki {
         dir: dir.to_path_buf(),
         source,
     };
-    let created = if dir.join("ca").join("root.pem").exists() {
-        false
-    } else {
-        DemoPki::generate(now)
-            .and_then(|pki| pki.write_to_dir(dir, false))
-            .map_err(err)?;
-        true
+    let created = match demo_keys {
+        Some(keys) if !dir.join("ca").join("root.pem").exists() => {
+            DemoPki::generate(now)
+                .and_then(|pki| pki.write_with_ca_keys_apart(dir, keys))
+                .map_err(err)?;
+            true
+        }
+        _ => {
+            check_pki_dir(dir)?;
+            false
+        }
     };
     Ok((load_directory_users(dir).map_err(err)?, created))
 }

@@ -5,13 +5,14 @@
 //! metrics = "127.0.0.1:9464"       # Prometheus text endpoint; omit or "" to disable
 //! data_dir = "dcc-router-data"     # demo PKI and the state store (state.redb) live here
 //! store = "durable"                # or "memory": nothing survives a restart (benchmarks)
-//! # pki_dir = "dcc-router-data/pki" # a `dcc-sign pki init` directory (created if missing)
+//! # pki_dir = "ca/pki"              # a `dcc-sign pki init` directory; must exist. Unset: the
+//!                                  # demo PKI in data_dir/pki, created on first start
 //! # policy = "policy.toml"         # SRV catalogue, lanes, capacities, rate limits
-//! workers = 0                      # verify worker threads; 0 = one per core
-//! io_threads = 1                   # async runtime threads (QUIC, TLS, ingress); 0 = one per core
+//! workers = 0                      # 0..=1024 verify worker threads; 0 = one per core
+//! io_threads = 1                   # 0..=1024 async runtime threads (QUIC, TLS, ingress); 0 = one per core
 //! admin_users = ["02-DC-C0-00-00-00-00-7F"]
-//! demo_devices = 10000             # devices registered at start (see `bootstrap`)
-//! prepayment_percent = 30
+//! demo_devices = 10000             # 0..=100000000 devices registered at start (see `bootstrap`)
+//! prepayment_percent = 30          # 0..=100
 //!
 //! [limits]                         # every value is checked: out of range is an error
 //! max_connections = 1024           # 1..=1000000; authenticated connections, admins' included
@@ -29,6 +30,9 @@
 //! max_in_flight_per_connection = 4096 # 1..=1000000
 //! drain_timeout_ms = 5000          # 0..=600000
 //! ```
+//!
+//! Every value is checked, top level as in `[limits]`: out of range is an error naming the
+//! file and line, never a value quietly replaced by another.
 //!
 //! # Memory bound
 //!
@@ -53,9 +57,27 @@ use dcc_signing::Eui64;
 use serde::Deserialize;
 
 use crate::ingress::server::Limits;
+use crate::router::{default_workers, MAX_WORKERS};
 
 /// The demo admin User of `dcc-sign pki init`.
 pub const DEMO_ADMIN: Eui64 = Eui64::from_u64(0x02DC_C000_0000_007F);
+
+/// Largest `io_threads`.
+pub const MAX_IO_THREADS: usize = 1024;
+/// Most `demo_devices`: 100 million demo devices take tens of GiB of state; more is a typo.
+pub const MAX_DEMO_DEVICES: u64 = 100_000_000;
+
+/// A top-level value out of its range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} = {value} is out of range {range}")]
+pub struct InvalidValue {
+    /// The key.
+    pub key: &'static str,
+    /// The value given.
+    pub value: u64,
+    /// The values allowed, as text (`0..=1024 (0: one per core)`).
+    pub range: String,
+}
 
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +101,13 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A value of a configuration not read from a file (built in code, or changed by a
+    /// command-line flag) is out of range.
+    #[error("configuration: {0}")]
+    Value(#[from] InvalidValue),
+    /// A `[limits]` value of a configuration not read from a file is out of range.
+    #[error("configuration: {0}")]
+    Limit(#[from] InvalidLimit),
 }
 
 /// Largest configuration file read.
@@ -101,7 +130,9 @@ pub struct ServeConfig {
     pub pki_dir: Option<PathBuf>,
     /// Policy file (default: the embedded policy).
     pub policy: Option<PathBuf>,
-    /// Verify workers (0 = one per core).
+    /// Verify workers, 0..=[`MAX_WORKERS`]; 0 = [`default_workers`] (one per core). The one
+    /// default lives with the router builder, so that `serve` and a router built in code
+    /// agree.
     pub workers: usize,
     /// Threads of the async runtime that runs QUIC, TLS and the ingress (0 = one per core).
     ///
@@ -344,19 +375,78 @@ impl ServeConfig {
                 .unwrap_or(0),
             message: e.message().to_owned(),
         })?;
-        if cfg.prepayment_percent > 100 {
-            return Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                line: line_of(text, "prepayment_percent"),
-                message: "prepayment_percent must be 0..=100".into(),
-            });
-        }
+        cfg.validate_top().map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, e.key),
+            message: e.to_string(),
+        })?;
         cfg.limits.validate().map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
             line: line_of(text, e.key),
             message: e.to_string(),
         })?;
         Ok(cfg)
+    }
+
+    /// Checks every value against its range (the top level, then `[limits]`). A file is
+    /// checked when read, with its lines; this is for a configuration built in code or changed
+    /// by flags since. Why refuse rather than clamp: a value quietly replaced is a server that
+    /// does not run as configured, and the operator never hears of the typo.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_top()?;
+        self.limits.validate()?;
+        Ok(())
+    }
+
+    /// The top-level checks of [`ServeConfig::validate`].
+    pub fn validate_top(&self) -> Result<(), InvalidValue> {
+        fn check(key: &'static str, value: u64, hi: u64, note: &str) -> Result<(), InvalidValue> {
+            if value <= hi {
+                Ok(())
+            } else {
+                Err(InvalidValue {
+                    key,
+                    value,
+                    range: format!("0..={hi}{note}"),
+                })
+            }
+        }
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        check(
+            "workers",
+            n(self.workers),
+            n(MAX_WORKERS),
+            " (0: one per core)",
+        )?;
+        check(
+            "io_threads",
+            n(self.io_threads),
+            n(MAX_IO_THREADS),
+            " (0: one per core)",
+        )?;
+        check("demo_devices", self.demo_devices, MAX_DEMO_DEVICES, "")?;
+        check(
+            "prepayment_percent",
+            u64::from(self.prepayment_percent),
+            100,
+            "",
+        )?;
+        Ok(())
+    }
+
+    /// The verify workers this configuration starts: `workers`, or [`default_workers`] for 0.
+    pub fn workers_in_force(&self) -> usize {
+        if self.workers == 0 {
+            default_workers()
+        } else {
+            self.workers
+        }
+    }
+
+    /// Whether the PKI directory is the default demo one (`pki_dir` unset), which `serve`
+    /// creates on first start; a `pki_dir` given must exist.
+    pub fn pki_is_demo(&self) -> bool {
+        self.pki_dir.is_none()
     }
 
     /// Reads a configuration file (at most 1 MiB).
@@ -437,6 +527,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("c.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn top_level_values_out_of_range_are_refused_not_clamped() {
+        for (text, key) in [
+            ("workers = 1025", "workers"),
+            ("io_threads = 1025", "io_threads"),
+            ("demo_devices = 100000001", "demo_devices"),
+        ] {
+            let e = ServeConfig::from_toml_str(
+                &format!("listen = \"127.0.0.1:1\"\n{text}\n"),
+                Path::new("c.toml"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with("c.toml:2:") && e.contains(key) && e.contains("range"),
+                "{e}"
+            );
+        }
+        let ok = ServeConfig::from_toml_str(
+            "workers = 1024\nio_threads = 1024\ndemo_devices = 100000000\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(ok.workers_in_force(), 1024);
+        // One default for workers: the router builder's.
+        let c = ServeConfig::default();
+        assert_eq!(c.workers_in_force(), crate::router::default_workers());
+        // A configuration built in code is checked by `validate`.
+        let c = ServeConfig {
+            workers: 5000,
+            ..ServeConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::Value(v)) if v.key == "workers"));
     }
 
     #[test]

@@ -115,7 +115,24 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     connections: Arc<AtomicUsize>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(
+        std::net::TcpListener::bind(addr)?,
+        router,
+        metrics,
+        connections,
+    )
+}
+
+/// Like [`serve`], on a listener bound earlier (`dcc-router serve` binds before it writes
+/// anything). Call from within a tokio runtime.
+pub fn serve_on(
+    listener: std::net::TcpListener,
+    router: Router,
+    metrics: Arc<Metrics>,
+    connections: Arc<AtomicUsize>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let local = listener.local_addr()?;
     let task = tokio::spawn(async move {
         loop {

@@ -40,15 +40,21 @@ pub enum ServeError {
     /// PKI or initial state.
     #[error(transparent)]
     Bootstrap(#[from] bootstrap::BootstrapError),
-    /// The policy file.
-    #[error("policy: {0}")]
-    Policy(String),
-    /// TLS material.
+    /// The policy file: refused, with the file (and line).
+    #[error("{}", policy_message(path, source))]
+    Policy {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: crate::PolicyError,
+    },
+    /// TLS material (the error names the file).
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] crate::ingress::tls::TlsError),
     /// The router.
     #[error("router: {0}")]
-    Router(String),
+    Router(#[from] crate::BuildError),
     /// The state store cannot be opened or read: the server does not start with empty state.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -68,6 +74,18 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// `FILE:LINE: reason` for a policy file, as for the configuration file.
+fn policy_message(path: &std::path::Path, e: &crate::PolicyError) -> String {
+    match e {
+        crate::PolicyError::Invalid { line, reason } => {
+            format!("{}:{line}: {reason}", path.display())
+        }
+        // Already names the file.
+        crate::PolicyError::Io { .. } => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    }
 }
 
 /// Serves Service Requests (and admin operations) arriving over QUIC.
@@ -216,29 +234,67 @@ impl Running {
 }
 
 /// Starts a server from a configuration. Call from within a tokio runtime.
+///
+/// The order is what makes a failed start leave nothing behind: first everything that can be
+/// refused without writing (the configuration's values, the policy file, a configured
+/// `pki_dir`), then the sockets are bound (a port in use is the commonest failure), and only
+/// then is anything written — the demo PKI on first start, the data directory, the store.
+/// The TLS material, CA certificates and Users are read and checked before the store is
+/// opened, so a bad PKI file does not create one either.
 pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
     let now = dcc_signing::pki::now_unix();
+    // 1. Refusals that write nothing.
+    cfg.validate()?;
     let policy = match &cfg.policy {
-        Some(p) => Policy::load(p).map_err(|e| ServeError::Policy(e.to_string()))?,
+        Some(p) => Policy::load(p).map_err(|source| ServeError::Policy {
+            path: p.clone(),
+            source,
+        })?,
         None => Policy::default(),
     };
+    let pki_dir = cfg.pki_dir();
+    if !cfg.pki_is_demo() {
+        bootstrap::check_pki_dir(&pki_dir)?;
+    }
+    // 2. The sockets.
+    let udp = std::net::UdpSocket::bind(cfg.listen).map_err(|source| ServeError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    let metrics_listener = match cfg.metrics {
+        Some(m) => Some(
+            std::net::TcpListener::bind(m)
+                .map_err(|source| ServeError::Bind { addr: m, source })?,
+        ),
+        None => None,
+    };
+    // 3. The PKI: created if it is the demo one on first start, then read and checked.
+    let data_dir = || {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServeError::DataDir {
+            path: cfg.data_dir.clone(),
+            source,
+        })
+    };
+    let demo_keys = cfg
+        .pki_is_demo()
+        .then(|| cfg.data_dir.join(dcc_signing::pki::demo::CA_KEYS_DIR));
+    if demo_keys.is_some() {
+        // The demo PKI lives in the data directory: a data directory that cannot be created
+        // is said as such, not as a PKI file that cannot be written.
+        data_dir()?;
+    }
+    let (users, created_pki) = bootstrap::ensure_pki(&pki_dir, demo_keys.as_deref(), now)?;
+    let (trust, issuing_ca) = bootstrap::trust_from_pki_dir(&pki_dir)?;
+    let tls = TlsMaterial::server_from_pki_dir(&pki_dir)?;
+    let limits: Limits = cfg.limits.into();
+    let quic = server_config(&tls, limits.max_streams_per_connection)?;
+    // 4. The store, and the state it holds.
     let store: Arc<dyn crate::store::Store> = match cfg.store {
         config::StoreMode::Memory => Arc::new(crate::store::MemoryStore::default()),
         config::StoreMode::Durable => {
-            std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServeError::DataDir {
-                path: cfg.data_dir.clone(),
-                source,
-            })?;
+            data_dir()?;
             Arc::new(crate::store::RedbStore::open(&cfg.store_path())?)
         }
-    };
-    let pki_dir = cfg.pki_dir();
-    let (users, created_pki) = bootstrap::ensure_pki(&pki_dir, now)?;
-    let (trust, issuing_ca) = bootstrap::trust_from_pki_dir(&pki_dir)?;
-    let workers = if cfg.workers == 0 {
-        std::thread::available_parallelism().map_or(2, usize::from)
-    } else {
-        cfg.workers
     };
     let router = Router::builder()
         .policy(policy)
@@ -247,9 +303,8 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         )))
         .store(store)
         .trust(trust)
-        .workers(workers)
-        .build()
-        .map_err(|e| ServeError::Router(e.to_string()))?;
+        .workers(cfg.workers_in_force())
+        .build()?;
     let loading = std::time::Instant::now();
     let admin = router.admin();
     let restored = admin
@@ -264,29 +319,16 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         &restored,
     )?;
     let state_load = loading.elapsed();
-    let issuing = Some(issuing_ca);
-    let tls =
-        TlsMaterial::server_from_pki_dir(&pki_dir).map_err(|e| ServeError::Tls(e.to_string()))?;
-    // A configuration built in code has not been through `ServeConfig::load`'s checks.
-    cfg.limits
-        .validate()
-        .map_err(|e| config::ConfigError::Invalid {
-            path: "[limits]".into(),
-            line: 0,
-            message: e.to_string(),
-        })?;
-    let limits: Limits = cfg.limits.into();
-    let quic = server_config(&tls, limits.max_streams_per_connection)
-        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    // 5. Serving, on the sockets bound in 2.
     let metrics = Arc::new(Metrics::default());
     let handler = Arc::new(RouterHandler::new(
         router.clone(),
         cfg.admin_users.iter().copied(),
-        issuing,
+        Some(issuing_ca),
         Arc::clone(&metrics),
     ));
     let server =
-        Server::start(cfg.listen, quic, limits, handler).map_err(|source| ServeError::Bind {
+        Server::start_on(udp, quic, limits, handler).map_err(|source| ServeError::Bind {
             addr: cfg.listen,
             source,
         })?;
@@ -294,14 +336,13 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         addr: cfg.listen,
         source,
     })?;
-    let (metrics_addr, metrics_task) = match cfg.metrics {
-        Some(m) => {
-            let (a, t) = metrics::serve(m, router.clone(), metrics, server.connection_counter())
-                .await
+    let (metrics_addr, metrics_task) = match (metrics_listener, cfg.metrics) {
+        (Some(l), Some(m)) => {
+            let (a, t) = metrics::serve_on(l, router.clone(), metrics, server.connection_counter())
                 .map_err(|source| ServeError::Bind { addr: m, source })?;
             (Some(a), Some(t))
         }
-        None => (None, None),
+        _ => (None, None),
     };
     Ok(Running {
         router,

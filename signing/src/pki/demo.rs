@@ -31,6 +31,24 @@
 //! D/users/<name>/tls-chain.pem                  client certificate + issuing CA
 //! D/users/<name>/user.json                      name, EUI-64, OU, User Roles
 //! ```
+//!
+//! # The CA keys apart ([`DemoPki::write_with_ca_keys_apart`])
+//!
+//! `dcc-sign pki init` is the CA tool: it writes the CA keys in `D/ca/` as above. A server
+//! needs none of them, so the demo PKI that `dcc-router serve` creates on first start keeps
+//! them out of the directory the server reads, in a sibling [`CA_KEYS_DIR`] (mode 0700, keys
+//! 0600), next to copies of the two CA certificates so that it is a CA directory of its own
+//! (`dcc-sign crl --ca-dir DATA_DIR/ca-keys`):
+//!
+//! ```text
+//! DATA_DIR/pki/ca/root.pem  issuing.pem  chain.pem  server-*.pem    what the server reads
+//! DATA_DIR/pki/users/…
+//! DATA_DIR/ca-keys/root.pem  root-key.pem  issuing.pem  issuing-key.pem
+//! ```
+//!
+//! [`DemoPki::load_from_dir`] finds the CA keys in `D/ca/`, else in `D/../ca-keys/`, so that
+//! what issues certificates from a server's demo PKI (tests, the load generator) keeps
+//! working with either layout.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -54,6 +72,11 @@ const CA_LIFETIME: u64 = 30 * 365 * DAY;
 const USER_LIFETIME: u64 = 10 * 365 * DAY;
 /// Hard limit on the number of Users read back from a directory.
 pub const MAX_DIR_USERS: usize = 100_000;
+/// The directory, a sibling of the PKI directory, where [`DemoPki::write_with_ca_keys_apart`]
+/// puts the CA keys (and where [`DemoPki::load_from_dir`] looks for them second).
+pub const CA_KEYS_DIR: &str = "ca-keys";
+/// The CA key files, relative to the PKI directory, in the `dcc-sign pki init` layout.
+const CA_KEY_FILES: [&str; 2] = ["ca/root-key.pem", "ca/issuing-key.pem"];
 
 /// A TLS identity: certificate and private key.
 #[derive(Clone)]
@@ -369,38 +392,61 @@ impl DemoPki {
     /// Writes the PKI under `dir` (layout in the module docs). Refuses to overwrite any
     /// existing file unless `force`; then writes nothing. Returns the paths written.
     pub fn write_to_dir(&self, dir: &Path, force: bool) -> Result<Vec<PathBuf>, PkiError> {
-        let files = self.files()?;
-        if !force {
-            if let Some((p, _, _)) = files.iter().find(|(p, _, _)| dir.join(p).exists()) {
-                return Err(PkiError::Exists(dir.join(p)));
+        let files = self
+            .files()?
+            .into_iter()
+            .map(|(rel, contents, secret)| (dir.join(rel), contents, secret))
+            .collect();
+        write_files(files, force)
+    }
+
+    /// Writes the PKI under `dir` like [`DemoPki::write_to_dir`], except the CA keys: those go
+    /// to `keys_dir` (created 0700; keys 0600), with copies of `root.pem` and `issuing.pem`, so
+    /// that `dir` holds nothing a server does not need (see the module docs). Refuses to
+    /// overwrite anything; then writes nothing. Returns the paths written.
+    pub fn write_with_ca_keys_apart(
+        &self,
+        dir: &Path,
+        keys_dir: &Path,
+    ) -> Result<Vec<PathBuf>, PkiError> {
+        let mut files: Vec<(PathBuf, String, bool)> = Vec::new();
+        for (rel, contents, secret) in self.files()? {
+            let is_ca_key = CA_KEY_FILES.iter().any(|k| rel == Path::new(k));
+            if is_ca_key || rel == Path::new("ca/root.pem") || rel == Path::new("ca/issuing.pem") {
+                if let Some(name) = rel.file_name() {
+                    files.push((keys_dir.join(name), contents.clone(), secret));
+                }
+            }
+            if !is_ca_key {
+                files.push((dir.join(rel), contents, secret));
             }
         }
-        let mut written = Vec::with_capacity(files.len());
-        for (rel, contents, secret) in files {
-            let path = dir.join(rel);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| PkiError::Io {
-                    path: parent.to_path_buf(),
+        // The keys' directory is private before anything is written into it.
+        std::fs::create_dir_all(keys_dir).map_err(|source| PkiError::Io {
+            path: keys_dir.to_path_buf(),
+            source,
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(keys_dir, std::fs::Permissions::from_mode(0o700)).map_err(
+                |source| PkiError::Io {
+                    path: keys_dir.to_path_buf(),
                     source,
-                })?;
-            }
-            write_file(&path, contents.as_bytes(), secret)?;
-            written.push(path);
+                },
+            )?;
         }
-        Ok(written)
+        write_files(files, false)
     }
 
     /// Reads back a PKI written by [`DemoPki::write_to_dir`] (or `dcc-sign pki init`),
     /// checking that every key matches its certificate.
     pub fn load_from_dir(dir: &Path) -> Result<Self, PkiError> {
         let ca = dir.join("ca");
-        let root = CertificateAuthority::load(
-            &read(&ca.join("root.pem"))?,
-            &read(&ca.join("root-key.pem"))?,
-        )?;
-        let issuing = CertificateAuthority::load(
-            &read(&ca.join("issuing.pem"))?,
-            &read(&ca.join("issuing-key.pem"))?,
+        let root = load_ca(&ca.join("root.pem"), &ca_key_path(dir, "root-key.pem"))?;
+        let issuing = load_ca(
+            &ca.join("issuing.pem"),
+            &ca_key_path(dir, "issuing-key.pem"),
         )?;
         let server_tls = load_tls(&ca.join("server-cert.pem"), &ca.join("server-key.pem"))?;
         let users_dir = dir.join("users");
@@ -425,20 +471,22 @@ impl DemoPki {
         let mut users = Vec::with_capacity(names.len());
         for name in names {
             let d = users_dir.join(&name);
-            let cert_pem = String::from_utf8(read(&d.join("cert.pem"))?)
-                .map_err(|_| PkiError::Pem(format!("{name}/cert.pem is not UTF-8")))?;
-            let key_pem = String::from_utf8(read(&d.join("key.pem"))?)
-                .map_err(|_| PkiError::Pem(format!("{name}/key.pem is not UTF-8")))?;
-            let cert = OrgCertificate::parse(cert_pem.as_bytes())?;
+            let (cert_path, key_path) = (d.join("cert.pem"), d.join("key.pem"));
+            let cert_pem = String::from_utf8(read(&cert_path)?)
+                .map_err(|_| PkiError::Pem("not UTF-8".into()).in_file(&cert_path))?;
+            let key_pem = String::from_utf8(read(&key_path)?)
+                .map_err(|_| PkiError::Pem("not UTF-8".into()).in_file(&key_path))?;
+            let cert =
+                OrgCertificate::parse(cert_pem.as_bytes()).map_err(|e| e.in_file(&cert_path))?;
             let signer = Signer::from_pkcs8(key_pem.as_bytes())
-                .map_err(|e| PkiError::Key(format!("{name}/key.pem: {e}")))?;
+                .map_err(|e| PkiError::Key(e.to_string()).in_file(&key_path))?;
             if signer.public_key() != cert.public_key {
-                return Err(PkiError::KeyMismatch);
+                return Err(PkiError::KeyMismatch.in_file(&key_path));
             }
             let meta = d.join("user.json");
             let user_roles = if meta.exists() {
                 parse_user_roles(&read(&meta)?)
-                    .ok_or_else(|| PkiError::Demo(format!("{name}/user.json is malformed")))?
+                    .ok_or_else(|| PkiError::Demo("malformed user.json".into()).in_file(&meta))?
             } else {
                 default_user_roles(cert.role)
             };
@@ -462,6 +510,52 @@ impl DemoPki {
             server_tls,
         })
     }
+}
+
+/// Where the CA key `file` of the PKI directory `dir` is: `dir/ca/file` (`dcc-sign pki init`),
+/// else `dir/../ca-keys/file` ([`DemoPki::write_with_ca_keys_apart`]); the first when neither
+/// exists, so that the error names the usual place.
+fn ca_key_path(dir: &Path, file: &str) -> PathBuf {
+    let usual = dir.join("ca").join(file);
+    if usual.exists() {
+        return usual;
+    }
+    let apart = dir.join("..").join(CA_KEYS_DIR).join(file);
+    if apart.exists() {
+        apart
+    } else {
+        usual
+    }
+}
+
+/// A CA from its certificate and key files; an error names the file at fault.
+fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority, PkiError> {
+    let parsed = CaCertificate::parse(&read(cert)?).map_err(|e| e.in_file(cert))?;
+    let signer =
+        Signer::from_pkcs8(&read(key)?).map_err(|e| PkiError::Key(e.to_string()).in_file(key))?;
+    CertificateAuthority::from_parts(parsed, signer).map_err(|e| e.in_file(key))
+}
+
+/// Writes `files` (absolute path, contents, secret), creating parent directories. Refuses to
+/// overwrite any existing file unless `force`; then writes nothing.
+fn write_files(files: Vec<(PathBuf, String, bool)>, force: bool) -> Result<Vec<PathBuf>, PkiError> {
+    if !force {
+        if let Some((p, _, _)) = files.iter().find(|(p, _, _)| p.exists()) {
+            return Err(PkiError::Exists(p.clone()));
+        }
+    }
+    let mut written = Vec::with_capacity(files.len());
+    for (path, contents, secret) in files {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| PkiError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        write_file(&path, contents.as_bytes(), secret)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 fn ca_server_subject() -> Result<x509_cert::name::Name, PkiError> {
@@ -519,11 +613,13 @@ fn parse_user_roles(bytes: &[u8]) -> Option<Vec<UserRole>> {
 fn load_tls(cert: &Path, key: &Path) -> Result<TlsIdentity, PkiError> {
     let cert_bytes = read(cert)?;
     let key_bytes = read(key)?;
-    let der = super::pem::one_der(&cert_bytes, "CERTIFICATE", super::MAX_DER_LEN)?;
-    let parsed = super::cert::parse_common(&der)?;
-    let signer = Signer::from_pkcs8(&key_bytes).map_err(|e| PkiError::Key(e.to_string()))?;
+    let der = super::pem::one_der(&cert_bytes, "CERTIFICATE", super::MAX_DER_LEN)
+        .map_err(|e| e.in_file(cert))?;
+    let parsed = super::cert::parse_common(&der).map_err(|e| e.in_file(cert))?;
+    let signer =
+        Signer::from_pkcs8(&key_bytes).map_err(|e| PkiError::Key(e.to_string()).in_file(key))?;
     if signer.public_key() != parsed.public_key {
-        return Err(PkiError::KeyMismatch);
+        return Err(PkiError::KeyMismatch.in_file(key));
     }
     tls_identity(der, signer)
 }
@@ -544,7 +640,8 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, PkiError> {
         return Err(PkiError::TooLarge {
             len: buf.len(),
             max: super::MAX_PEM_LEN,
-        });
+        }
+        .in_file(path));
     }
     Ok(buf)
 }
@@ -586,7 +683,8 @@ pub fn load_user_certs(dir: &Path) -> Result<Vec<(String, OrgCertificate)>, PkiE
             return Err(PkiError::Demo(format!("more than {MAX_DIR_USERS} users")));
         }
         let name = e.file_name().to_string_lossy().into_owned();
-        out.push((name, OrgCertificate::parse(&read(&cert)?)?));
+        let parsed = OrgCertificate::parse(&read(&cert)?).map_err(|e| e.in_file(&cert))?;
+        out.push((name, parsed));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
@@ -595,10 +693,8 @@ pub fn load_user_certs(dir: &Path) -> Result<Vec<(String, OrgCertificate)>, PkiE
 /// Parses the root and issuing CA certificates of a demo directory (no keys needed).
 pub fn load_ca_certs(dir: &Path) -> Result<(CaCertificate, CaCertificate), PkiError> {
     let ca = dir.join("ca");
-    Ok((
-        CaCertificate::parse(&read(&ca.join("root.pem"))?)?,
-        CaCertificate::parse(&read(&ca.join("issuing.pem"))?)?,
-    ))
+    let parse = |path: PathBuf| CaCertificate::parse(&read(&path)?).map_err(|e| e.in_file(&path));
+    Ok((parse(ca.join("root.pem"))?, parse(ca.join("issuing.pem"))?))
 }
 
 /// A User read back from a demo directory without its private keys.
@@ -621,7 +717,7 @@ pub fn load_directory_users(dir: &Path) -> Result<Vec<DirectoryUser>, PkiError> 
             let meta = dir.join("users").join(&name).join("user.json");
             let user_roles = if meta.exists() {
                 parse_user_roles(&read(&meta)?)
-                    .ok_or_else(|| PkiError::Demo(format!("{name}/user.json is malformed")))?
+                    .ok_or_else(|| PkiError::Demo("malformed user.json".into()).in_file(&meta))?
             } else {
                 default_user_roles(cert.role)
             };

@@ -171,6 +171,30 @@ pub enum PkiError {
     /// The demo PKI directory lacks something or holds something inconsistent.
     #[error("demo PKI: {0}")]
     Demo(String),
+    /// A file was read but its contents were refused: the file, and why. Why a wrapper: the
+    /// parsers see bytes, not paths, and an operator facing "bad PEM" needs to know which of
+    /// a directory's files to fix.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why it was refused.
+        #[source]
+        source: Box<PkiError>,
+    },
+}
+
+impl PkiError {
+    /// This error as being about `path` (an error that already names its file is kept as is).
+    pub fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            e @ (PkiError::Io { .. } | PkiError::File { .. } | PkiError::Exists(_)) => e,
+            e => PkiError::File {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            },
+        }
+    }
 }
 
 /// "ecdsa-with-SHA384 (1.2.840.10045.4.3.3)": an OID with its name when the OID database
