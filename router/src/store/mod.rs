@@ -94,7 +94,9 @@ pub enum StoreError {
         message: String,
     },
     /// A write was not made durable (disk full, I/O error): nothing of it is acknowledged.
-    #[error("state store {path}: write failed, not applied (repeating the change is safe): {message}")]
+    #[error(
+        "state store {path}: write failed, not applied (repeating the change is safe): {message}"
+    )]
     Write {
         /// The file.
         path: PathBuf,
