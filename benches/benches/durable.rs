@@ -25,8 +25,7 @@ use dcc_router::policy::{LaneCapacity, RateLimit};
 use dcc_router::state::CertRecord;
 use dcc_router::store::{MemoryStore, RedbStore, Store};
 use dcc_router::{Device, Lane, Party, Policy, ResponseCode, Router, State};
-use dcc_signing::envelope::Header;
-use dcc_signing::{CertId, CommandVariant, Eui64, ExecutionKind, RequestId, Signer, Srv, UserRole};
+use dcc_signing::{CertId, Eui64, Signer, UserRole};
 use hdrhistogram::Histogram;
 
 const SUPPLIER: Eui64 = Eui64::from_u64(0x90B3_D51F_3001_0000);
@@ -47,26 +46,8 @@ struct Fixture {
 
 impl Fixture {
     fn new(n: usize) -> Self {
-        let signer = Signer::random();
         let cert = CertId::new([0xCA; 8], &[1]).unwrap();
-        let requests = (0..n as u64)
-            .map(|c| {
-                let h = Header {
-                    role: UserRole::ImportSupplier,
-                    command_variant: CommandVariant::NON_CRITICAL_WAN,
-                    execution: ExecutionKind::OnDemand,
-                    srv: Srv::new2(3, 1),
-                    request_id: RequestId {
-                        originator: SUPPLIER,
-                        target: METER,
-                        counter: c + 1,
-                    },
-                    execute_at: 0,
-                    signer: cert,
-                };
-                signer.sign_envelope(&h, &[0x5A; 64]).unwrap()
-            })
-            .collect();
+        let (signer, requests) = dcc_benches::signed_requests(SUPPLIER, METER, cert, n);
         Fixture {
             signer,
             cert,

@@ -13,9 +13,8 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use dcc_router::policy::{LaneCapacity, RateLimit};
 use dcc_router::state::CertRecord;
 use dcc_router::{Device, Lane, Party, Policy, ResponseCode, Router, State};
-use dcc_signing::envelope::Header;
 use dcc_signing::verify::{P256Verifier, PreparedKey, Verifier};
-use dcc_signing::{CertId, CommandVariant, Eui64, ExecutionKind, RequestId, Signer, Srv, UserRole};
+use dcc_signing::{CertId, Eui64, Signer, UserRole};
 use sha2::{Digest, Sha256};
 
 const SUPPLIER: Eui64 = Eui64::from_u64(0x90B3_D51F_3001_0000);
@@ -33,26 +32,8 @@ struct Fixture {
 
 impl Fixture {
     fn new(n: usize) -> Self {
-        let signer = Signer::random();
         let cert = CertId::new([0xCA; 8], &[1]).unwrap();
-        let requests = (0..n as u64)
-            .map(|c| {
-                let h = Header {
-                    role: UserRole::ImportSupplier,
-                    command_variant: CommandVariant::NON_CRITICAL_WAN,
-                    execution: ExecutionKind::OnDemand,
-                    srv: Srv::new2(3, 1),
-                    request_id: RequestId {
-                        originator: SUPPLIER,
-                        target: METER,
-                        counter: c + 1,
-                    },
-                    execute_at: 0,
-                    signer: cert,
-                };
-                signer.sign_envelope(&h, &[0x5A; 64]).unwrap()
-            })
-            .collect();
+        let (signer, requests) = dcc_benches::signed_requests(SUPPLIER, METER, cert, n);
         Fixture {
             signer,
             cert,

@@ -84,6 +84,38 @@ pub fn sample_header(counter: u64, serial: u32) -> Header {
 }
 
 /// A certificate id with a fixed issuer and the given serial.
+/// `n` on-demand 3.1 requests (counters 1..=n) from `originator` to `target`, signed by a
+/// fresh key under certificate `cert`: what the pipeline and durable-state benches submit.
+pub fn signed_requests(
+    originator: Eui64,
+    target: Eui64,
+    cert: CertId,
+    n: usize,
+) -> (Signer, Vec<Vec<u8>>) {
+    let signer = Signer::random();
+    let requests = (0..n as u64)
+        .map(|c| {
+            let h = Header {
+                role: UserRole::ImportSupplier,
+                command_variant: CommandVariant::NON_CRITICAL_WAN,
+                execution: ExecutionKind::OnDemand,
+                srv: Srv::new2(3, 1),
+                request_id: RequestId {
+                    originator,
+                    target,
+                    counter: c + 1,
+                },
+                execute_at: 0,
+                signer: cert,
+            };
+            signer
+                .sign_envelope(&h, &[0x5A; 64])
+                .unwrap_or_else(|e| panic!("signing a fixture request: {e}"))
+        })
+        .collect();
+    (signer, requests)
+}
+
 pub fn cert_id(serial: u32) -> CertId {
     let issuer = CertId::issuer_hash_of(b"CN=bench issuing CA");
     let s = serial.max(1).to_be_bytes();

@@ -6,7 +6,11 @@
 //! survived.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use common::serve::{run, Out};
+
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -28,7 +32,6 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dcc-router");
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 const DEMO_DEVICES: u64 = 200;
 const ADMIN_WHO: &str = "admin 02-DC-C0-00-00-00-00-7F";
 
@@ -159,49 +162,6 @@ impl Drop for Server {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-}
-
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs a command to completion (killed after [`ADMIN_TIMEOUT`]).
-fn run(mut cmd: Command) -> Out {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + ADMIN_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {ADMIN_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Out {
-        code: status.code().unwrap_or(-1),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
     }
 }
 

@@ -5,13 +5,11 @@
 //! Each refusal must name its reason and the certificate or file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dcc_router::ingress::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
@@ -25,182 +23,11 @@ use dcc_signing::{
 };
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dcc-router");
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 const DAY: u64 = 86_400;
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
-// ---- processes ----
-
-/// A `dcc-router serve` child; killed on drop.
-struct Server {
-    child: Option<Child>,
-    addr: SocketAddr,
-    pki: PathBuf,
-}
-
-/// How a server start failed: exit code and stderr.
-#[derive(Debug)]
-struct StartFailure {
-    code: Option<i32>,
-    stderr: String,
-}
-
-impl Server {
-    /// Starts `serve --data-dir DATA ARGS…` and waits for its listening line; a child that
-    /// exits first is a [`StartFailure`].
-    fn try_start(data_dir: &Path, pki: &Path, args: &[&str]) -> Result<Server, StartFailure> {
-        let stderr_path = data_dir.with_extension("stderr.log");
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--metrics", ""])
-            .args(["--workers", "1", "--demo-devices", "20"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let mut server = Server {
-            child: Some(child),
-            addr: "127.0.0.1:0".parse().unwrap(),
-            pki: pki.to_path_buf(),
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("dcc-router listening on quic://") {
-                        server.addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-                        return Ok(server);
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    // stdout closed: the child is exiting.
-                    let status = server.wait_exit(Duration::from_secs(20));
-                    return Err(StartFailure {
-                        code: status.code(),
-                        stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-                    });
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                    "server neither started nor exited within {START_TIMEOUT:?}; stderr:\n{}",
-                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
-                ),
-            }
-        }
-    }
-
-    fn start(data_dir: &Path) -> Server {
-        Self::try_start(data_dir, &data_dir.join("pki"), &[]).unwrap()
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let child = self.child.as_mut().unwrap();
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                self.child = None;
-                return s;
-            }
-            assert!(Instant::now() < deadline, "no exit within {limit:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> ExitStatus {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        self.wait_exit(Duration::from_secs(20))
-    }
-
-    /// `dcc-router admin --server ADDR --pki PKI ARGS…`.
-    fn admin(&self, args: &[&str]) -> Out {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("admin")
-            .args(["--server", &self.addr.to_string()])
-            .arg("--pki")
-            .arg(&self.pki)
-            .args(args);
-        run(cmd)
-    }
-
-    fn status(&self) -> Value {
-        let out = self.admin(&["--json", "status"]);
-        assert_eq!(out.code, 0, "{out:?}");
-        serde_json::from_str::<Value>(&out.stdout).unwrap()["status"].clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs a command to completion (killed after [`CMD_TIMEOUT`]).
-fn run(mut cmd: Command) -> Out {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + CMD_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {CMD_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Out {
-        code: status.code().unwrap_or(-1),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
-}
+use common::serve::Server;
 
 // ---- certificates ----
 

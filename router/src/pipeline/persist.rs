@@ -49,19 +49,14 @@ pub const MAX_GROUP: usize = 4096;
 /// How long the idle thread sleeps before looking at the stop flag again.
 const IDLE_POLL: Duration = Duration::from_millis(20);
 
-/// A committed request waiting for its group's fsync.
-#[derive(Debug)]
-pub(crate) struct Pending {
-    pub job: Job,
-}
-
-/// The sending side, held by the commit stage.
-pub(crate) type PersistQueue = flume::Sender<Pending>;
+/// The sending side, held by the commit stage: committed requests waiting for their group's
+/// fsync.
+pub(crate) type PersistQueue = flume::Sender<Job>;
 
 /// Starts the persist thread; it exits once the router stops and its queue is empty.
 pub(crate) fn spawn(
     shared: &Arc<Shared>,
-    rx: flume::Receiver<Pending>,
+    rx: flume::Receiver<Job>,
 ) -> std::io::Result<JoinHandle<()>> {
     let shared = Arc::clone(shared);
     std::thread::Builder::new()
@@ -69,10 +64,10 @@ pub(crate) fn spawn(
         .spawn(move || run(&shared, &rx))
 }
 
-fn run(shared: &Shared, rx: &flume::Receiver<Pending>) {
+fn run(shared: &Shared, rx: &flume::Receiver<Job>) {
     // DCC_PERSIST_STATS=1: one line at exit with group count and where the time went.
     let mut stats = Stats::default();
-    let mut group: Vec<Pending> = Vec::with_capacity(256);
+    let mut group: Vec<Job> = Vec::with_capacity(256);
     let mut last_error_log: Option<Instant> = None;
     loop {
         match rx.recv_timeout(IDLE_POLL) {
@@ -120,13 +115,13 @@ struct Stats {
 
 fn persist_group(
     shared: &Shared,
-    group: &mut Vec<Pending>,
+    group: &mut Vec<Job>,
     last_error_log: &mut Option<Instant>,
     stats: &mut Stats,
 ) {
     let mut marks: HashMap<Eui64, u64> = HashMap::new();
-    for p in group.iter() {
-        let id = p.job.header.request_id;
+    for job in group.iter() {
+        let id = job.header.request_id;
         let m = marks.entry(id.originator).or_insert(id.counter);
         *m = (*m).max(id.counter);
     }
@@ -137,8 +132,8 @@ fn persist_group(
     match stored {
         Ok(()) => {
             let t = Instant::now();
-            for p in group.drain(..) {
-                hand_off_checked(shared, p.job);
+            for job in group.drain(..) {
+                hand_off_checked(shared, job);
             }
             stats.hand_off += t.elapsed();
         }
@@ -148,9 +143,8 @@ fn persist_group(
                 tracing::error!(error = %e, requests = group.len(), "anti-replay state not durable: refusing the group R12");
                 *last_error_log = Some(Instant::now());
             }
-            for p in group.drain(..) {
-                p.job
-                    .reply
+            for job in group.drain(..) {
+                job.reply
                     .send(ResponseCode::NotDurable, Some("store-write-failed"));
             }
         }
@@ -179,17 +173,15 @@ fn hand_off_checked(shared: &Shared, job: Job) {
 
 /// Sends a committed request to the persist thread (from commit, under the cert lock).
 pub(crate) fn enqueue(queue: &PersistQueue, job: Job) {
-    match queue.try_send(Pending { job }) {
+    match queue.try_send(job) {
         Ok(()) => {}
-        Err(flume::TrySendError::Full(p)) => {
-            p.job
-                .reply
+        Err(flume::TrySendError::Full(job)) => {
+            job.reply
                 .send(ResponseCode::Busy, Some("persist-queue-full"));
         }
         // The persist thread is gone (it only leaves at shutdown).
-        Err(flume::TrySendError::Disconnected(p)) => {
-            p.job
-                .reply
+        Err(flume::TrySendError::Disconnected(job)) => {
+            job.reply
                 .send(ResponseCode::Unavailable, Some("shutting-down"));
         }
     }

@@ -169,6 +169,17 @@ impl RedbStore {
         }
     }
 
+    /// The open database, reopened first when an earlier I/O failure dropped it.
+    fn open_db<'g>(&self, guard: &'g mut Option<Database>) -> Result<&'g Database, String> {
+        if guard.is_none() {
+            let db = guarded(|| (self.opener)())
+                .map_err(|m| format!("reopening after an earlier failure: {m}"))?
+                .map_err(|e| format!("reopening after an earlier failure: {e}"))?;
+            *guard = Some(db);
+        }
+        guard.as_ref().ok_or_else(|| "not open".to_owned())
+    }
+
     /// Runs `f` in one durable write transaction. On failure nothing of it is kept; after an
     /// I/O failure the database is dropped and reopened by the next call.
     fn write(
@@ -176,15 +187,7 @@ impl RedbStore {
         f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<(), StoreError> {
         let mut guard = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        if guard.is_none() {
-            let db = guarded(|| (self.opener)())
-                .map_err(|m| self.write_err(format!("reopening after an earlier failure: {m}")))?
-                .map_err(|e| self.write_err(format!("reopening after an earlier failure: {e}")))?;
-            *guard = Some(db);
-        }
-        let Some(db) = guard.as_ref() else {
-            return Err(self.write_err("not open".into()));
-        };
+        let db = self.open_db(&mut guard).map_err(|m| self.write_err(m))?;
         let result = guarded(|| -> Result<(), redb::Error> {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::Immediate)
@@ -210,15 +213,7 @@ impl RedbStore {
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut guard = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        if guard.is_none() {
-            let db = guarded(|| (self.opener)())
-                .map_err(|m| self.read_err(format!("reopening after an earlier failure: {m}")))?
-                .map_err(|e| self.read_err(format!("reopening after an earlier failure: {e}")))?;
-            *guard = Some(db);
-        }
-        let Some(db) = guard.as_ref() else {
-            return Err(self.read_err("not open"));
-        };
+        let db = self.open_db(&mut guard).map_err(|m| self.read_err(m))?;
         let txn = db.begin_read().map_err(|e| self.read_err(e))?;
         drop(guard);
         guarded(|| f(&txn)).unwrap_or_else(|m| {

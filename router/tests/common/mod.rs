@@ -2,6 +2,8 @@
 //! keys and certificates, devices, and a request builder.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod serve;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
