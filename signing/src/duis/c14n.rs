@@ -218,7 +218,6 @@ impl Renderer {
 
     /// Renders a processing instruction (`target data`, as between `<?` and `?>`).
     pub(crate) fn pi(&mut self, content: &str, before_root: bool, after_root: bool) {
-        let content = content.trim_end();
         let (target, data) = match content.find(|c: char| c.is_ascii_whitespace()) {
             Some(i) => (&content[..i], content[i..].trim_start()),
             None => (content, ""),
