@@ -101,7 +101,7 @@ fn signed_samples_get_the_readme_verdicts() {
     let refused = [
         ("readfw-response-badsignature.xml", "bad-signature"),
         ("readfw-response-invalid.xml", "invalid-value"),
-        ("readfw-response-no-serial.xml", "missing-element"),
+        ("readfw-response-no-serial.xml", "missing-element"), // no X509SerialNumber
         ("readfw-response-nonexist-serial.xml", "unknown-signer"),
         ("readfw-response-no-signature.xml", "no-signature"),
         ("duis-xxe.xml", "doctype"),
@@ -568,4 +568,129 @@ fn signed_templates_verify_in_xmlsec1() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+fn cli(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let mut all: Vec<&std::ffi::OsStr> = vec!["dcc-sign".as_ref(), "duis".as_ref()];
+    all.extend_from_slice(args);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = dcc_signing::cli::main_with_args(all, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+/// `dcc-sign duis sign` signs every template; `dcc-sign duis verify` and the API accept each
+/// result; the samples get their verdicts, the failure named.
+#[test]
+fn cli_signs_every_template_and_verifies() {
+    let Some(dir) = vectors() else { return };
+    let stem = "xml-sign-90B3D51F30010000-ds";
+    let key = dir.join("certs").join(format!("{stem}.key"));
+    let crt = dir.join("certs").join(format!("{stem}.pem"));
+    let certs = dir.join("certs");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ring = XmlKeyring::new();
+    ring.insert(cert(&dir, stem), &P256Verifier);
+    let mut paths: Vec<_> = std::fs::read_dir(dir.join("templates"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for t in &paths {
+        let out = tmp.path().join(t.file_name().unwrap());
+        let (code, _, err) = cli(&[
+            "sign".as_ref(),
+            "--key".as_ref(),
+            key.as_ref(),
+            "--cert".as_ref(),
+            crt.as_ref(),
+            t.as_ref(),
+            "-o".as_ref(),
+            out.as_ref(),
+        ]);
+        assert_eq!(code, 0, "{}: {err}", t.display());
+        let (code, stdout, err) = cli(&[
+            "verify".as_ref(),
+            "--certs".as_ref(),
+            certs.as_ref(),
+            out.as_ref(),
+        ]);
+        assert_eq!(code, 0, "{}: {err}", t.display());
+        assert!(stdout.contains(": valid: Request "), "{stdout}");
+        ring.verify(&std::fs::read(&out).unwrap(), &Limits::default())
+            .unwrap();
+    }
+    // Signing to standard output gives the same bytes.
+    let (code, stdout, _) = cli(&[
+        "sign".as_ref(),
+        "--key".as_ref(),
+        key.as_ref(),
+        "--cert".as_ref(),
+        crt.as_ref(),
+        paths[0].as_ref(),
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.as_bytes(),
+        std::fs::read(tmp.path().join(paths[0].file_name().unwrap())).unwrap()
+    );
+    // A key that is not the certificate's is refused.
+    let other = dir.join("certs/Z1-supplier-ds.key");
+    let (code, _, err) = cli(&[
+        "sign".as_ref(),
+        "--key".as_ref(),
+        other.as_ref(),
+        "--cert".as_ref(),
+        crt.as_ref(),
+        paths[0].as_ref(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("key-mismatch"), "{err}");
+
+    for (name, verdict) in [
+        ("readfw-response.xml", None),
+        ("message.xml", None),
+        ("readfw-response-badsignature.xml", Some("(bad-signature)")),
+        (
+            "readfw-response-nonexist-serial.xml",
+            Some("(unknown-signer)"),
+        ),
+        ("readfw-response-no-signature.xml", Some("(no-signature)")),
+        (
+            "readfw-response-no-serial.xml",
+            Some("missing ds:X509SerialNumber"),
+        ),
+        ("readfw-response-invalid.xml", Some("(invalid-value)")),
+        ("duis-xxe.xml", Some("(doctype)")),
+    ] {
+        let f = dir.join("samples").join(name);
+        let (code, stdout, err) = cli(&[
+            "verify".as_ref(),
+            "--certs".as_ref(),
+            certs.as_ref(),
+            f.as_ref(),
+        ]);
+        match verdict {
+            None => assert_eq!(code, 0, "{name}: {err}"),
+            Some(what) => {
+                assert_eq!(code, 1, "{name}: {stdout}");
+                assert!(err.contains(what), "{name}: {err}");
+            }
+        }
+    }
+    // A document changed after signing: digest mismatch, named.
+    let signed = std::fs::read_to_string(tmp.path().join(paths[0].file_name().unwrap())).unwrap();
+    let f = tmp.path().join("changed.xml");
+    std::fs::write(&f, signed.replacen(":1000<", ":1001<", 1)).unwrap();
+    let (code, _, err) = cli(&[
+        "verify".as_ref(),
+        "--certs".as_ref(),
+        certs.as_ref(),
+        f.as_ref(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("digest mismatch"), "{err}");
 }

@@ -128,16 +128,16 @@ impl XmlSignature {
                     "must be 64 bytes (r ‖ s) of base64",
                 )
             })?;
+        let serial_text = raw
+            .serial_number
+            .as_deref()
+            .ok_or(DuisError::Missing("ds:X509SerialNumber"))?;
         let issuer = raw
             .issuer_name
             .as_deref()
             .ok_or(DuisError::Missing("ds:X509IssuerName"))?
             .trim()
             .to_owned();
-        let serial_text = raw
-            .serial_number
-            .as_deref()
-            .ok_or(DuisError::Missing("ds:X509SerialNumber"))?;
         let serial = decimal_to_bytes(serial_text).ok_or_else(|| {
             DuisError::invalid(
                 "ds:X509SerialNumber",
