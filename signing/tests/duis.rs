@@ -694,3 +694,66 @@ fn cli_signs_every_template_and_verifies() {
     assert_eq!(code, 1);
     assert!(err.contains("digest mismatch"), "{err}");
 }
+
+mod prop {
+    use super::*;
+    use dcc_signing::duis::{canonicalize, C14nMode};
+    use proptest::prelude::*;
+
+    const SEED: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sr:Request \
+xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" \
+schemaVersion=\"5.4\"><sr:Header><sr:RequestID>90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000</sr:RequestID>\
+<sr:CommandVariant>1</sr:CommandVariant><sr:ServiceReference>11.2</sr:ServiceReference>\
+<sr:ServiceReferenceVariant>11.2</sr:ServiceReferenceVariant></sr:Header><sr:Body><sr:ReadFirmwareVersion/>\
+<x a='&#9;&amp;' xmlns:p='urn:p' p:b=\"1\">&#13;<![CDATA[<]]><!-- c --><?pi d?></x></sr:Body>\
+<ds:Signature><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>\
+<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256\"/><ds:Reference URI=\"\">\
+<ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/></ds:Transforms>\
+<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>AAAA</ds:DigestValue>\
+</ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature></sr:Request>";
+
+    /// Whatever reads is canonicalised idempotently; nothing panics.
+    fn exercise(data: &[u8]) {
+        let Ok(doc) = DuisDocument::parse(data) else {
+            return;
+        };
+        let _ = doc.request_header();
+        let _ = doc.response_header();
+        if let Ok(s) = SignedDuis::from_document(doc) {
+            let _ = s.check_reference();
+        }
+        for mode in [C14nMode::Inclusive, C14nMode::Exclusive] {
+            let once = canonicalize(data, mode).unwrap();
+            assert_eq!(canonicalize(&once, mode).unwrap(), once, "{mode:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            exercise(&data);
+        }
+
+        /// A valid request, cut, spliced and overwritten: never a panic, and a canonical form
+        /// that is its own canonical form.
+        #[test]
+        fn mutated_requests_never_panic(
+            edits in proptest::collection::vec((0usize..2000, 0u8..3, any::<u8>()), 1..8)
+        ) {
+            let mut d = SEED.as_bytes().to_vec();
+            exercise(&d);
+            for (at, op, b) in edits {
+                let at = at % (d.len() + 1);
+                match op {
+                    0 => d.insert(at, b),
+                    1 if at < d.len() => { d.remove(at); }
+                    _ if at < d.len() => d[at] = b"<>&;:='\"/ x!?-"[usize::from(b) % 14],
+                    _ => {}
+                }
+            }
+            exercise(&d);
+        }
+    }
+}
