@@ -352,11 +352,13 @@ fn walk(
             Event::DocType(_) => return Err(DuisError::Doctype),
             Event::PI(p) => {
                 let content = std::str::from_utf8(&p).map_err(|e| xml_err(&reader, e))?;
-                if content.len() >= 3 && content[..3].eq_ignore_ascii_case("xml") {
-                    let rest = &content[3..];
-                    if rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_whitespace()) {
-                        return Err(xml_err(&reader, "misplaced XML declaration"));
-                    }
+                // By bytes: the fourth byte may sit inside a multi-byte character (found by
+                // the duis_parse fuzz target).
+                let b = content.as_bytes();
+                if b.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(b"xml"))
+                    && b.get(3).is_none_or(|c| c.is_ascii_whitespace())
+                {
+                    return Err(xml_err(&reader, "misplaced XML declaration"));
                 }
                 let depth = w.stack.len();
                 if w.sig_depth.is_none() || !w.doc_mode_skip_signature {
