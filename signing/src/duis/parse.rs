@@ -286,6 +286,26 @@ fn xml_err(reader: &Reader<&[u8]>, e: impl std::fmt::Display) -> DuisError {
     }
 }
 
+/// Whether `s` is an XML Name without a colon (NCName), ASCII rules plus any non-ASCII
+/// character: a letter or `_` first, then letters, digits, `_`, `-`, `.`.
+fn is_ncname(s: &str) -> bool {
+    let mut b = s.bytes();
+    let name_char =
+        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.') || c >= 0x80;
+    match b.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => b.all(name_char),
+        _ => false,
+    }
+}
+
+/// Whether a qualified name as written is `NCName` or `NCName:NCName`.
+fn is_qname(q: &str) -> bool {
+    match q.split_once(':') {
+        Some((p, l)) => is_ncname(p) && is_ncname(l),
+        None => is_ncname(q),
+    }
+}
+
 fn split_qname(q: &str) -> (&str, &str) {
     match q.split_once(':') {
         Some((p, l)) => (p, l),
@@ -354,6 +374,13 @@ fn walk(
                 let content = std::str::from_utf8(&p).map_err(|e| xml_err(&reader, e))?;
                 // By bytes: the fourth byte may sit inside a multi-byte character (found by
                 // the duis_parse fuzz target).
+                let target = content
+                    .split(|c: char| c.is_ascii_whitespace())
+                    .next()
+                    .unwrap_or_default();
+                if !is_ncname(target) {
+                    return Err(xml_err(&reader, "bad processing instruction target"));
+                }
                 let b = content.as_bytes();
                 if b.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(b"xml"))
                     && b.get(3).is_none_or(|c| c.is_ascii_whitespace())
@@ -457,7 +484,7 @@ impl Walker<'_> {
         }
         let qname = std::str::from_utf8(e.name().into_inner()).map_err(|e| xml_err(reader, e))?;
         let (prefix, local) = split_qname(qname);
-        if local.is_empty() || local.contains(':') || (qname.contains(':') && prefix.is_empty()) {
+        if !is_qname(qname) {
             return Err(xml_err(reader, format!("bad element name {qname:?}")));
         }
 
@@ -485,7 +512,7 @@ impl Walker<'_> {
             if key == "xmlns" || key.starts_with("xmlns:") {
                 let value = attr_value(raw)?;
                 let p = key.strip_prefix("xmlns:").unwrap_or("");
-                if key.len() > 5 && p.is_empty() || p.contains(':') {
+                if key.len() > 5 && !is_ncname(p) {
                     return Err(xml_err(
                         reader,
                         format!("bad namespace declaration {key:?}"),
@@ -523,7 +550,7 @@ impl Walker<'_> {
         let mut attrs: Vec<Attr<'_>> = Vec::with_capacity(raw_attrs.len());
         for (key, raw) in &raw_attrs {
             let (p, l) = split_qname(key);
-            if l.is_empty() || l.contains(':') || (key.contains(':') && p.is_empty()) {
+            if !is_qname(key) {
                 return Err(xml_err(reader, format!("bad attribute name {key:?}")));
             }
             let u = if p.is_empty() {
