@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 use crate::admin::AdminShared;
 use crate::clock::Clock;
 use crate::counters::Counters;
-use crate::egress::Dispatcher;
+use crate::egress::{Dispatcher, Signed};
 use crate::policy::Policy;
 use crate::ratelimit::RateLimiter;
 use crate::response::{Response, ResponseCode, Timings};
@@ -76,7 +76,7 @@ impl Shared {
 /// An admitted request travelling through lanes, verify and commit.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub bytes: Vec<u8>,
+    pub request: Signed,
     pub header: Header,
     pub cert: Arc<CertEntry>,
     pub enqueued: Instant,

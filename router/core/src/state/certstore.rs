@@ -187,12 +187,29 @@ impl CertEntry {
 #[derive(Debug, Default)]
 pub struct CertStore {
     map: DashMap<CertId, Arc<CertEntry>>,
+    /// Serial number → the ids with that serial: DUIS names its signer by `X509IssuerSerial`
+    /// (an issuer *string* and a decimal serial), the store by issuer-Name hash and serial; the
+    /// serial, unique under one issuing CA, is the bridge (see [`CertStore::by_serial`]).
+    serials: DashMap<Vec<u8>, Vec<CertId>>,
 }
 
 impl CertStore {
     /// The entry for a certificate.
     pub fn get(&self, id: &CertId) -> Option<Arc<CertEntry>> {
         self.map.get(id).map(|e| Arc::clone(e.value()))
+    }
+
+    /// The one certificate with this serial number (big-endian magnitude, no leading zeros),
+    /// as XML-DSig's `X509SerialNumber` names it. `Err(n)` when `n` ≠ 1 certificates have it:
+    /// none, or — several issuers having used the same serial — ambiguous, which the router
+    /// refuses rather than guess (the SMKI has one Organisation issuing CA, so it does not
+    /// arise there).
+    pub fn by_serial(&self, serial: &[u8]) -> Result<CertId, usize> {
+        match self.serials.get(serial).as_deref().map(Vec::as_slice) {
+            Some([one]) => Ok(*one),
+            Some(many) => Err(many.len()),
+            None => Err(0),
+        }
     }
 
     /// Number of certificates.
@@ -219,6 +236,10 @@ impl CertStore {
         match self.map.entry(record.id) {
             dashmap::Entry::Occupied(e) => Err(Arc::clone(e.get())),
             dashmap::Entry::Vacant(v) => {
+                self.serials
+                    .entry(record.id.serial().to_vec())
+                    .or_default()
+                    .push(record.id);
                 v.insert(Arc::new(CertEntry {
                     record,
                     key,
