@@ -665,18 +665,25 @@ impl AdminHandle {
         )
     }
 
-    /// Suspends rights (adds to those already suspended).
+    /// Suspends service rights, SEC M8.6 (d)–(h) (adds to those already suspended). M8.6
+    /// needs the Authority's approval: give it as the reason ([`AdminHandle::acting_as`]).
     pub fn suspend_rights(&self, id: Eui64, rights: SuspendedRights) -> Result<(), AdminError> {
-        self.update_party(id, "suspend", format!("suspended {rights:?}"), |p| {
-            p.suspended = p.suspended.union(rights);
-        })
+        self.update_party(
+            id,
+            "suspend",
+            format!("suspended SEC M8.6 {}", rights.letters()),
+            |p| p.suspended = p.suspended.union(rights),
+        )
     }
 
-    /// Restores rights.
+    /// Restores service rights, SEC M8.6 (d)–(h).
     pub fn restore_rights(&self, id: Eui64, rights: SuspendedRights) -> Result<(), AdminError> {
-        self.update_party(id, "restore", format!("restored {rights:?}"), |p| {
-            p.suspended = p.suspended.without(rights);
-        })
+        self.update_party(
+            id,
+            "restore",
+            format!("restored SEC M8.6 {}", rights.letters()),
+            |p| p.suspended = p.suspended.without(rights),
+        )
     }
 
     /// Sets (or clears) a per-User rate limit replacing the policy's.
@@ -1009,9 +1016,9 @@ fn describe_party(p: &Party) -> String {
         .map(|r| r.abbrev())
         .collect();
     format!(
-        "roles {}, assurance {}, suspended {:?}",
+        "roles {}, assurance {}, suspended SEC M8.6 {}",
         roles.join(","),
         assurance_name(p.assurance),
-        p.suspended
+        p.suspended.letters()
     )
 }

@@ -99,7 +99,7 @@ Examples:
   dcc-router admin revoke dcc-router-data/pki/users/supplier-a/cert.pem
   dcc-router admin delay dcc-router-data/pki/users/supplier-b/cert.pem --srp 02-DC-C0-00-00-00-00-04 --for 14d
   dcc-router admin end-delay 5A1B2C3D4E5F6071/1C063B
-  dcc-router admin suspend 02-DC-C0-00-00-00-00-01 --right elective
+  dcc-router admin --reason 'Authority approval ref 2026-11' suspend 02-DC-C0-00-00-00-00-01 --right f   # SEC M8.6 (d)..(h)
   dcc-router admin payment-mode 02-DC-D0-00-00-00-00-07 prepayment
   dcc-router admin load-crl crl.pem
   dcc-router admin --reason 'key rollover' add-cert new-cert.pem
@@ -180,7 +180,7 @@ enum AdminOp {
         /// CRL file.
         file: PathBuf,
     },
-    /// Suspend rights of a Party (SEC M8.5).
+    /// Suspend service rights of a Party, SEC M8.6 (d)-(h) (with the Authority's approval: say so in --reason).
     Suspend {
         /// The Party's EUI-64.
         user: Eui64,
@@ -188,7 +188,7 @@ enum AdminOp {
         #[arg(long = "right", required = true, value_enum)]
         rights: Vec<Right>,
     },
-    /// Restore rights of a Party.
+    /// Restore service rights of a Party, SEC M8.6 (d)-(h).
     Restore {
         /// The Party's EUI-64.
         user: Eui64,

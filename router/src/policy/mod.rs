@@ -230,8 +230,6 @@ pub struct Policy {
     pub user_limits: HashMap<Eui64, RateLimit>,
     /// The DCC's EUI-64 (target of non-device requests).
     pub dcc_eui: Eui64,
-    /// Whether reads of prepayment-mode devices are promoted to L1 too.
-    pub prepayment_promotes_reads: bool,
     /// Demotion and refusal of originators whose signatures keep failing.
     pub reputation: ReputationConfig,
 }
@@ -285,8 +283,11 @@ impl PolicyError {
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     dcc_eui: Option<Spanned<String>>,
+    /// Replaced by `prepayment_priority`: present only to refuse it with a pointer.
+    prepayment_promotes_reads: Option<Spanned<toml::Value>>,
+    /// The SRVs promoted to L1 for a prepayment-mode target (staying on supply).
     #[serde(default)]
-    prepayment_promotes_reads: bool,
+    prepayment_priority: Vec<Spanned<String>>,
     lanes: RawLanes,
     rate_limit: RawRateLimit,
     /// Optional: policies written before it get [`ReputationConfig::default`].
@@ -351,6 +352,10 @@ struct RawSrv {
     lane: Spanned<String>,
     #[serde(default)]
     safe_mode: bool,
+    #[serde(default)]
+    future_dated: bool,
+    #[serde(default)]
+    dcc_scheduled: bool,
     cvs: Option<Spanned<Vec<i64>>>,
     right: Option<Spanned<String>>,
 }
@@ -529,11 +534,13 @@ impl Policy {
                     "core" => ServiceRight::Core,
                     "elective" => ServiceRight::Elective,
                     "enrolment" => ServiceRight::Enrolment,
+                    "other" => ServiceRight::Other,
                     other => {
                         return Err(lines.err(
                             r.span(),
                             format!(
-                                "unknown right {other:?}: expected core, elective or enrolment"
+                                "unknown right {other:?}: expected core, elective, enrolment \
+                                 or other (SEC M8.6 (d)-(h))"
                             ),
                         ))
                     }
@@ -547,9 +554,43 @@ impl Policy {
                 non_device: s.non_device,
                 lane,
                 safe_mode: s.safe_mode,
+                future_dated: s.future_dated,
+                dcc_scheduled: s.dcc_scheduled,
+                prepayment_priority: false,
                 cvs,
                 right,
             });
+        }
+
+        // Checked after the catalogue: every listed SRV must be one of its entries.
+        if let Some(old) = &raw.prepayment_promotes_reads {
+            return Err(lines.err(
+                old.span(),
+                "prepayment_promotes_reads was replaced by prepayment_priority: list the SRVs \
+                 that keep prepayment customers on supply (see the default policy)",
+            ));
+        }
+        let mut priority = HashSet::new();
+        for code in &raw.prepayment_priority {
+            let srv: Srv = code
+                .get_ref()
+                .parse()
+                .map_err(|e| lines.err(code.span(), e))?;
+            if !seen.contains(&srv) {
+                return Err(lines.err(
+                    code.span(),
+                    format!("prepayment_priority: SRV {srv} is not in the catalogue"),
+                ));
+            }
+            if !priority.insert(srv) {
+                return Err(lines.err(
+                    code.span(),
+                    format!("prepayment_priority: duplicate SRV {srv}"),
+                ));
+            }
+        }
+        for e in &mut entries {
+            e.prepayment_priority = priority.contains(&e.srv);
         }
 
         Ok(Policy {
@@ -558,7 +599,6 @@ impl Policy {
             rate_limit,
             user_limits,
             dcc_eui,
-            prepayment_promotes_reads: raw.prepayment_promotes_reads,
             reputation,
         })
     }
@@ -629,11 +669,11 @@ mod tests {
 
     #[test]
     fn reputation_is_checked_with_its_line() {
-        let base = DEFAULT_POLICY_TOML
-            .split("\n[reputation]")
-            .next()
-            .unwrap()
-            .to_owned();
+        // The part before [reputation], without the SRV catalogue: so without the
+        // prepayment_priority list either (it may only name catalogue SRVs).
+        let head = DEFAULT_POLICY_TOML.split("\n[reputation]").next().unwrap();
+        let (before, rest) = head.split_once("prepayment_priority = [").unwrap();
+        let base = format!("{before}{}", rest.split_once("]\n").unwrap().1);
         let with = |table: &str| Policy::from_toml_str(&format!("{base}\n{table}"));
         // Absent: the defaults.
         assert_eq!(
@@ -669,5 +709,30 @@ mod tests {
             assert_eq!(e.line(), Some(at), "{table}: {e}");
             assert!(e.to_string().contains(what), "{table}: {e}");
         }
+    }
+
+    #[test]
+    fn prepayment_priority_is_checked_with_its_line() {
+        let edit = |from: &str, to: &str| {
+            assert!(DEFAULT_POLICY_TOML.contains(from), "{from}");
+            let text = DEFAULT_POLICY_TOML.replacen(from, to, 1);
+            let line = text[..text.find(to).unwrap()].lines().count() + 1;
+            (Policy::from_toml_str(&text).unwrap_err(), line)
+        };
+        let (e, line) = edit("  \"4.4.5\", #", "  \"99.9\", #");
+        assert_eq!(e.line(), Some(line), "{e}");
+        assert!(e.to_string().contains("not in the catalogue"), "{e}");
+        let (e, line) = edit("  \"4.4.5\", #", "  \"2.2\", #");
+        assert_eq!(e.line(), Some(line), "{e}");
+        assert!(e.to_string().contains("duplicate SRV 2.2"), "{e}");
+        let (e, line) = edit(
+            "prepayment_priority = [",
+            "prepayment_promotes_reads = true\nprepayment_priority = [",
+        );
+        assert_eq!(e.line(), Some(line), "{e}");
+        assert!(
+            e.to_string().contains("replaced by prepayment_priority"),
+            "{e}"
+        );
     }
 }

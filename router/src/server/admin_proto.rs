@@ -26,28 +26,43 @@ pub const MAX_ADMIN_REQUEST: usize = crate::ingress::frame::MAX_FRAME_LEN;
 /// Certificates listed in a status answer at most (the answer must fit in one frame).
 pub const MAX_STATUS_CERTS: usize = 200;
 
-/// A right a Party can lose (SEC M8.5).
+/// A service right a Party can lose, SEC M8.6 (d)–(h) (see [`SuspendedRights`]). On the
+/// command line and in frames it is named by its letter (`d` … `h`); the older names
+/// (`core-as-other-user`, …) are still accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Right {
-    /// Core services in the Other User role.
+    /// M8.6 (d): Core Communication / Local Command Services in the Other User role.
+    #[serde(rename = "d", alias = "core-as-other-user")]
+    #[value(name = "d", alias = "core-as-other-user")]
     CoreAsOtherUser,
-    /// Core services in other roles.
+    /// M8.6 (e): the same in any other User Role.
+    #[serde(rename = "e", alias = "core-other-roles")]
+    #[value(name = "e", alias = "core-other-roles")]
     CoreOtherRoles,
-    /// Elective services.
+    /// M8.6 (f): Elective Communication Services.
+    #[serde(rename = "f", alias = "elective")]
+    #[value(name = "f", alias = "elective")]
     Elective,
-    /// Initiating enrolment.
+    /// M8.6 (g): initiating Enrolment.
+    #[serde(rename = "g", alias = "enrolment")]
+    #[value(name = "g", alias = "enrolment")]
     Enrolment,
+    /// M8.6 (h): any other Services.
+    #[serde(rename = "h", alias = "other-services")]
+    #[value(name = "h", alias = "other-services")]
+    OtherServices,
 }
 
 impl Right {
     fn flags(rights: &[Right]) -> SuspendedRights {
         rights.iter().fold(SuspendedRights::NONE, |acc, r| {
             acc.union(match r {
-                Right::CoreAsOtherUser => SuspendedRights::CORE_AS_OTHER_USER,
-                Right::CoreOtherRoles => SuspendedRights::CORE_OTHER_ROLES,
-                Right::Elective => SuspendedRights::ELECTIVE,
-                Right::Enrolment => SuspendedRights::ENROLMENT,
+                Right::CoreAsOtherUser => SuspendedRights::M8_6_D_CORE_AS_OTHER_USER,
+                Right::CoreOtherRoles => SuspendedRights::M8_6_E_CORE_OTHER_ROLES,
+                Right::Elective => SuspendedRights::M8_6_F_ELECTIVE,
+                Right::Enrolment => SuspendedRights::M8_6_G_ENROLMENT,
+                Right::OtherServices => SuspendedRights::M8_6_H_OTHER_SERVICES,
             })
         })
     }

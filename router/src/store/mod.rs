@@ -557,7 +557,7 @@ mod tests {
         }
         let mut p = Party::approved(&[UserRole::ImportSupplier, UserRole::GasSupplier]);
         p.assurance = AssuranceStatus::Deferred;
-        p.suspended = SuspendedRights::ELECTIVE;
+        p.suspended = SuspendedRights::M8_6_F_ELECTIVE;
         p.rate_limit = RateLimit::new(5, 10);
         assert_eq!(StoredParty::of(&p).to_party().unwrap(), p);
         let bad = StoredParty {

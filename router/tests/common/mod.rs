@@ -177,6 +177,12 @@ impl Req {
         self
     }
 
+    pub fn scheduled(mut self) -> Self {
+        self.execution = ExecutionKind::DccScheduled;
+        self.execute_at = NOW + 3600;
+        self
+    }
+
     pub fn signed_with(mut self, cert: CertId) -> Self {
         self.signer_cert = cert;
         self
