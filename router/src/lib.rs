@@ -51,6 +51,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod response;
 pub mod router;
+pub mod sender;
 pub mod server;
 pub mod state;
 pub mod store;
@@ -68,6 +69,7 @@ pub use pipeline::lanes::Lane;
 pub use policy::{Policy, PolicyError};
 pub use response::{Response, ResponseCode, Timings};
 pub use router::{BuildError, ResponseFuture, Router, RouterBuilder};
+pub use sender::Sender;
 pub use state::{
     AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode, State,
     SuspendedRights,
