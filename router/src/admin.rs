@@ -30,7 +30,7 @@ use crate::clock::Clock;
 use crate::policy::RateLimit;
 use crate::state::{
     AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode,
-    RevocationDelay, State, SuspendedRights,
+    RevocationDelay, SrpSendsAs, State, SuspendedRights,
 };
 use crate::store::{
     assurance_name, AuditEntry, AuditFilter, Change, MemoryStore, Store, StoreError, StoredCert,
@@ -61,6 +61,18 @@ pub enum AdminError {
     /// The certificate is not under a revocation delay.
     #[error("certificate {0} is not under a revocation delay")]
     NotDelayed(CertId),
+    /// The certificate's revocation delay has passed its end: it is revoked, and a new delay
+    /// cannot revive it.
+    #[error("the revocation delay of certificate {0} has ended: it is revoked and cannot be delayed again")]
+    DelayEnded(CertId),
+    /// A delay's end that is not in the future.
+    #[error("a revocation delay must end in the future (end {end}, now {now})")]
+    EndNotInFuture {
+        /// The end asked for.
+        end: u64,
+        /// Now.
+        now: u64,
+    },
     /// No such Party.
     #[error("unknown User {0}")]
     UnknownParty(Eui64),
@@ -133,6 +145,8 @@ impl AdminError {
             AdminError::Conflict(_) => "conflict",
             AdminError::RevocationDelayed(_) => "delayed",
             AdminError::NotDelayed(_) => "not-delayed",
+            AdminError::DelayEnded(_) => "delay-ended",
+            AdminError::EndNotInFuture { .. } => "end-not-in-future",
             AdminError::UnknownParty(_) => "unknown-party",
             AdminError::UnknownDevice(_) => "unknown-device",
             AdminError::EmptyDelay => "empty-delay",
@@ -552,8 +566,95 @@ impl AdminHandle {
         Ok(n)
     }
 
-    /// Delays a certificate's revocation (MP134A): until `until` (Unix seconds), only `srps`
-    /// may use it, and only for `srvs` (the safe-mode set).
+    /// The SMKI PMA's decision to delay the revocation of a failed Supplier's certificate
+    /// (MP134A: "the SMKI PMA must ... determine if revocation of SMKI certificates should be
+    /// delayed"): the SRVs it covers (the safe-mode set) and its end — `None` for no term ("the
+    /// seed sets no term": the SoLR reports weekly and the PMA ends it with
+    /// [`AdminHandle::end_delay`]). No SRP may use the certificate until the Authority directs
+    /// one ([`AdminHandle::direct_srps`]). Deciding again on a running delay changes its SRVs
+    /// and end and keeps the direction; a delay past its end is a revocation and cannot be
+    /// revived ([`AdminError::DelayEnded`]).
+    pub fn pma_delay_revocation(
+        &self,
+        id: &CertId,
+        srvs: impl IntoIterator<Item = Srv>,
+        until: Option<u64>,
+    ) -> Result<(), AdminError> {
+        let srvs: HashSet<Srv> = srvs.into_iter().collect();
+        if srvs.is_empty() {
+            return Err(AdminError::EmptyDelay);
+        }
+        let _g = self.lock();
+        let now = self.check_end(until)?;
+        let end = until.map_or_else(|| "no end".to_owned(), |u| format!("end {u}"));
+        self.set_cert_status(
+            id,
+            "pma-delay-revocation",
+            format!(
+                "SMKI PMA: revocation of {id} delayed ({end}) for {} SRVs",
+                srvs.len()
+            ),
+            &[],
+            |s| {
+                let (srps, sends_as) = match Self::live_delay(id, s, now)? {
+                    Some(d) => (d.srps.clone(), d.sends_as),
+                    None => (HashSet::new(), SrpSendsAs::FailedSupplier),
+                };
+                Ok(CertStatus::Delayed(RevocationDelay {
+                    srps,
+                    srvs,
+                    until,
+                    sends_as,
+                }))
+            },
+        )
+    }
+
+    /// The Authority's direction under a running revocation delay (MP134A: "The Authority can
+    /// then direct an SRP to take action to maintain the continuity of the failed Supplier's
+    /// prepayment consumers, using the failed Supplier's SMKI certificates"): which SRPs may
+    /// send, and how ([`SrpSendsAs`]: as the failed Supplier over their own connection, as
+    /// MP134A writes it, or the SRP-own-EUI variant). Replaces an earlier direction; an empty
+    /// list withdraws it.
+    pub fn direct_srps(
+        &self,
+        id: &CertId,
+        srps: impl IntoIterator<Item = Eui64>,
+        sends_as: SrpSendsAs,
+    ) -> Result<(), AdminError> {
+        let srps: HashSet<Eui64> = srps.into_iter().collect();
+        let mut srp_list: Vec<Eui64> = srps.iter().copied().collect();
+        srp_list.sort();
+        let _g = self.lock();
+        let now = self.clock.now_unix();
+        let how = match sends_as {
+            SrpSendsAs::OwnEui => "with their own EUI-64",
+            _ => "as the failed Supplier",
+        };
+        self.set_cert_status(
+            id,
+            "authority-direct-srps",
+            format!(
+                "Authority: {} SRPs directed to send {how} under the delay of {id}",
+                srps.len()
+            ),
+            &srp_list,
+            |s| match Self::live_delay(id, s, now)? {
+                Some(d) => Ok(CertStatus::Delayed(RevocationDelay {
+                    srps,
+                    sends_as,
+                    ..d.clone()
+                })),
+                None => Err(AdminError::NotDelayed(*id)),
+            },
+        )
+    }
+
+    /// Both decisions in one step — the PMA's delay until `until` for `srvs`, and the
+    /// Authority's direction of `srps` — in the SRP-own-EUI variant ([`SrpSendsAs::OwnEui`]),
+    /// as the router modelled MP134A before issue 13 (kept for embedders, `admin delay` and
+    /// the loadgen SoLR scenario). MP134A as written is [`AdminHandle::pma_delay_revocation`]
+    /// then [`AdminHandle::direct_srps`] with [`SrpSendsAs::FailedSupplier`].
     pub fn delay_revocation(
         &self,
         id: &CertId,
@@ -569,24 +670,56 @@ impl AdminHandle {
         let mut srp_list: Vec<Eui64> = srps.iter().copied().collect();
         srp_list.sort();
         let _g = self.lock();
+        let now = self.check_end(Some(until))?;
         self.set_cert_status(
             id,
             "delay-revocation",
             format!(
-                "revocation of {id} delayed until {until} for {} SRPs, {} SRVs",
+                "revocation of {id} delayed until {until} for {} SRPs (own EUI-64), {} SRVs",
                 srps.len(),
                 srvs.len()
             ),
             &srp_list,
-            |s| match s {
-                CertStatus::Revoked { .. } => Err(AdminError::AlreadyRevoked(*id)),
-                CertStatus::Retired { .. } => Err(AdminError::Retired(*id)),
-                _ => Ok(CertStatus::Delayed(RevocationDelay { srps, srvs, until })),
+            |s| {
+                Self::live_delay(id, s, now)?;
+                Ok(CertStatus::Delayed(RevocationDelay {
+                    srps,
+                    srvs,
+                    until: Some(until),
+                    sends_as: SrpSendsAs::OwnEui,
+                }))
             },
         )
     }
 
-    /// Ends a revocation delay: the certificate is revoked from now on.
+    /// Now, if `until` is in the future (or absent).
+    fn check_end(&self, until: Option<u64>) -> Result<u64, AdminError> {
+        let now = self.clock.now_unix();
+        match until {
+            Some(end) if end <= now => Err(AdminError::EndNotInFuture { end, now }),
+            _ => Ok(now),
+        }
+    }
+
+    /// The running delay of a certificate in status `s` (`None`: active), or why it cannot be
+    /// delayed: revoked, retired, or a delay past its end — which is a revocation.
+    fn live_delay<'s>(
+        id: &CertId,
+        s: &'s CertStatus,
+        now: u64,
+    ) -> Result<Option<&'s RevocationDelay>, AdminError> {
+        match s {
+            CertStatus::Active => Ok(None),
+            CertStatus::Delayed(d) if d.running(now) => Ok(Some(d)),
+            CertStatus::Delayed(_) => Err(AdminError::DelayEnded(*id)),
+            CertStatus::Revoked { .. } => Err(AdminError::AlreadyRevoked(*id)),
+            CertStatus::Retired { .. } => Err(AdminError::Retired(*id)),
+        }
+    }
+
+    /// The SMKI PMA ends a revocation delay (MP134A: the SoLR "will inform the SMKI PMA if it
+    /// wishes the SRP to cease to use the failed Supplier's SMKI Certificates"): the
+    /// certificate is revoked from now on (from its end, if that has already passed).
     pub fn end_delay(&self, id: &CertId) -> Result<(), AdminError> {
         let _g = self.lock();
         let at = self.clock.now_unix();
@@ -596,7 +729,9 @@ impl AdminHandle {
             format!("delay of {id} ended: revoked"),
             &[],
             |s| match s {
-                CertStatus::Delayed(_) => Ok(CertStatus::Revoked { at }),
+                CertStatus::Delayed(d) => Ok(CertStatus::Revoked {
+                    at: d.until.map_or(at, |end| end.min(at)),
+                }),
                 _ => Err(AdminError::NotDelayed(*id)),
             },
         )

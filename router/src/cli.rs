@@ -98,6 +98,8 @@ Examples:
   dcc-router admin status
   dcc-router admin revoke dcc-router-data/pki/users/supplier-a/cert.pem
   dcc-router admin delay dcc-router-data/pki/users/supplier-b/cert.pem --srp 02-DC-C0-00-00-00-00-04 --for 14d
+  dcc-router admin --reason 'SMKI PMA decision of 30 Nov' pma-delay dcc-router-data/pki/users/supplier-b/cert.pem
+  dcc-router admin --reason 'Authority direction of 1 Dec' authority-direct 5A1B2C3D4E5F6071/1C063B --srp 02-DC-C0-00-00-00-00-04
   dcc-router admin end-delay 5A1B2C3D4E5F6071/1C063B
   dcc-router admin --reason 'Authority approval ref 2026-11' suspend 02-DC-C0-00-00-00-00-01 --right f   # SEC M8.6 (d)..(h)
   dcc-router admin payment-mode 02-DC-D0-00-00-00-00-07 prepayment
@@ -153,7 +155,9 @@ enum AdminOp {
         /// Certificate id or PEM file.
         cert: String,
     },
-    /// Delay a failed Supplier's certificate revocation (MP134A safe mode).
+    /// Delay a failed Supplier's certificate revocation and direct SRPs in one step, in the
+    /// SRP-own-EUI variant (the SRPs originate with their own EUI-64). MP134A as written:
+    /// pma-delay, then authority-direct.
     Delay {
         /// Certificate id or PEM file.
         cert: String,
@@ -170,7 +174,35 @@ enum AdminOp {
         #[arg(long = "for", default_value = "28d")]
         for_: String,
     },
-    /// End a delay: the certificate is revoked from now on.
+    /// The SMKI PMA's decision: delay a failed Supplier's certificate revocation (MP134A as
+    /// written). No SRP may use it until the Authority directs one (authority-direct).
+    PmaDelay {
+        /// Certificate id or PEM file.
+        cert: String,
+        /// A safe-mode SRV allowed (repeat); default: the server policy's safe-mode set.
+        #[arg(long = "srv")]
+        srvs: Vec<Srv>,
+        /// End of the delay, Unix seconds (default: no term; the PMA ends it with end-delay).
+        #[arg(long, conflicts_with = "for_")]
+        until: Option<u64>,
+        /// Length of the delay: 90s, 30m, 12h, 14d (default: no term).
+        #[arg(long = "for")]
+        for_: Option<String>,
+    },
+    /// The Authority's direction under a running delay: the SRPs that send the failed
+    /// Supplier's requests, signed with its key and originated as it, over their own
+    /// connections (MP134A as written).
+    AuthorityDirect {
+        /// Certificate id or PEM file.
+        cert: String,
+        /// A Shared Resource Provider directed (repeat; none: withdraw the direction).
+        #[arg(long = "srp")]
+        srps: Vec<Eui64>,
+        /// The variant: the SRPs originate with their own EUI-64 instead.
+        #[arg(long)]
+        srp_own_eui: bool,
+    },
+    /// The SMKI PMA ends a delay: the certificate is revoked from now on.
     EndDelay {
         /// Certificate id or PEM file.
         cert: String,
@@ -532,6 +564,29 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
                 Some(u) => u,
                 None => dcc_signing::pki::now_unix() + duration_arg(&for_)?.as_secs(),
             },
+        },
+        AdminOp::PmaDelay {
+            cert,
+            srvs,
+            until,
+            for_,
+        } => AdminRequest::PmaDelay {
+            cert: cert_arg(&cert)?,
+            srvs,
+            until: match (until, for_) {
+                (Some(u), _) => Some(u),
+                (None, Some(f)) => Some(dcc_signing::pki::now_unix() + duration_arg(&f)?.as_secs()),
+                (None, None) => None,
+            },
+        },
+        AdminOp::AuthorityDirect {
+            cert,
+            srps,
+            srp_own_eui,
+        } => AdminRequest::AuthorityDirect {
+            cert: cert_arg(&cert)?,
+            srps,
+            srp_own_eui,
         },
         AdminOp::EndDelay { cert } => AdminRequest::EndDelay {
             cert: cert_arg(&cert)?,

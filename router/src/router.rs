@@ -375,6 +375,7 @@ impl Router {
             bytes,
             header,
             cert: admitted.cert,
+            sender,
             enqueued: Instant::now(),
             reply,
         };

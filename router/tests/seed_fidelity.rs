@@ -243,3 +243,204 @@ fn execution_kinds_follow_the_duis_matrix() {
         );
     }
 }
+
+/// Issue 13 item 1, MP134A as written (mp134a-solr-revocation-delay.txt): the SMKI PMA decides
+/// to delay; "The Authority can then direct an SRP to take action to maintain the continuity
+/// of the failed Supplier's prepayment consumers, using the failed Supplier's SMKI
+/// certificates". So the request is signed with the failed Supplier's key and originated as
+/// the failed Supplier, and accepted only over a directed SRP's connection, only for the
+/// delay's SRV set; the failed Supplier's own connection is refused.
+#[test]
+fn mp134a_as_written_the_srp_sends_as_the_failed_supplier() {
+    let w = World::new();
+    let (failed, srp, other) = (&w.supplier, &w.srp, &w.supplier_b);
+    let admin = w
+        .router
+        .admin()
+        .acting_as("admin test", Some("SMKI PMA decision 30 Nov".into()));
+    // Signed with the failed Supplier's key, originated as the failed Supplier.
+    let as_failed = |srv: &str, cv, c| Req::new(failed, srv, cv, w.prepay(), c).sign(failed);
+
+    // The PMA's decision alone: no SRP is directed, so nobody may use the certificate.
+    let safe: Vec<Srv> = w.router.policy().catalogue.safe_mode_srvs().collect();
+    admin
+        .pma_delay_revocation(&failed.cert, safe, None)
+        .unwrap();
+    let r = w.send_from(srp.eui, as_failed("2.2", 1, 1));
+    assert_eq!(
+        (r.code, r.detail),
+        (C::InvalidUser, Some("connection-not-originator"))
+    );
+
+    // The Authority directs the SRP.
+    admin
+        .acting_as("admin test", Some("Authority direction 1 Dec".into()))
+        .direct_srps(
+            &failed.cert,
+            [srp.eui],
+            dcc_router::state::SrpSendsAs::FailedSupplier,
+        )
+        .unwrap();
+    for (i, (code, cv)) in [("2.2", 1), ("7.3", 5), ("2.5", 5), ("4.18", 1)]
+        .into_iter()
+        .enumerate()
+    {
+        let r = w.send_from(srp.eui, as_failed(code, cv, 10 + i as u64));
+        assert_eq!((r.code, r.lane), (C::Success, Some(Lane::L0)), "{code}");
+    }
+    assert!(w
+        .recorder
+        .snapshot()
+        .iter()
+        .all(|d| d.acting_for == Some(failed.eui) && d.request_id.originator == failed.eui));
+
+    // Outside the delay's SRV set (7.1 Enable Supply is not in it): refused as revoked.
+    let r = w.send_from(srp.eui, as_failed("7.1", 5, 20));
+    assert_eq!(r.code, C::CertificateRevoked);
+    // The failed Supplier's own connection, and the embedding API (no connection): refused.
+    assert_eq!(
+        w.send_from(failed.eui, as_failed("2.2", 1, 21)).code,
+        C::CertificateRevoked
+    );
+    assert_eq!(w.send(as_failed("2.2", 1, 22)).code, C::CertificateRevoked);
+    // A connection the Authority did not direct.
+    let r = w.send_from(other.eui, as_failed("2.2", 1, 23));
+    assert_eq!(r.code, C::InvalidUser);
+    // The SRP-own-EUI form is not what this direction allows.
+    let own = Req::new(srp, "2.2", 1, w.prepay(), 24)
+        .signed_with(failed.cert)
+        .sign(failed);
+    assert_eq!(
+        w.send_from(srp.eui, own.clone()).code,
+        C::CertificateRevoked
+    );
+
+    // ... but it stays as a documented option of the direction.
+    admin
+        .direct_srps(
+            &failed.cert,
+            [srp.eui],
+            dcc_router::state::SrpSendsAs::OwnEui,
+        )
+        .unwrap();
+    assert_eq!(w.send_from(srp.eui, own).code, C::Success);
+
+    // Two decisions, two audited operations, each with its reason.
+    let audit = admin
+        .audit(&AuditFilter {
+            subject: Some(failed.cert.to_string()),
+            limit: 0,
+        })
+        .unwrap();
+    let op = |name: &str| audit.iter().find(|e| e.op == name).unwrap().clone();
+    assert_eq!(
+        op("pma-delay-revocation").reason.as_deref(),
+        Some("SMKI PMA decision 30 Nov")
+    );
+    let direct = op("authority-direct-srps");
+    assert_eq!(direct.reason.as_deref(), Some("SMKI PMA decision 30 Nov"));
+    assert!(direct.subjects.contains(&srp.eui.to_string()));
+}
+
+/// Issue 13 item 1: "A delay whose end has passed is a revocation — it cannot be revived by a
+/// new delay." The PMA's delay may have an end ("the seed sets no term": `None` is allowed);
+/// once it has passed, everything signed with the certificate is refused as revoked, and
+/// neither a new delay nor a new direction brings it back.
+#[test]
+fn a_delay_past_its_end_is_a_revocation_that_cannot_be_revived() {
+    let w = World::new();
+    let (failed, srp) = (&w.supplier, &w.srp);
+    let admin = w.router.admin();
+    admin
+        .pma_delay_revocation(&failed.cert, [srv("2.2")], Some(NOW + 60))
+        .unwrap();
+    admin
+        .direct_srps(&failed.cert, [srp.eui], Default::default())
+        .unwrap();
+    let req = |c| Req::new(failed, "2.2", 1, w.prepay(), c).sign(failed);
+    assert_eq!(w.send_from(srp.eui, req(1)).code, C::Success);
+    w.clock.advance(60);
+    assert_eq!(w.send_from(srp.eui, req(2)).code, C::CertificateRevoked);
+    for e in [
+        admin
+            .pma_delay_revocation(&failed.cert, [srv("2.2")], None)
+            .unwrap_err(),
+        admin
+            .direct_srps(&failed.cert, [srp.eui], Default::default())
+            .unwrap_err(),
+        admin
+            .delay_revocation(&failed.cert, [srp.eui], [srv("2.2")], NOW + 600)
+            .unwrap_err(),
+    ] {
+        assert_eq!(e.code(), "delay-ended", "{e}");
+    }
+    assert_eq!(w.send_from(srp.eui, req(3)).code, C::CertificateRevoked);
+    // Ending it records the revocation from the delay's end.
+    admin.end_delay(&failed.cert).unwrap();
+    assert!(matches!(
+        w.router.state().certs.get(&failed.cert).unwrap().status(),
+        dcc_router::state::CertStatus::Revoked { at } if at == NOW + 60
+    ));
+    // An end in the past is refused outright.
+    let e = admin
+        .pma_delay_revocation(&w.supplier_b.cert, [srv("2.2")], Some(NOW))
+        .unwrap_err();
+    assert_eq!(e.code(), "end-not-in-future");
+}
+
+/// Issue 13: "Every new state field must be durable." The PMA's open-ended delay and the
+/// Authority's direction come back from the store after a restart, and keep working.
+#[test]
+fn mp134a_delay_and_direction_survive_a_restart() {
+    use dcc_router::store::{RedbStore, Store};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+    let w = World::with_store(store);
+    let (failed, srp) = (w.supplier.clone(), w.srp.clone());
+    let admin = w.router.admin();
+    admin
+        .pma_delay_revocation(&failed.cert, [srv("2.2")], None)
+        .unwrap();
+    admin
+        .direct_srps(&failed.cert, [srp.eui], Default::default())
+        .unwrap();
+    drop(admin); // it holds the store open
+    w.router.shutdown();
+    drop(w);
+
+    let router = dcc_router::Router::builder()
+        .store(Arc::new(RedbStore::open(&path).unwrap()))
+        .dispatcher(Arc::new(Recorder::default()))
+        .clock(dcc_router::Clock::manual(NOW))
+        .workers(1)
+        .build()
+        .unwrap();
+    router.admin().restore(None).unwrap();
+    let dcc_router::state::CertStatus::Delayed(d) =
+        router.state().certs.get(&failed.cert).unwrap().status()
+    else {
+        panic!("delay lost")
+    };
+    assert_eq!(d.until, None);
+    assert!(d.srps.contains(&srp.eui));
+    assert_eq!(d.sends_as, dcc_router::state::SrpSendsAs::FailedSupplier);
+    let (tx, rx) = std::sync::mpsc::channel();
+    router.submit_from(
+        dcc_router::Sender::User(srp.eui),
+        Req::new(
+            &failed,
+            "2.2",
+            1,
+            dcc_signing::Eui64::from_u64(PREPAY_METER),
+            5,
+        )
+        .sign(&failed),
+        move |r| {
+            let _ = tx.send(r);
+        },
+    );
+    assert_eq!(rx.recv().unwrap().code, C::Success);
+    router.shutdown();
+}

@@ -3,7 +3,7 @@
 //!
 //! | # | check | refusal |
 //! |---|-------|---------|
-//! | 0 | the [`Sender`] an ingress authenticated may submit for this originator (a connection speaks for the User its client certificate names) | E1 `connection-not-originator` |
+//! | 0 | the [`Sender`] an ingress authenticated may submit for this originator (a connection speaks for the User its client certificate names) — or it is an SRP the Authority directed under a revocation delay of the signer certificate and the request is originated as that certificate's owner, the failed Supplier (MP134A as written) | E1 `connection-not-originator` |
 //! | 1 | originator is a known User | E1 |
 //! | 2 | its security assurance status allows sending | E3 |
 //! | 3 | it holds the User Role it sent in | E1 |
@@ -11,7 +11,7 @@
 //! | 4 | the SRV is in the catalogue and the role may send it | E2 |
 //! | 5 | the command variant is allowed for the SRV | E12 |
 //! | 5a | a future-dated or DCC-scheduled request is for an SRV the DUIS matrix allows so (policy `future_dated` / `dcc_scheduled`) | E12 `not-future-datable` / `not-schedulable` |
-//! | 6 | the signer certificate: known, not revoked, in validity, owned by the originator — or revocation-delayed with this originator among its SRPs and this SRV in its safe-mode set | R2, R3, R4, R5 |
+//! | 6 | the signer certificate: known, not revoked, in validity, owned by the originator — or revocation-delayed (delay running, SRV in its safe-mode set) and sent by a directed SRP: over the SRP's connection as the failed Supplier, or — the [`SrpSendsAs::OwnEui`](crate::state::SrpSendsAs::OwnEui) variant — with the SRP's own EUI-64 as originator; anything else under a delay is R3 | R2, R3, R4, R5 |
 //! | 7 | the target device exists (non-device requests: the target is the DCC) | E19 |
 //! | 8 | the device is commissioned | E5 |
 //! | 9 | the sender (for an SRP: the failed Supplier it acts for, MP185) is registered for the device in this role | E4 |
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dcc_signing::envelope::Header;
-use dcc_signing::ExecutionKind;
+use dcc_signing::{Eui64, ExecutionKind};
 
 use super::lanes::Lane;
 use super::reputation::{self, Standing};
@@ -69,9 +69,11 @@ pub(crate) fn admit(
     let policy = &*shared.policy;
     let originator = h.request_id.originator;
 
-    // 0: the connection's identity binds the originator.
+    // 0: the connection's identity binds the originator — except for a directed SRP sending
+    // as the failed Supplier under a revocation delay (MP134A as written: "using the failed
+    // Supplier's SMKI certificates"); check 6 then holds it to the delay's SRVs and end.
     if let Sender::User(user) = sender {
-        if user != originator {
+        if user != originator && !srp_for_failed_supplier(state, h, user) {
             return Err(refuse(
                 ResponseCode::InvalidUser,
                 "connection-not-originator",
@@ -121,7 +123,7 @@ pub(crate) fn admit(
         .get(&h.signer)
         .ok_or_else(|| refuse(ResponseCode::UnknownCertificate, "unknown-certificate"))?;
     let cert_use = cert
-        .check(originator, h.srv, shared.clock.now_unix())
+        .check(originator, sender.user(), h.srv, shared.clock.now_unix())
         .map_err(|code| refuse(code, "certificate"))?;
 
     // 7–9: the device.
@@ -163,6 +165,16 @@ pub(crate) fn admit(
     }
 
     Ok(Admitted { cert, lane })
+}
+
+/// Check 0's exception: `connection` is an SRP the Authority directed under a revocation delay
+/// of the signer certificate, and the request is originated as that certificate's owner.
+fn srp_for_failed_supplier(state: &crate::state::State, h: &Header, connection: Eui64) -> bool {
+    state.certs.get(&h.signer).is_some_and(|c| {
+        c.with_status(|s| {
+            s.lets_connection_send_for(connection, h.request_id.originator, c.record().owner)
+        })
+    })
 }
 
 /// Checks 7–9; `None` for a non-device request.

@@ -29,7 +29,13 @@ pub(crate) fn still_allowed(
     let h = &job.header;
     let cert_use = job
         .cert
-        .evaluate(status, h.request_id.originator, h.srv, now_unix)
+        .evaluate(
+            status,
+            h.request_id.originator,
+            job.sender.user(),
+            h.srv,
+            now_unix,
+        )
         .map_err(|code| (code, "certificate"))?;
     if let CertUse::Delegated { .. } = cert_use {
         let still = shared

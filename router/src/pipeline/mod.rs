@@ -79,6 +79,9 @@ pub(crate) struct Job {
     pub bytes: Vec<u8>,
     pub header: Header,
     pub cert: Arc<CertEntry>,
+    /// Who handed it over: the commit stage re-checks a revocation delay against the
+    /// connection (MP134A: a directed SRP's).
+    pub sender: crate::sender::Sender,
     pub enqueued: Instant,
     pub reply: Reply,
 }

@@ -188,6 +188,30 @@ pub enum AdminRequest {
         /// End of the delay, Unix seconds.
         until: u64,
     },
+    /// The SMKI PMA's decision to delay a failed Supplier's certificate revocation (MP134A):
+    /// SRVs and end; no SRP may use it until the Authority directs one.
+    PmaDelay {
+        /// The failed Supplier's certificate.
+        cert: CertId,
+        /// Safe-mode SRVs allowed (empty: the policy's safe-mode set).
+        #[serde(default)]
+        srvs: Vec<Srv>,
+        /// End of the delay, Unix seconds; absent: no term (the PMA ends it).
+        #[serde(default)]
+        until: Option<u64>,
+    },
+    /// The Authority's direction under a running delay: which SRPs send with the failed
+    /// Supplier's certificate (replacing an earlier direction; empty withdraws it).
+    AuthorityDirect {
+        /// The failed Supplier's certificate.
+        cert: CertId,
+        /// The SRPs directed.
+        srps: Vec<Eui64>,
+        /// The SRP-own-EUI variant: the SRPs originate with their own EUI-64 instead of as
+        /// the failed Supplier (MP134A as written).
+        #[serde(default)]
+        srp_own_eui: bool,
+    },
     /// End a delay: the certificate is revoked from now on.
     EndDelay {
         /// The certificate.
@@ -340,9 +364,14 @@ fn describe(status: &CertStatus) -> String {
             let mut srvs: Vec<String> = d.srvs.iter().map(ToString::to_string).collect();
             srvs.sort();
             format!(
-                "revocation delayed until {} for SRPs [{}], SRVs [{}]",
-                d.until,
+                "revocation delayed {} for SRPs [{}] sending {}, SRVs [{}]",
+                d.until
+                    .map_or_else(|| "with no end".to_owned(), |u| format!("until {u}")),
                 srps.join(", "),
+                match d.sends_as {
+                    crate::state::SrpSendsAs::OwnEui => "with their own EUI-64",
+                    _ => "as the failed Supplier",
+                },
                 srvs.join(", ")
             )
         }
@@ -459,6 +488,39 @@ fn apply(
                     until,
                 )
                 .map(|()| format!("revocation of {cert} delayed until {until}")),
+        ),
+        AdminRequest::PmaDelay { cert, srvs, until } => done(
+            admin
+                .pma_delay_revocation(
+                    &cert,
+                    if srvs.is_empty() {
+                        router.policy().catalogue.safe_mode_srvs().collect()
+                    } else {
+                        srvs
+                    },
+                    until,
+                )
+                .map(|()| match until {
+                    Some(u) => format!("SMKI PMA: revocation of {cert} delayed until {u}"),
+                    None => format!("SMKI PMA: revocation of {cert} delayed with no end"),
+                }),
+        ),
+        AdminRequest::AuthorityDirect {
+            cert,
+            srps,
+            srp_own_eui,
+        } => done(
+            admin
+                .direct_srps(
+                    &cert,
+                    srps.iter().copied(),
+                    if srp_own_eui {
+                        crate::state::SrpSendsAs::OwnEui
+                    } else {
+                        crate::state::SrpSendsAs::FailedSupplier
+                    },
+                )
+                .map(|()| format!("Authority: {} SRPs directed for {cert}", srps.len())),
         ),
         AdminRequest::EndDelay { cert } => done(
             admin

@@ -12,7 +12,9 @@ pub mod devices;
 pub mod parties;
 pub mod replay;
 
-pub use certstore::{CertEntry, CertRecord, CertStatus, CertStore, CertUse, RevocationDelay};
+pub use certstore::{
+    CertEntry, CertRecord, CertStatus, CertStore, CertUse, RevocationDelay, SrpSendsAs,
+};
 pub use devices::{Device, DeviceStatus, Devices, PaymentMode};
 pub use parties::{AssuranceStatus, Parties, Party, SuspendedRights};
 pub use replay::{Replay, ReplayVerdict, ReplayWindow};

@@ -66,7 +66,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{RateLimit, RoleSet};
 use crate::state::{
     AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode,
-    RevocationDelay, SuspendedRights,
+    RevocationDelay, SrpSendsAs, SuspendedRights,
 };
 
 pub use memory::MemoryStore;
@@ -171,19 +171,44 @@ pub enum StoredStatus {
         at: u64,
     },
     /// Revocation delayed.
+    ///
+    /// Versions: before issue 13 `until` was always a number and there was no `sends_as`
+    /// (those delays named SRPs that sent with their own EUI-64): such records still read,
+    /// as `Some(until)` and [`StoredSendsAs::SrpOwnEui`].
     Delayed {
-        /// SRPs, sorted.
+        /// SRPs the Authority directed, sorted (may be empty: none yet).
         srps: Vec<Eui64>,
         /// SRVs, sorted.
         srvs: Vec<Srv>,
-        /// End, Unix seconds.
-        until: u64,
+        /// End, Unix seconds; `null`: no term.
+        until: Option<u64>,
+        /// How the directed SRPs send.
+        #[serde(default = "StoredSendsAs::before_issue_13")]
+        sends_as: StoredSendsAs,
     },
     /// Retired by its owner's key rollover at (Unix seconds).
     Retired {
         /// When.
         at: u64,
     },
+}
+
+/// [`SrpSendsAs`] as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum StoredSendsAs {
+    /// [`SrpSendsAs::FailedSupplier`].
+    FailedSupplier,
+    /// [`SrpSendsAs::OwnEui`].
+    SrpOwnEui,
+}
+
+impl StoredSendsAs {
+    /// What a delay stored before the field existed meant.
+    fn before_issue_13() -> Self {
+        StoredSendsAs::SrpOwnEui
+    }
 }
 
 impl StoredStatus {
@@ -202,6 +227,10 @@ impl StoredStatus {
                     srps,
                     srvs,
                     until: d.until,
+                    sends_as: match d.sends_as {
+                        SrpSendsAs::OwnEui => StoredSendsAs::SrpOwnEui,
+                        _ => StoredSendsAs::FailedSupplier,
+                    },
                 }
             }
         }
@@ -213,10 +242,19 @@ impl StoredStatus {
             StoredStatus::Active => CertStatus::Active,
             StoredStatus::Revoked { at } => CertStatus::Revoked { at: *at },
             StoredStatus::Retired { at } => CertStatus::Retired { at: *at },
-            StoredStatus::Delayed { srps, srvs, until } => CertStatus::Delayed(RevocationDelay {
+            StoredStatus::Delayed {
+                srps,
+                srvs,
+                until,
+                sends_as,
+            } => CertStatus::Delayed(RevocationDelay {
                 srps: srps.iter().copied().collect::<HashSet<_>>(),
                 srvs: srvs.iter().copied().collect::<HashSet<_>>(),
                 until: *until,
+                sends_as: match sends_as {
+                    StoredSendsAs::FailedSupplier => SrpSendsAs::FailedSupplier,
+                    StoredSendsAs::SrpOwnEui => SrpSendsAs::OwnEui,
+                },
             }),
         }
     }
@@ -543,18 +581,45 @@ mod tests {
             srvs: ["2.2".parse().unwrap(), "1.6".parse().unwrap()]
                 .into_iter()
                 .collect(),
-            until: 99,
+            until: Some(99),
+            sends_as: SrpSendsAs::FailedSupplier,
+        });
+        let open_ended = CertStatus::Delayed(RevocationDelay {
+            srps: HashSet::new(),
+            srvs: ["2.2".parse().unwrap()].into_iter().collect(),
+            until: None,
+            sends_as: SrpSendsAs::OwnEui,
         });
         for s in [
             CertStatus::Active,
             CertStatus::Revoked { at: 7 },
             CertStatus::Retired { at: 8 },
             delay,
+            open_ended,
         ] {
             let json = serde_json::to_string(&StoredStatus::of(&s)).unwrap();
             let back: StoredStatus = serde_json::from_str(&json).unwrap();
             assert_eq!(back.to_status(), s, "{json}");
         }
+        // A delay stored before issue 13: a number for `until`, no `sends_as` (its SRPs sent
+        // with their own EUI-64).
+        let mut old =
+            serde_json::to_value(StoredStatus::of(&CertStatus::Delayed(RevocationDelay {
+                srps: [Eui64::from_u64(4)].into_iter().collect(),
+                srvs: ["7.3".parse().unwrap()].into_iter().collect(),
+                until: Some(1234),
+                sends_as: SrpSendsAs::FailedSupplier,
+            })))
+            .unwrap();
+        old.as_object_mut().unwrap().remove("sends_as");
+        let CertStatus::Delayed(d) = serde_json::from_value::<StoredStatus>(old)
+            .unwrap()
+            .to_status()
+        else {
+            panic!("not a delay")
+        };
+        assert_eq!((d.until, d.sends_as), (Some(1234), SrpSendsAs::OwnEui));
+
         let mut p = Party::approved(&[UserRole::ImportSupplier, UserRole::GasSupplier]);
         p.assurance = AssuranceStatus::Deferred;
         p.suspended = SuspendedRights::M8_6_F_ELECTIVE;
