@@ -3,7 +3,7 @@
 //!
 //! | # | check | refusal |
 //! |---|-------|---------|
-//! | 0 | the [`Sender`] an ingress authenticated may submit for this originator (a connection speaks for the User its client certificate names) — or it is an SRP the Authority directed under a revocation delay of the signer certificate and the request is originated as that certificate's owner, the failed Supplier (MP134A as written) | E1 `connection-not-originator` |
+//! | 0 | the [`Sender`] an ingress authenticated may submit for this originator (a connection speaks for the User its client certificate names) — or it is an SRP the Authority directed under a revocation delay of the signer certificate and the request is originated as that certificate's owner, the failed Supplier (MP134A as written); a request originated as the owner of a revoked signer certificate goes on to check 6 (R3) | E1 `connection-not-originator` |
 //! | 1 | originator is a known User | E1 |
 //! | 2 | its security assurance status allows sending | E3 |
 //! | 3 | it holds the User Role it sent in | E1 |

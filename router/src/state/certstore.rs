@@ -116,25 +116,27 @@ pub enum CertUse {
 }
 
 impl CertStatus {
-    /// Whether a connection authenticated as `connection` may submit a request originated by
-    /// `originator` signed with a certificate owned by `owner` in this status, although
-    /// `connection != originator`: MP134A as written, a directed SRP sending as the failed
-    /// Supplier. Admission's check 0 asks this; check 6 then applies the delay's SRV set and
-    /// end.
+    /// Whether a connection authenticated as `connection` may have a request originated by
+    /// `originator`, signed with a certificate owned by `owner` in this status, judged on the
+    /// certificate although `connection != originator`: MP134A as written, a directed SRP
+    /// sending as the failed Supplier. Admission's check 0 asks this; check 6 then applies the
+    /// delay's SRV set and end. A revoked certificate's owner's requests pass too, so that
+    /// check 6 refuses them as revoked (R3): once the PMA ends a delay the SRP's traffic is
+    /// answered "revoked", not "wrong connection", and a revoked certificate serves nobody.
     pub fn lets_connection_send_for(
         &self,
         connection: Eui64,
         originator: Eui64,
         owner: Eui64,
     ) -> bool {
-        match self {
-            CertStatus::Delayed(d) => {
-                d.sends_as == SrpSendsAs::FailedSupplier
-                    && originator == owner
-                    && d.srps.contains(&connection)
+        originator == owner
+            && match self {
+                CertStatus::Delayed(d) => {
+                    d.sends_as == SrpSendsAs::FailedSupplier && d.srps.contains(&connection)
+                }
+                CertStatus::Revoked { .. } => true,
+                _ => false,
             }
-            _ => false,
-        }
     }
 }
 
