@@ -29,7 +29,7 @@ use dcc_signing::{CertId, Eui64, RemotePartyRole, Srv, UserRole};
 use crate::clock::Clock;
 use crate::policy::RateLimit;
 use crate::state::{
-    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode,
+    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, GnoSlot, Party, PaymentMode,
     RevocationDelay, SrpSendsAs, State, SuspendedRights,
 };
 use crate::store::{
@@ -955,6 +955,44 @@ impl AdminHandle {
         Ok(())
     }
 
+    /// Sets what a gas device's GNO slot holds (MP128B), e.g. at import.
+    pub fn set_gno_slot(&self, id: Eui64, slot: GnoSlot) -> Result<(), AdminError> {
+        self.update_device(id, "set-gno-slot", |d| d.gno_slot = slot)
+    }
+
+    /// The effect of a Supplier's SRV 6.15.1 Update Security Credentials (KRP) on a gas
+    /// device's GNO slot (MP128B: "where an unrevoked SMKI Organisation Certificate for a GNO
+    /// that is a DCC User exists, then the Supplier should put it onto the Device ... Where
+    /// there is no GNO Organisation Certificate available in the SMKI Repository, the Supplier
+    /// shall leave the ACB Certificate"): the slot takes the device's registered network
+    /// operator's certificate when that operator is a DCC User in the Gas Transporter role
+    /// with an active (unrevoked) Organisation Certificate, and otherwise holds the ACB's.
+    /// Returns what the slot holds now.
+    pub fn place_gno_certificate(&self, id: Eui64) -> Result<GnoSlot, AdminError> {
+        let d = self
+            .state
+            .devices
+            .get(id)
+            .ok_or(AdminError::UnknownDevice(id))?;
+        let slot = d
+            .network_operator
+            .filter(|no| {
+                self.state
+                    .parties
+                    .get(*no)
+                    .is_some_and(|p| p.roles.contains(UserRole::GasTransporter))
+                    && self
+                        .state
+                        .certs
+                        .list()
+                        .iter()
+                        .any(|(r, s)| r.owner == *no && matches!(s, CertStatus::Active))
+            })
+            .map_or(GnoSlot::Acb, GnoSlot::Gno);
+        self.update_device(id, "place-gno-certificate", |d| d.gno_slot = slot)?;
+        Ok(slot)
+    }
+
     /// Sets a device's payment mode.
     pub fn set_payment_mode(&self, id: Eui64, mode: PaymentMode) -> Result<(), AdminError> {
         self.update_device(id, "set-payment-mode", |d| d.payment_mode = mode)
@@ -1134,8 +1172,12 @@ fn device_subjects(id: Eui64, d: &Device) -> Vec<String> {
 
 fn describe_device(d: &Device) -> String {
     let opt = |e: Option<Eui64>| e.map_or_else(|| "-".to_owned(), |e| e.to_string());
+    let gno = match d.gno_slot {
+        GnoSlot::Gno(g) => format!("GNO {g}"),
+        GnoSlot::Acb => "ACB".to_owned(),
+    };
     format!(
-        "status {:?}, {:?}, supplier {}, export supplier {}, network operator {}",
+        "status {:?}, {:?}, supplier {}, export supplier {}, network operator {}, GNO slot {gno}",
         d.status,
         d.payment_mode,
         opt(d.supplier),

@@ -444,3 +444,95 @@ fn mp134a_delay_and_direction_survive_a_restart() {
     assert_eq!(rx.recv().unwrap().code, C::Success);
     router.shutdown();
 }
+
+fn wait_for_slot(w: &World, device: dcc_signing::Eui64, want: dcc_router::state::GnoSlot) {
+    // The slot changes right after the hand-off, outside the certificate lock (effects.rs).
+    for _ in 0..500 {
+        if w.router.state().devices.get(device).unwrap().gno_slot == want {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("GNO slot never became {want:?}");
+}
+
+/// Issue 13 item 4, MP128B (mp128b-gno-certificates.txt): "where an unrevoked SMKI
+/// Organisation Certificate for a GNO that is a DCC User exists, then the Supplier should put
+/// it onto the Device Post Commissioning. Where there is no GNO Organisation Certificate
+/// available in the SMKI Repository, the Supplier shall leave the ACB Certificate in the
+/// Device." A GNO's requests reach the device only when the slot holds its certificate (E4
+/// naming what the slot holds otherwise); the Supplier's 6.15.1 changes the slot.
+#[test]
+fn mp128b_gno_requests_need_the_gno_slot() {
+    use dcc_router::state::GnoSlot;
+    use dcc_router::{Device, Party};
+    let w = World::new();
+    let s = &w.supplier;
+    let admin = w.router.admin();
+    let (gno, gno_b, no_cert) = (User::new(0x0A), User::new(0x0B), User::new(0x0C));
+    for u in [&gno, &gno_b, &no_cert] {
+        admin
+            .upsert_party(u.eui, Party::approved(&[UserRole::GasTransporter]))
+            .unwrap();
+    }
+    admin.add_certificate(gno.record()).unwrap();
+    admin.add_certificate(gno_b.record()).unwrap();
+    let meter = dcc_signing::Eui64::from_u64(0x00DB_0000_0000_00AA);
+    let mut d = Device::new(s.eui);
+    d.network_operator = Some(gno.eui);
+    admin.upsert_device(meter, d).unwrap();
+    let read = |u: &User, c| {
+        w.send(
+            Req::new(u, "4.1.1", 1, meter, c)
+                .role(UserRole::GasTransporter)
+                .sign(u),
+        )
+    };
+
+    // A new device holds the ACB certificate.
+    let r = read(&gno, 1);
+    assert_eq!(
+        (r.code, r.detail),
+        (C::NotAuthorisedForDevice, Some("gno-slot-holds-acb"))
+    );
+    // The Supplier's credential update places the registered GNO's certificate.
+    assert_eq!(
+        w.send(Req::new(s, "6.15.1", 5, meter, 1).sign(s)).code,
+        C::Success
+    );
+    wait_for_slot(&w, meter, GnoSlot::Gno(gno.eui));
+    assert_eq!(read(&gno, 2).code, C::Success);
+    // Registration moves to another GNO: the slot still holds the first one's certificate.
+    admin
+        .merge_device(meter, d, |d| d.network_operator = Some(gno_b.eui))
+        .unwrap();
+    let r = read(&gno_b, 1);
+    assert_eq!(
+        (r.code, r.detail),
+        (
+            C::NotAuthorisedForDevice,
+            Some("gno-slot-holds-another-gno")
+        )
+    );
+    // A GNO with no Organisation Certificate in the repository: the update leaves the ACB.
+    admin
+        .merge_device(meter, d, |d| d.network_operator = Some(no_cert.eui))
+        .unwrap();
+    assert_eq!(
+        w.send(Req::new(s, "6.15.1", 5, meter, 2).sign(s)).code,
+        C::Success
+    );
+    wait_for_slot(&w, meter, GnoSlot::Acb);
+    // Audited as the pipeline's change, naming the request.
+    let audit = admin
+        .audit(&AuditFilter {
+            subject: Some(meter.to_string()),
+            limit: 0,
+        })
+        .unwrap();
+    let placed = audit
+        .iter()
+        .find(|e| e.op == "place-gno-certificate")
+        .unwrap();
+    assert!(placed.who.starts_with("pipeline "), "{placed:?}");
+}

@@ -15,6 +15,7 @@
 //! | 7 | the target device exists (non-device requests: the target is the DCC) | E19 |
 //! | 8 | the device is commissioned | E5 |
 //! | 9 | the sender (for an SRP: the failed Supplier it acts for, MP185) is registered for the device in this role | E4 |
+//! | 9a | a Gas Transporter request (a Gas Network Operator's): the device's GNO slot holds that GNO's certificate, not the ACB's or another GNO's (MP128B) | E4 `gno-slot-holds-acb` / `gno-slot-holds-another-gno` |
 //! | 10 | the SEC M8.6 right this request needs ((d) core as Other User, (e) core in other roles, (f) elective, (g) enrolment, (h) any other Services) is not suspended | R8 `m8.6-X-suspended` |
 //! | 11 | anti-replay pre-check (read only; the commit stage decides) | R7 |
 //! | 12 | lane: SRP-under-delay → L0; future-dated / scheduled → L3; else the SRV's lane, promoted to L1 for a prepayment target only when the SRV is in the policy's `prepayment_priority` list (staying on supply); then an originator over the demotion threshold ([`super::reputation`]) → L3 whatever it claimed | — |
@@ -208,6 +209,11 @@ fn check_device(
             ResponseCode::NotAuthorisedForDevice,
             "not-registered",
         ));
+    }
+    if h.role == dcc_signing::UserRole::GasTransporter {
+        if let Some(detail) = device.gno_refusal(h.request_id.originator) {
+            return Err(refuse(ResponseCode::NotAuthorisedForDevice, detail));
+        }
     }
     Ok(Some(device))
 }

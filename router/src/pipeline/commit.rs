@@ -15,7 +15,7 @@
 //! same lock at its hand-off). The counter is committed only for requests that pass 1 and 2.
 
 use super::admit::registrant;
-use super::{dispatch, persist, Job, Shared};
+use super::{dispatch, effects, persist, Job, Shared};
 use crate::response::ResponseCode;
 use crate::state::{CertStatus, CertUse, ReplayVerdict};
 
@@ -54,6 +54,12 @@ pub(crate) fn still_allowed(
 pub(crate) fn commit(shared: &Shared, job: Job) {
     let now_unix = shared.clock.now_unix();
     let cert = std::sync::Arc::clone(&job.cert);
+    // With a durable store the hand-off (and so the effect) happens in the persist stage.
+    let effect = shared
+        .persist
+        .is_none()
+        .then(|| effects::of(&job.header))
+        .flatten();
     let refused = cert.with_status(|status| {
         let cert_use = match still_allowed(shared, &job, status, now_unix) {
             Ok(u) => u,
@@ -75,7 +81,12 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
         }
         None
     });
-    if let Some((job, code, detail)) = refused {
-        job.reply.send(code, Some(detail));
+    match refused {
+        Some((job, code, detail)) => job.reply.send(code, Some(detail)),
+        None => {
+            if let Some(e) = effect {
+                effects::apply(shared, e);
+            }
+        }
     }
 }

@@ -142,6 +142,7 @@ impl DeviceRow {
             network_operator: self.network_operator,
             payment_mode: self.payment_mode.map_or(PaymentMode::Credit, Into::into),
             status: self.status.map_or(DeviceStatus::Commissioned, Into::into),
+            gno_slot: crate::state::GnoSlot::Acb,
         }
     }
 }

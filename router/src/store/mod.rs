@@ -65,7 +65,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::{RateLimit, RoleSet};
 use crate::state::{
-    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode,
+    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, GnoSlot, Party, PaymentMode,
     RevocationDelay, SrpSendsAs, SuspendedRights,
 };
 
@@ -357,10 +357,16 @@ pub fn parse_assurance(s: &str) -> Option<AssuranceStatus> {
     })
 }
 
-/// Length of a device record: flags, payment mode, status, three optional EUI-64s.
-pub const DEVICE_RECORD_LEN: usize = 3 + 3 * 8;
+/// Length of a device record written before issue 13 (flags, payment mode, status, three
+/// optional EUI-64s): still read, with the GNO slot holding the ACB certificate (MP128B's
+/// default).
+pub const DEVICE_RECORD_V1_LEN: usize = 3 + 3 * 8;
 
-/// Encodes a device in its fixed 27-byte form (tens of millions are stored: no JSON).
+/// Length of a device record: the version-1 fields, then the GNO slot (one byte: 0 ACB, 1 a
+/// GNO) and the GNO's EUI-64 (zero for the ACB). The length tells the versions apart.
+pub const DEVICE_RECORD_LEN: usize = DEVICE_RECORD_V1_LEN + 1 + 8;
+
+/// Encodes a device in its fixed 36-byte form (tens of millions are stored: no JSON).
 pub fn encode_device(d: &Device) -> [u8; DEVICE_RECORD_LEN] {
     let mut out = [0u8; DEVICE_RECORD_LEN];
     let mut flags = 0u8;
@@ -383,14 +389,32 @@ pub fn encode_device(d: &Device) -> [u8; DEVICE_RECORD_LEN] {
         DeviceStatus::Suspended => 1,
         DeviceStatus::Decommissioned => 2,
     };
+    if let GnoSlot::Gno(gno) = d.gno_slot {
+        out[DEVICE_RECORD_V1_LEN] = 1;
+        out[DEVICE_RECORD_V1_LEN + 1..].copy_from_slice(&gno.to_u64().to_be_bytes());
+    }
     out
 }
 
-/// Decodes [`encode_device`]'s form.
+/// Decodes [`encode_device`]'s form, or the version-1 form.
 pub fn decode_device(b: &[u8]) -> Result<Device, String> {
-    if b.len() != DEVICE_RECORD_LEN {
-        return Err(format!("{} bytes, expected {DEVICE_RECORD_LEN}", b.len()));
-    }
+    let gno_slot = match b.len() {
+        DEVICE_RECORD_V1_LEN => GnoSlot::Acb,
+        DEVICE_RECORD_LEN => match b[DEVICE_RECORD_V1_LEN] {
+            0 => GnoSlot::Acb,
+            1 => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&b[DEVICE_RECORD_V1_LEN + 1..]);
+                GnoSlot::Gno(Eui64::from_u64(u64::from_be_bytes(a)))
+            }
+            x => return Err(format!("GNO slot {x}")),
+        },
+        n => {
+            return Err(format!(
+                "{n} bytes, expected {DEVICE_RECORD_LEN} (or {DEVICE_RECORD_V1_LEN}, version 1)"
+            ))
+        }
+    };
     let eui = |i: usize| -> Option<Eui64> {
         if b[0] & (1 << i) == 0 {
             return None;
@@ -414,6 +438,7 @@ pub fn decode_device(b: &[u8]) -> Result<Device, String> {
             2 => DeviceStatus::Decommissioned,
             x => return Err(format!("device status {x}")),
         },
+        gno_slot,
     })
 }
 
@@ -549,11 +574,12 @@ mod tests {
     }
 
     proptest! {
-        /// Every device survives its 27-byte form.
+        /// Every device survives its 36-byte form; its first 27 bytes are the version-1
+        /// record, which reads back with the ACB in the GNO slot.
         #[test]
         fn device_records_round_trip(
             supplier in eui(), export in eui(), netop in eui(),
-            prepay in any::<bool>(), status in 0u8..3,
+            prepay in any::<bool>(), status in 0u8..3, gno in eui(),
         ) {
             let d = Device {
                 supplier,
@@ -561,8 +587,12 @@ mod tests {
                 network_operator: netop,
                 payment_mode: if prepay { PaymentMode::Prepayment } else { PaymentMode::Credit },
                 status: [DeviceStatus::Commissioned, DeviceStatus::Suspended, DeviceStatus::Decommissioned][status as usize],
+                gno_slot: gno.map_or(GnoSlot::Acb, GnoSlot::Gno),
             };
-            prop_assert_eq!(decode_device(&encode_device(&d)).unwrap(), d);
+            let bytes = encode_device(&d);
+            prop_assert_eq!(decode_device(&bytes).unwrap(), d);
+            let v1 = decode_device(&bytes[..DEVICE_RECORD_V1_LEN]).unwrap();
+            prop_assert_eq!(v1, Device { gno_slot: GnoSlot::Acb, ..d });
         }
 
         /// A damaged record is an error, never a panic.
