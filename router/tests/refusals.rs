@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use common::*;
-use dcc_router::dispatch::{Command, DispatchReply, Dispatcher};
+use dcc_router::egress::{Command, DispatchReply, Dispatcher};
 use dcc_router::policy::RateLimit;
 use dcc_router::state::CertRecord;
 use dcc_router::{

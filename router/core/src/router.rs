@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use crate::admin::{AdminHandle, AdminShared};
 use crate::clock::Clock;
 use crate::counters::{Counters, CountersSnapshot};
-use crate::dispatch::{Dispatcher, SimulatedWan};
+use crate::egress::{Dispatcher, SimulatedWan};
 use crate::pipeline::lanes::Lanes;
 use crate::pipeline::{admit, decode, persist, verify, Job, Reply, ReplyTo, Shared};
 use crate::policy::Policy;
@@ -241,7 +241,7 @@ impl Drop for Pool {
 ///
 /// ```no_run
 /// # async fn demo(bytes: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
-/// use dcc_router::{Policy, Router};
+/// use dcc_router_core::{Policy, Router};
 /// let router = Router::builder().policy(Policy::default()).workers(4).build()?;
 /// let response = router.submit(bytes).await;
 /// println!("{} in {:?}", response.code, response.lane);
