@@ -202,6 +202,24 @@ enum AdminOp {
         #[arg(long)]
         srp_own_eui: bool,
     },
+    /// Plan a maintenance window (DP092: 20:00-08:00 UTC, at most 6 h, one high-impact and
+    /// three low-impact a month); during it the policy's lanes are answered busy.
+    MaintenanceAdd {
+        /// Start, Unix seconds.
+        #[arg(long)]
+        start: u64,
+        /// Length in minutes.
+        #[arg(long)]
+        minutes: u64,
+        /// low or high.
+        #[arg(long, value_parser = ["low", "high"])]
+        impact: String,
+    },
+    /// Remove an admin-planned maintenance window by its start.
+    MaintenanceRemove {
+        /// Start, Unix seconds.
+        start: u64,
+    },
     /// The SMKI PMA ends a delay: the certificate is revoked from now on.
     EndDelay {
         /// Certificate id or PEM file.
@@ -588,6 +606,20 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             srps,
             srp_own_eui,
         },
+        AdminOp::MaintenanceAdd {
+            start,
+            minutes,
+            impact,
+        } => AdminRequest::AddMaintenanceWindow {
+            start,
+            minutes,
+            impact: if impact == "high" {
+                dcc_router_core::state::maintenance::Impact::High
+            } else {
+                dcc_router_core::state::maintenance::Impact::Low
+            },
+        },
+        AdminOp::MaintenanceRemove { start } => AdminRequest::RemoveMaintenanceWindow { start },
         AdminOp::EndDelay { cert } => AdminRequest::EndDelay {
             cert: cert_arg(&cert)?,
         },

@@ -536,3 +536,96 @@ fn mp128b_gno_requests_need_the_gno_slot() {
         .unwrap();
     assert!(placed.who.starts_with("pipeline "), "{placed:?}");
 }
+
+/// Issue 13 item 5, DP092 (tabasc-dp091-dp095.txt; domain.md "Maintenance windows": "Planned
+/// maintenance runs between 20:00 and 08:00, at most six hours a window; one high-impact and
+/// up to three low-impact windows a month"). Windows that break a rule are refused naming it;
+/// during a window the policy's lanes (L3; L2 too when high-impact) are answered busy with the
+/// documented detail, while L0/L1 flow; the admin channel's windows survive a restart.
+#[test]
+fn dp092_maintenance_windows() {
+    use dcc_router::state::maintenance::{Impact, MaintenanceWindow};
+    use dcc_router::store::{RedbStore, Store};
+    use std::sync::Arc;
+    // 2023-11-14T22:13:20Z is NOW; the night's window opens at 22:00.
+    const NIGHT: u64 = NOW - 800;
+    let win = |start, hours: u64, impact| MaintenanceWindow {
+        start,
+        end: start + hours * 3600,
+        impact,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+    let w = World::with_store(store);
+    let s = &w.supplier;
+    let admin = w.router.admin();
+    let code = |w: MaintenanceWindow| admin.add_maintenance_window(w).unwrap_err().code();
+    assert_eq!(code(win(NIGHT - 6 * 3600, 2, Impact::Low)), "dp092-night"); // 16:00
+    assert_eq!(code(win(NIGHT + 6 * 3600, 6, Impact::Low)), "dp092-night"); // to 10:00
+    assert_eq!(code(win(NIGHT, 7, Impact::Low)), "dp092-length");
+    admin
+        .add_maintenance_window(win(NIGHT, 2, Impact::High))
+        .unwrap();
+    // One high-impact window a month: another night in November is refused.
+    assert_eq!(
+        code(win(NIGHT + 2 * 86_400, 2, Impact::High)),
+        "dp092-high-per-month"
+    );
+    for day in 1..=3 {
+        admin
+            .add_maintenance_window(win(NIGHT + day * 86_400, 1, Impact::Low))
+            .unwrap();
+    }
+    assert_eq!(
+        code(win(NIGHT + 5 * 86_400, 1, Impact::Low)),
+        "dp092-low-per-month"
+    );
+
+    // Inside the high-impact window: L2 and L3 are busy, L0 and L1 flow.
+    let r = w.send(Req::new(s, "3.1", 1, w.credit(), 1).sign(s));
+    assert_eq!(
+        (r.code, r.detail, r.lane),
+        (C::Busy, Some("maintenance-window"), Some(Lane::L2))
+    );
+    let r = w.send(Req::new(s, "4.1.1", 1, w.credit(), 2).sign(s));
+    assert_eq!((r.code, r.detail), (C::Busy, Some("maintenance-window")));
+    assert_eq!(
+        w.send(Req::new(s, "2.2", 1, w.prepay(), 3).sign(s)).code,
+        C::Success
+    );
+    assert_eq!(
+        w.send(Req::new(s, "7.3", 5, w.credit(), 4).sign(s)).code,
+        C::Success
+    );
+    // The next night's low-impact window holds back L3 only.
+    w.clock.advance(86_400);
+    assert_eq!(
+        w.send(Req::new(s, "3.1", 1, w.credit(), 5).sign(s)).code,
+        C::Success
+    );
+    let r = w.send(Req::new(s, "4.1.1", 1, w.credit(), 6).sign(s));
+    assert_eq!((r.code, r.detail), (C::Busy, Some("maintenance-window")));
+    // After it, everything flows.
+    w.clock.advance(3600);
+    assert_eq!(
+        w.send(Req::new(s, "4.1.1", 1, w.credit(), 7).sign(s)).code,
+        C::Success
+    );
+    drop(admin);
+    w.router.shutdown();
+    drop(w);
+
+    // The windows come back from the store.
+    let router = dcc_router::Router::builder()
+        .store(Arc::new(RedbStore::open(&path).unwrap()))
+        .dispatcher(Arc::new(Recorder::default()))
+        .clock(dcc_router::Clock::manual(NOW))
+        .workers(1)
+        .build()
+        .unwrap();
+    router.admin().restore(None).unwrap();
+    assert_eq!(router.state().maintenance.admin_windows().len(), 4);
+    assert_eq!(router.state().maintenance.active(NOW), Some(Impact::High));
+    router.shutdown();
+}

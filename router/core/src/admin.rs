@@ -28,6 +28,7 @@ use dcc_signing::{CertId, Eui64, RemotePartyRole, Srv, UserRole};
 
 use crate::clock::Clock;
 use crate::policy::RateLimit;
+use crate::state::maintenance::MaintenanceWindow;
 use crate::state::{
     AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, GnoSlot, Party, PaymentMode,
     RevocationDelay, SrpSendsAs, State, SuspendedRights,
@@ -35,6 +36,9 @@ use crate::state::{
 use crate::store::{
     assurance_name, AuditEntry, AuditFilter, Change, MemoryStore, Store, StoreError, StoredCert,
 };
+
+/// The metadata key under which admin-planned maintenance windows are stored (JSON list).
+pub const MAINTENANCE_META: &str = "maintenance-windows";
 
 /// Most devices one [`AdminHandle::upsert_devices`] call writes in one transaction.
 pub const MAX_DEVICES_PER_CALL: usize = 100_000;
@@ -121,6 +125,12 @@ pub enum AdminError {
         /// What is wrong.
         why: &'static str,
     },
+    /// A maintenance window that breaks a DP092 rule (named in the error).
+    #[error(transparent)]
+    Maintenance(#[from] crate::state::maintenance::WindowError),
+    /// No admin-planned maintenance window starts then.
+    #[error("no maintenance window planned over the admin channel starts at {0}")]
+    UnknownWindow(u64),
     /// A Party with no User Role.
     #[error("a Party needs at least one User Role")]
     NoRoles,
@@ -156,6 +166,8 @@ impl AdminError {
             AdminError::RoleNotHeld { .. } => "role-not-held",
             AdminError::DeviceParty { .. } => "device-party",
             AdminError::NoRoles => "no-roles",
+            AdminError::Maintenance(e) => e.code(),
+            AdminError::UnknownWindow(_) => "unknown-window",
             AdminError::TooManyDevices(_) => "too-many-devices",
             AdminError::StateNotEmpty => "state-not-empty",
             AdminError::Store(e) => e.code(),
@@ -1050,6 +1062,59 @@ impl AdminHandle {
         Ok(())
     }
 
+    /// Plans a maintenance window (DP092), checked against every window already planned (the
+    /// policy's included): between 20:00 and 08:00, at most 6 h, at most one high-impact and
+    /// three low-impact a month; a window that breaks a rule is refused naming it.
+    pub fn add_maintenance_window(&self, w: MaintenanceWindow) -> Result<(), AdminError> {
+        let _g = self.lock();
+        w.validate(&self.state.maintenance.all())?;
+        let mut windows = self.state.maintenance.admin_windows();
+        windows.push(w);
+        self.save_windows(
+            "add-maintenance-window",
+            format!("{:?} window {}..{}", w.impact, w.start, w.end),
+            windows,
+        )
+    }
+
+    /// Removes the admin-planned window starting at `start`.
+    pub fn remove_maintenance_window(&self, start: u64) -> Result<(), AdminError> {
+        let _g = self.lock();
+        let mut windows = self.state.maintenance.admin_windows();
+        let before = windows.len();
+        windows.retain(|w| w.start != start);
+        if windows.len() == before {
+            return Err(AdminError::UnknownWindow(start));
+        }
+        self.save_windows(
+            "remove-maintenance-window",
+            format!("window starting {start} removed"),
+            windows,
+        )
+    }
+
+    fn save_windows(
+        &self,
+        op: &str,
+        detail: String,
+        windows: Vec<MaintenanceWindow>,
+    ) -> Result<(), AdminError> {
+        let json = serde_json::to_string(&windows).map_err(|e| {
+            AdminError::Store(StoreError::Write {
+                path: self.shared.store.describe().into(),
+                message: e.to_string(),
+            })
+        })?;
+        self.persist(
+            op,
+            vec!["maintenance".into()],
+            detail,
+            &[Change::Meta(MAINTENANCE_META.into(), json)],
+        )?;
+        self.state.maintenance.set_admin_windows(windows);
+        Ok(())
+    }
+
     /// Records a metadata value, durably (not audited: bookkeeping such as "demo devices
     /// seeded").
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), AdminError> {
@@ -1121,6 +1186,11 @@ impl AdminHandle {
         for (who, mark) in &snap.replay {
             self.state.replay.restore(*who, *mark);
             report.originators += 1;
+        }
+        if let Some(json) = snap.meta(MAINTENANCE_META) {
+            let windows: Vec<MaintenanceWindow> = serde_json::from_str(json)
+                .map_err(|e| bad("meta", MAINTENANCE_META.into(), e.to_string()))?;
+            self.state.maintenance.set_admin_windows(windows);
         }
         let devices = &self.state.devices;
         report.devices = store.for_each_device(&mut |id, d| devices.upsert(id, d))?;

@@ -213,6 +213,20 @@ pub enum AdminRequest {
         #[serde(default)]
         srp_own_eui: bool,
     },
+    /// Plan a maintenance window (DP092).
+    AddMaintenanceWindow {
+        /// Start, Unix seconds.
+        start: u64,
+        /// Length in minutes (at most 360).
+        minutes: u64,
+        /// low or high.
+        impact: dcc_router_core::state::maintenance::Impact,
+    },
+    /// Remove an admin-planned maintenance window.
+    RemoveMaintenanceWindow {
+        /// Its start, Unix seconds.
+        start: u64,
+    },
     /// End a delay: the certificate is revoked from now on.
     EndDelay {
         /// The certificate.
@@ -497,6 +511,24 @@ fn apply(
                     },
                 )
                 .map(|()| format!("Authority: {} SRPs directed for {cert}", srps.len())),
+        ),
+        AdminRequest::AddMaintenanceWindow {
+            start,
+            minutes,
+            impact,
+        } => done(
+            admin
+                .add_maintenance_window(dcc_router_core::state::maintenance::MaintenanceWindow {
+                    start,
+                    end: start.saturating_add(minutes.saturating_mul(60)),
+                    impact,
+                })
+                .map(|()| format!("{impact:?} maintenance window from {start} for {minutes} min")),
+        ),
+        AdminRequest::RemoveMaintenanceWindow { start } => done(
+            admin
+                .remove_maintenance_window(start)
+                .map(|()| format!("maintenance window starting {start} removed")),
         ),
         AdminRequest::EndDelay { cert } => done(
             admin

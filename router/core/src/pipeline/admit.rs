@@ -19,6 +19,7 @@
 //! | 10 | the SEC M8.6 right this request needs ((d) core as Other User, (e) core in other roles, (f) elective, (g) enrolment, (h) any other Services) is not suspended | R8 `m8.6-X-suspended` |
 //! | 11 | anti-replay pre-check (read only; the commit stage decides) | R7 |
 //! | 12 | lane: SRP-under-delay → L0; future-dated / scheduled → L3; else the SRV's lane, promoted to L1 for a prepayment target only when the SRV is in the policy's `prepayment_priority` list (staying on supply); then an originator over the demotion threshold ([`super::reputation`]) → L3 whatever it claimed | — |
+//! | 12a | a DP092 maintenance window (policy or admin channel) covers now and holds back this lane: by default L3 in a low-impact window, L2 and L3 in a high-impact one; L0/L1 always flow | R10 `maintenance-window` |
 //! | 13 | per-User token bucket when the lane *before promotion* (the SRV's own, or L3 for future-dated / scheduled) or the final lane is L2 or L3: a promotion never skips it by itself | R9 |
 //! | 14 | lane capacity (in the router, `try_send`) | R10 |
 
@@ -149,6 +150,18 @@ pub(crate) fn admit(
         Standing::Good => classify(h, base, entry, device, cert_use),
         Standing::Demoted | Standing::Refused => Lane::L3,
     };
+
+    // 12a: DP092 planned maintenance: the lanes the policy names are answered busy (send
+    // again after the window); L0 and L1 always flow.
+    if let Some(impact) = state.maintenance.active(shared.clock.now_unix()) {
+        if policy.maintenance.holds(impact, lane) {
+            return Err(Refusal {
+                code: ResponseCode::Busy,
+                detail: Some("maintenance-window"),
+                lane: Some(lane),
+            });
+        }
+    }
 
     // 13: per-User rate limit, not for L0/L1 — judged on the lane before promotion as well, so
     // that promoting a request (prepayment, SRP) never lifts the limit by itself.

@@ -22,6 +22,7 @@ use toml::Spanned;
 pub use catalogue::{Catalogue, CvSet, RoleSet, ServiceRight, SrvEntry};
 
 use crate::pipeline::lanes::Lane;
+use crate::state::maintenance::{Impact, MaintenanceWindow};
 
 /// The embedded default policy (generated once from docs/srv-catalogue.md).
 pub const DEFAULT_POLICY_TOML: &str = include_str!("default-policy.toml");
@@ -206,6 +207,38 @@ impl Default for ReputationConfig {
     }
 }
 
+/// DP092 maintenance: which lanes a window of each impact holds back, and the windows the
+/// policy plans (more come over the admin channel). L0 and L1 always flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaintenancePolicy {
+    /// Lanes refused busy during a low-impact window (default L3).
+    pub low_impact_lanes: Vec<Lane>,
+    /// Lanes refused busy during a high-impact window (default L2 and L3).
+    pub high_impact_lanes: Vec<Lane>,
+    /// Windows planned in the policy, by start.
+    pub windows: Vec<MaintenanceWindow>,
+}
+
+impl Default for MaintenancePolicy {
+    fn default() -> Self {
+        MaintenancePolicy {
+            low_impact_lanes: vec![Lane::L3],
+            high_impact_lanes: vec![Lane::L2, Lane::L3],
+            windows: Vec::new(),
+        }
+    }
+}
+
+impl MaintenancePolicy {
+    /// Whether a window of `impact` holds back `lane`.
+    pub fn holds(&self, impact: Impact, lane: Lane) -> bool {
+        match impact {
+            Impact::High => self.high_impact_lanes.contains(&lane),
+            _ => self.low_impact_lanes.contains(&lane),
+        }
+    }
+}
+
 /// One lane's configuration.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct LaneConfig {
@@ -232,6 +265,8 @@ pub struct Policy {
     pub dcc_eui: Eui64,
     /// Demotion and refusal of originators whose signatures keep failing.
     pub reputation: ReputationConfig,
+    /// Planned maintenance windows (DP092).
+    pub maintenance: MaintenancePolicy,
 }
 
 impl Default for Policy {
@@ -292,8 +327,27 @@ struct RawPolicy {
     rate_limit: RawRateLimit,
     /// Optional: policies written before it get [`ReputationConfig::default`].
     reputation: Option<RawReputation>,
+    /// Optional: [`MaintenancePolicy::default`].
+    maintenance: Option<RawMaintenance>,
     #[serde(default)]
     srv: Vec<RawSrv>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaintenance {
+    low_impact_lanes: Option<Vec<Spanned<String>>>,
+    high_impact_lanes: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    window: Vec<RawWindow>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    start: Spanned<i64>,
+    minutes: Spanned<i64>,
+    impact: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -392,6 +446,62 @@ impl Lines<'_> {
             .and_then(make)
             .ok_or_else(|| self.err(v.span(), format!("{what} {} is out of range", v.get_ref())))
     }
+}
+
+/// Checks `[maintenance]`: lanes (never L0 or L1), and each window against DP092 and the
+/// windows before it, refused with its line.
+fn maintenance(lines: &Lines<'_>, m: &RawMaintenance) -> Result<MaintenancePolicy, PolicyError> {
+    let lanes = |list: &Option<Vec<Spanned<String>>>, default: Vec<Lane>| match list {
+        None => Ok(default),
+        Some(list) => list
+            .iter()
+            .map(|l| {
+                let lane: Lane = l.get_ref().parse().map_err(|e| lines.err(l.span(), e))?;
+                if matches!(lane, Lane::L0 | Lane::L1) {
+                    return Err(lines.err(
+                        l.span(),
+                        format!(
+                            "{lane} always flows: a maintenance window may hold back L2 and L3 only"
+                        ),
+                    ));
+                }
+                Ok(lane)
+            })
+            .collect::<Result<Vec<Lane>, PolicyError>>(),
+    };
+    let d = MaintenancePolicy::default();
+    let mut windows: Vec<MaintenanceWindow> = Vec::new();
+    for w in &m.window {
+        let start = lines.typed(&w.start, "maintenance window start", |s: u64| Some(s))?;
+        let minutes = lines.typed(&w.minutes, "maintenance window minutes", |n: u64| {
+            (1..=360).contains(&n).then_some(n)
+        })?;
+        let impact = match w.impact.get_ref().as_str() {
+            "low" => Impact::Low,
+            "high" => Impact::High,
+            other => {
+                return Err(lines.err(
+                    w.impact.span(),
+                    format!("unknown impact {other:?}: expected low or high"),
+                ))
+            }
+        };
+        let window = MaintenanceWindow {
+            start,
+            end: start.saturating_add(minutes * 60),
+            impact,
+        };
+        window
+            .validate(&windows)
+            .map_err(|e| lines.err(w.start.span(), e))?;
+        windows.push(window);
+    }
+    windows.sort_by_key(|w| w.start);
+    Ok(MaintenancePolicy {
+        low_impact_lanes: lanes(&m.low_impact_lanes, d.low_impact_lanes)?,
+        high_impact_lanes: lanes(&m.high_impact_lanes, d.high_impact_lanes)?,
+        windows,
+    })
 }
 
 impl Policy {
@@ -593,7 +703,13 @@ impl Policy {
             e.prepayment_priority = priority.contains(&e.srv);
         }
 
+        let maintenance = match &raw.maintenance {
+            None => MaintenancePolicy::default(),
+            Some(m) => maintenance(&lines, m)?,
+        };
+
         Ok(Policy {
+            maintenance,
             catalogue: Catalogue::new(entries),
             lanes,
             rate_limit,
@@ -734,5 +850,35 @@ mod tests {
             e.to_string().contains("replaced by prepayment_priority"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn maintenance_windows_are_checked_with_their_line() {
+        let with = |table: &str| {
+            let text = DEFAULT_POLICY_TOML.replacen(
+                "high_impact_lanes = [\"L2\", \"L3\"]\n",
+                &format!("high_impact_lanes = [\"L2\", \"L3\"]\n{table}"),
+                1,
+            );
+            let line = text[..text.find(table).unwrap()].lines().count() + 2;
+            (Policy::from_toml_str(&text), line)
+        };
+        // 2023-11-14T22:00:00Z, two hours: fine.
+        let (ok, _) =
+            with("[[maintenance.window]]\nstart = 1699999200\nminutes = 120\nimpact = \"high\"\n");
+        assert_eq!(ok.unwrap().maintenance.windows.len(), 1);
+        // 12:00 UTC: outside 20:00-08:00, refused on the start's line naming DP092.
+        let (e, line) =
+            with("[[maintenance.window]]\nstart = 1699963200\nminutes = 60\nimpact = \"low\"\n");
+        let e = e.unwrap_err();
+        assert_eq!(e.line(), Some(line), "{e}");
+        assert!(e.to_string().contains("DP092"), "{e}");
+        let lanes = DEFAULT_POLICY_TOML.replacen(
+            "low_impact_lanes = [\"L3\"]",
+            "low_impact_lanes = [\"L1\"]",
+            1,
+        );
+        let e = Policy::from_toml_str(&lanes).unwrap_err();
+        assert!(e.to_string().contains("always flows"), "{e}");
     }
 }

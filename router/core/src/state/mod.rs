@@ -9,6 +9,7 @@
 
 pub mod certstore;
 pub mod devices;
+pub mod maintenance;
 pub mod parties;
 pub mod replay;
 
@@ -30,6 +31,8 @@ pub struct State {
     pub devices: Devices,
     /// Anti-replay windows.
     pub replay: Replay,
+    /// Planned maintenance windows added over the admin channel (DP092).
+    pub maintenance: maintenance::Maintenance,
 }
 
 impl State {
