@@ -410,14 +410,7 @@ fn mp134a_delay_and_direction_survive_a_restart() {
     w.router.shutdown();
     drop(w);
 
-    let router = dcc_router::Router::builder()
-        .store(Arc::new(RedbStore::open(&path).unwrap()))
-        .dispatcher(Arc::new(Recorder::default()))
-        .clock(dcc_router::Clock::manual(NOW))
-        .workers(1)
-        .build()
-        .unwrap();
-    router.admin().restore(None).unwrap();
+    let router = reopen(&path);
     let dcc_router::state::CertStatus::Delayed(d) =
         router.state().certs.get(&failed.cert).unwrap().status()
     else {
@@ -617,15 +610,23 @@ fn dp092_maintenance_windows() {
     drop(w);
 
     // The windows come back from the store.
+    let router = reopen(&path);
+    assert_eq!(router.state().maintenance.admin_windows().len(), 4);
+    assert_eq!(router.state().maintenance.active(NOW), Some(Impact::High));
+    router.shutdown();
+}
+
+/// A new router over the store file at `path`, its state restored (a restart).
+fn reopen(path: &std::path::Path) -> dcc_router::Router {
     let router = dcc_router::Router::builder()
-        .store(Arc::new(RedbStore::open(&path).unwrap()))
-        .dispatcher(Arc::new(Recorder::default()))
+        .store(std::sync::Arc::new(
+            dcc_router::store::RedbStore::open(path).unwrap(),
+        ))
+        .dispatcher(std::sync::Arc::new(Recorder::default()))
         .clock(dcc_router::Clock::manual(NOW))
         .workers(1)
         .build()
         .unwrap();
     router.admin().restore(None).unwrap();
-    assert_eq!(router.state().maintenance.admin_windows().len(), 4);
-    assert_eq!(router.state().maintenance.active(NOW), Some(Impact::High));
-    router.shutdown();
+    router
 }
