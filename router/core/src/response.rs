@@ -23,7 +23,7 @@
 //! | R7   | [`Replayed`](ResponseCode::Replayed) | the counter was already accepted, or is older than the anti-replay window | admit, commit |
 //! | R8   | [`RightsSuspended`](ResponseCode::RightsSuspended) | the request needs a service right the Party has lost (SEC M8.6 (d)–(h); the detail names the letter) | admit |
 //! | R9   | [`Throttled`](ResponseCode::Throttled) | over the User's rate limit (never for L0/L1; detail `rate-limit`), or — any lane — the originator's recent bad signatures are over the policy's refusal threshold (detail `bad-signatures`, see [`reputation`](crate::pipeline::reputation)) | admit, verify |
-//! | R10  | [`Busy`](ResponseCode::Busy) | the lane is full, or the request waited past the lane deadline | admit, verify |
+//! | R10  | [`Busy`](ResponseCode::Busy) | the lane is full, or the request waited past the lane deadline, or a DP092 planned maintenance window holds back its lane (detail `maintenance-window`: send again after the window; L0/L1 never) | admit, verify |
 //! | R11  | [`Unavailable`](ResponseCode::Unavailable) | the router is shutting down | any |
 //! | R12  | [`NotDurable`](ResponseCode::NotDurable) | the state store could not make the anti-replay state durable (disk full, I/O error): not dispatched; send again with a new counter | persist |
 //!

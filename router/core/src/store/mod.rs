@@ -8,7 +8,8 @@
 //! |---|---|---|
 //! | certificates: record, status (active / revoked / delayed with SRPs, SRV set, end / retired), the PEM | [`AdminHandle`](crate::AdminHandle) | the admin answer |
 //! | Parties: roles, assurance status, suspended rights, rate-limit override | [`AdminHandle`](crate::AdminHandle) | the admin answer |
-//! | devices: status, payment mode, import / export supplier, network operator | [`AdminHandle`](crate::AdminHandle) | the admin answer |
+//! | devices: status, payment mode, import / export supplier, network operator, GNO slot (MP128B) | [`AdminHandle`](crate::AdminHandle), and the pipeline's effects after a 6.15.1 ([`crate::pipeline`]) | the admin answer |
+//! | maintenance windows planned over the admin channel (DP092), metadata `maintenance-windows` | [`AdminHandle`](crate::AdminHandle) | the admin answer |
 //! | loaded CRLs (PEM) | [`AdminHandle`](crate::AdminHandle) | the admin answer |
 //! | the audit log (who, when, what, why) | [`AdminHandle`](crate::AdminHandle), in the same transaction as the change | the admin answer |
 //! | anti-replay high-water mark per originator | the [`persist`](crate::pipeline::persist) stage (group commit) | the *accepted* answer and the dispatch |
