@@ -95,8 +95,10 @@ Examples:
   dcc-router admin status
   dcc-router admin revoke dcc-router-data/pki/users/supplier-a/cert.pem
   dcc-router admin delay dcc-router-data/pki/users/supplier-b/cert.pem --srp 02-DC-C0-00-00-00-00-04 --for 14d
+  dcc-router admin --reason 'SMKI PMA decision of 30 Nov' pma-delay dcc-router-data/pki/users/supplier-b/cert.pem
+  dcc-router admin --reason 'Authority direction of 1 Dec' authority-direct 5A1B2C3D4E5F6071/1C063B --srp 02-DC-C0-00-00-00-00-04
   dcc-router admin end-delay 5A1B2C3D4E5F6071/1C063B
-  dcc-router admin suspend 02-DC-C0-00-00-00-00-01 --right elective
+  dcc-router admin --reason 'Authority approval ref 2026-11' suspend 02-DC-C0-00-00-00-00-01 --right f   # SEC M8.6 (d)..(h)
   dcc-router admin payment-mode 02-DC-D0-00-00-00-00-07 prepayment
   dcc-router admin load-crl crl.pem
   dcc-router admin --reason 'key rollover' add-cert new-cert.pem
@@ -150,7 +152,9 @@ enum AdminOp {
         /// Certificate id or PEM file.
         cert: String,
     },
-    /// Delay a failed Supplier's certificate revocation (MP134A safe mode).
+    /// Delay a failed Supplier's certificate revocation and direct SRPs in one step, in the
+    /// SRP-own-EUI variant (the SRPs originate with their own EUI-64). MP134A as written:
+    /// pma-delay, then authority-direct.
     Delay {
         /// Certificate id or PEM file.
         cert: String,
@@ -167,7 +171,53 @@ enum AdminOp {
         #[arg(long = "for", default_value = "28d")]
         for_: String,
     },
-    /// End a delay: the certificate is revoked from now on.
+    /// The SMKI PMA's decision: delay a failed Supplier's certificate revocation (MP134A as
+    /// written). No SRP may use it until the Authority directs one (authority-direct).
+    PmaDelay {
+        /// Certificate id or PEM file.
+        cert: String,
+        /// A safe-mode SRV allowed (repeat); default: the server policy's safe-mode set.
+        #[arg(long = "srv")]
+        srvs: Vec<Srv>,
+        /// End of the delay, Unix seconds (default: no term; the PMA ends it with end-delay).
+        #[arg(long, conflicts_with = "for_")]
+        until: Option<u64>,
+        /// Length of the delay: 90s, 30m, 12h, 14d (default: no term).
+        #[arg(long = "for")]
+        for_: Option<String>,
+    },
+    /// The Authority's direction under a running delay: the SRPs that send the failed
+    /// Supplier's requests, signed with its key and originated as it, over their own
+    /// connections (MP134A as written).
+    AuthorityDirect {
+        /// Certificate id or PEM file.
+        cert: String,
+        /// A Shared Resource Provider directed (repeat; none: withdraw the direction).
+        #[arg(long = "srp")]
+        srps: Vec<Eui64>,
+        /// The variant: the SRPs originate with their own EUI-64 instead.
+        #[arg(long)]
+        srp_own_eui: bool,
+    },
+    /// Plan a maintenance window (DP092: 20:00-08:00 UTC, at most 6 h, one high-impact and
+    /// three low-impact a month); during it the policy's lanes are answered busy.
+    MaintenanceAdd {
+        /// Start, Unix seconds.
+        #[arg(long)]
+        start: u64,
+        /// Length in minutes.
+        #[arg(long)]
+        minutes: u64,
+        /// low or high.
+        #[arg(long, value_parser = ["low", "high"])]
+        impact: String,
+    },
+    /// Remove an admin-planned maintenance window by its start.
+    MaintenanceRemove {
+        /// Start, Unix seconds.
+        start: u64,
+    },
+    /// The SMKI PMA ends a delay: the certificate is revoked from now on.
     EndDelay {
         /// Certificate id or PEM file.
         cert: String,
@@ -177,7 +227,7 @@ enum AdminOp {
         /// CRL file.
         file: PathBuf,
     },
-    /// Suspend rights of a Party (SEC M8.5).
+    /// Suspend service rights of a Party, SEC M8.6 (d)-(h) (with the Authority's approval: say so in --reason).
     Suspend {
         /// The Party's EUI-64.
         user: Eui64,
@@ -185,7 +235,7 @@ enum AdminOp {
         #[arg(long = "right", required = true, value_enum)]
         rights: Vec<Right>,
     },
-    /// Restore rights of a Party.
+    /// Restore service rights of a Party, SEC M8.6 (d)-(h).
     Restore {
         /// The Party's EUI-64.
         user: Eui64,
@@ -530,6 +580,43 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
                 None => dcc_signing::pki::now_unix() + duration_arg(&for_)?.as_secs(),
             },
         },
+        AdminOp::PmaDelay {
+            cert,
+            srvs,
+            until,
+            for_,
+        } => AdminRequest::PmaDelay {
+            cert: cert_arg(&cert)?,
+            srvs,
+            until: match (until, for_) {
+                (Some(u), _) => Some(u),
+                (None, Some(f)) => Some(dcc_signing::pki::now_unix() + duration_arg(&f)?.as_secs()),
+                (None, None) => None,
+            },
+        },
+        AdminOp::AuthorityDirect {
+            cert,
+            srps,
+            srp_own_eui,
+        } => AdminRequest::AuthorityDirect {
+            cert: cert_arg(&cert)?,
+            srps,
+            srp_own_eui,
+        },
+        AdminOp::MaintenanceAdd {
+            start,
+            minutes,
+            impact,
+        } => AdminRequest::AddMaintenanceWindow {
+            start,
+            minutes,
+            impact: if impact == "high" {
+                dcc_router_core::state::maintenance::Impact::High
+            } else {
+                dcc_router_core::state::maintenance::Impact::Low
+            },
+        },
+        AdminOp::MaintenanceRemove { start } => AdminRequest::RemoveMaintenanceWindow { start },
         AdminOp::EndDelay { cert } => AdminRequest::EndDelay {
             cert: cert_arg(&cert)?,
         },

@@ -833,11 +833,13 @@ async fn probe(ctx: &Ctx, conns: &Conns, life: usize, key: Key) -> Result<bool, 
             code(&r, "R8", "I0")
         }
         Key::Prepayment(i) => {
-            let r = fresh(ctx, conns, life, A, "1.1.1", 4, demo_device(i)).await?;
+            // 4.4.4 (a debt read, L3) is in the policy's prepayment_priority list: promoted
+            // to L1 only for a prepayment device (a tariff is not promoted since issue 13).
+            let r = fresh(ctx, conns, life, A, "4.4.4", 1, demo_device(i)).await?;
             match (r.code.as_str(), r.lane) {
                 ("I0", Some(1)) => Ok(true),
-                ("I0", Some(2)) => Ok(false),
-                _ => Err(format!("{key:?}: answered {r:?}, expected I0 in L1 or L2")),
+                ("I0", Some(3)) => Ok(false),
+                _ => Err(format!("{key:?}: answered {r:?}, expected I0 in L1 or L3")),
             }
         }
         Key::Decommissioned(i) => {

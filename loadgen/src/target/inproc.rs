@@ -167,6 +167,7 @@ impl Target for InProcTarget {
                         PaymentMode::Credit
                     },
                     status: DeviceStatus::Commissioned,
+                    gno_slot: Default::default(),
                 },
             ));
             if batch.len() == dcc_router::admin::MAX_DEVICES_PER_CALL || d + 1 == world.devices {

@@ -149,10 +149,15 @@ impl RouterBuilder {
         } else {
             (None, None)
         };
+        let state: Arc<State> = self.state.unwrap_or_default();
+        // The policy's windows count with the admin channel's for DP092's monthly limits.
+        state
+            .maintenance
+            .set_planned_by_policy(policy.maintenance.windows.clone());
         let shared = Arc::new(Shared {
             lanes: Lanes::new(&policy),
             policy,
-            state: self.state.unwrap_or_default(),
+            state,
             verifier: self
                 .verifier
                 .unwrap_or_else(|| Arc::new(KnownSignerVerifier::default())),
@@ -407,6 +412,7 @@ impl Router {
             request,
             header,
             cert: admitted.cert,
+            sender,
             enqueued: Instant::now(),
             reply,
         };
