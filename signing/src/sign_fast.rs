@@ -5,8 +5,8 @@
 //! exponentiation: about 130 µs a signature on the dev machines, several times what the router's
 //! known-signer verifier spends checking one, so a load generator signing with it is the
 //! bottleneck. This signer reuses the verifier's machinery: `k·G` is a sum of 22 entries of the
-//! shared generator table (no doublings), `k⁻¹` comes from the variable-time binary extended
-//! Euclid, and `x(R)` from one field inversion.
+//! shared generator table (no doublings), `k⁻¹` and `x(R)`'s `Z⁻²` come from the variable-time
+//! binary extended Euclid.
 //!
 //! # Same signatures as `p256`
 //!
@@ -34,6 +34,7 @@ use p256::{FieldBytes, Scalar};
 use sha2::Sha256;
 
 use crate::envelope::Header;
+use crate::verify::known::inverse::invert_field_vartime;
 use crate::verify::known::point::Jacobian;
 use crate::verify::known::{g_table, invert, table::FixedBaseTable, SignedDigits};
 use crate::{SignError, Signer};
@@ -91,8 +92,8 @@ impl FastSigner {
         let (x_z2, z2) = acc
             .x_and_z2()
             .ok_or_else(|| SignError::Ecdsa("k·G at infinity".into()))?;
-        let z2_inv = Option::<p256::FieldElement>::from(z2.invert())
-            .ok_or_else(|| SignError::Ecdsa("k·G at infinity".into()))?;
+        let z2_inv =
+            invert_field_vartime(&z2).ok_or_else(|| SignError::Ecdsa("k·G at infinity".into()))?;
         let x = x_z2.multiply(&z2_inv);
         let r = <Scalar as Reduce<U256>>::reduce_bytes(&x.to_bytes());
         let k_inv = invert(&k).ok_or_else(|| SignError::Ecdsa("k = 0".into()))?;
