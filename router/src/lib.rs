@@ -1,74 +1,23 @@
 //! # dcc-router
 //!
-//! The routing core for GB smart-metering DCC Service Requests, as a library a DCC stand-in
-//! embeds. A request goes through six stages, one module each under [`pipeline`]:
+//! The DCC Service Request router as a server: the routing core ([`dcc_router_core`], re-exported
+//! here whole, so `dcc_router::pipeline`, `dcc_router::Router`… name the same items) wrapped in
+//! thin network shells, and the `dcc-router` command.
 //!
-//! ```text
-//!  submit(bytes)                                                     Dispatcher
-//!    │                                                                   ▲
-//!    ▼                                                                   │
-//!  decode ──► admit ──► lanes[L0..L3] ──► verify workers ──► commit ──► dispatch ──► Response
-//!  (zero-copy (cheap     (bounded flume;   (OS threads;       (cert state  (I0 on delivery,
-//!   header)   checks in   full → busy;     deadline → busy;    re-checked,  I99 for dated /
-//!             domain      deficit round    SHA-256 + batched   anti-replay  scheduled)
-//!             order,      robin 64:32:4:1) ECDSA P-256)        committed,
-//!             classify,                                        under the
-//!             rate limit)                                      cert's lock)
-//! ```
+//! * [`ingress`] — QUIC: mutual TLS, framing, limits; every request enters the core through
+//!   [`Router::submit_from`] with the connection's [`Sender`], so the originator binding is
+//!   admission check 0.
+//! * [`server`] — `dcc-router serve`: configuration, start-up order, the admin protocol,
+//!   metrics.
+//! * [`cli`] — the command line (as a library module, testable in-process).
 //!
-//! * Where is …? decode: [`pipeline`]`/decode.rs`; the checks and their order:
-//!   `pipeline/admit.rs`; lanes and the scheduler: [`pipeline::lanes`]; ECDSA:
-//!   `pipeline/verify.rs`; anti-replay commit and the revocation race: `pipeline/commit.rs` and
-//!   [`state::replay`]; response codes: [`response`].
-//! * State lives in `dashmap`s ([`state`]) and changes only through [`AdminHandle`].
-//! * Policy is data ([`policy`], embedded `default-policy.toml`).
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use dcc_router::{Policy, Router, State};
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let router = Router::builder()
-//!     .policy(Policy::default())
-//!     .state(Arc::new(State::new()))
-//!     .workers(4)
-//!     .build()?;
-//! // router.admin().add_certificate(..), upsert_party(..), upsert_device(..)
-//! // let response = router.submit(envelope_bytes).await;
-//! router.shutdown();
-//! # Ok(()) }
-//! ```
+//! Embedders that need no network should depend on `dcc-router-core` alone: it builds without
+//! quinn, rustls, an HTTP stack or clap.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod admin;
+pub use dcc_router_core::*;
+
 pub mod cli;
-pub mod clock;
-pub mod counters;
-pub mod dispatch;
 pub mod ingress;
-pub mod pipeline;
-pub mod policy;
-pub mod ratelimit;
-pub mod response;
-pub mod router;
 pub mod server;
-pub mod state;
-pub mod store;
-
-/// The README's embedding snippet, compiled as a doctest so that it cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;
-
-pub use admin::{Actor, AdminError, AdminHandle};
-pub use clock::Clock;
-pub use counters::{Counters, CountersSnapshot};
-pub use dispatch::{Command, DispatchReply, Dispatcher, SimulatedWan, WanModel};
-pub use pipeline::lanes::Lane;
-pub use policy::{Policy, PolicyError};
-pub use response::{Response, ResponseCode, Timings};
-pub use router::{BuildError, ResponseFuture, Router, RouterBuilder};
-pub use state::{
-    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode, State,
-    SuspendedRights,
-};

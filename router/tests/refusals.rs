@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use common::*;
-use dcc_router::dispatch::{Command, DispatchReply, Dispatcher};
+use dcc_router::egress::{Command, DispatchReply, Dispatcher};
 use dcc_router::policy::RateLimit;
 use dcc_router::state::CertRecord;
 use dcc_router::{
@@ -472,4 +472,43 @@ fn a_panicking_verifier_answers_unavailable_and_the_worker_survives() {
         w.send(Req::new(s, "3.1", 1, w.credit(), 1).sign(s)).code,
         C::Success
     );
+}
+
+/// Admission check 0: an ingress's authenticated sender may submit only what its own User
+/// originates; the check comes before every other one (even an unknown originator is
+/// answered `connection-not-originator`, not `unknown-user`), and the embedder is bound to
+/// nothing.
+#[test]
+fn check_0_binds_the_sender_to_the_originator() {
+    use dcc_router::Sender;
+    let w = World::new();
+    let s = &w.supplier;
+    let other = &w.network_operator;
+    let submit = |sender: Sender, bytes: Vec<u8>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        w.router.submit_from(sender, bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.recv().expect("answered")
+    };
+    let good = Req::new(s, "3.1", 1, w.credit(), 1).sign(s);
+    let r = submit(Sender::User(other.eui), good.clone());
+    assert_eq!(
+        (r.code, r.detail),
+        (C::InvalidUser, Some("connection-not-originator"))
+    );
+    let unknown = Req::new(s, "3.1", 1, w.credit(), 2)
+        .from(Eui64::from_u64(0xDEAD))
+        .sign(s);
+    let r = submit(Sender::User(other.eui), unknown);
+    assert_eq!(r.detail, Some("connection-not-originator"));
+    // The refusal consumed nothing: the same request from its own User's connection passes.
+    let r = submit(Sender::User(s.eui), good.clone());
+    assert_eq!(r.code, C::Success);
+    // And the embedder submits for anyone (a new counter: 1 is now spent).
+    let r = submit(
+        Sender::Embedder,
+        Req::new(s, "3.1", 1, w.credit(), 3).sign(s),
+    );
+    assert_eq!(r.code, C::Success);
 }

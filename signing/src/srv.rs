@@ -213,7 +213,7 @@ impl FromStr for ExecutionKind {
 /// The Service Reference Variants of the DUIS request matrix, with their DUIS names, in
 /// [`Srv`] order: 129 SRVs.
 ///
-/// The router's default policy (`router/src/policy/default-policy.toml`) was generated from the
+/// The router's default policy (`router/core/src/policy/default-policy.toml`) was generated from the
 /// same matrix and a test checks that the two agree. The router's catalogue stays policy (a
 /// deployment may edit it); this list is what `dcc-sign sign` checks an SRV against so that a
 /// mistyped SRV is caught before a request is signed, not when the router refuses it.
@@ -520,7 +520,7 @@ mod tests {
     #[test]
     fn duis_srvs_match_the_router_default_policy() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../router/src/policy/default-policy.toml");
+            .join("../router/core/src/policy/default-policy.toml");
         let Ok(text) = std::fs::read_to_string(&path) else {
             println!("skipping: {} not found", path.display());
             return;

@@ -14,7 +14,7 @@ use dcc_signing::pki::{CaCertificate, Crl};
 use dcc_signing::{CertId, Eui64, Srv};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{CertStatus, Device, DeviceStatus, PaymentMode, SuspendedRights};
+use crate::state::{Device, DeviceStatus, PaymentMode, SuspendedRights};
 use crate::store::{parse_assurance, AuditEntry, AuditFilter};
 use crate::{AdminHandle, Lane, Router};
 use dcc_signing::UserRole;
@@ -314,26 +314,6 @@ pub struct StatusReport {
     pub store: String,
 }
 
-fn describe(status: &CertStatus) -> String {
-    match status {
-        CertStatus::Active => "active".into(),
-        CertStatus::Revoked { at } => format!("revoked at {at}"),
-        CertStatus::Retired { at } => format!("retired at {at}"),
-        CertStatus::Delayed(d) => {
-            let mut srps: Vec<String> = d.srps.iter().map(ToString::to_string).collect();
-            srps.sort();
-            let mut srvs: Vec<String> = d.srvs.iter().map(ToString::to_string).collect();
-            srvs.sort();
-            format!(
-                "revocation delayed until {} for SRPs [{}], SRVs [{}]",
-                d.until,
-                srps.join(", "),
-                srvs.join(", ")
-            )
-        }
-    }
-}
-
 /// Builds the status report.
 pub fn status(router: &Router) -> StatusReport {
     let state = router.state();
@@ -357,7 +337,7 @@ pub fn status(router: &Router) -> StatusReport {
             .list()
             .into_iter()
             .take(MAX_STATUS_CERTS)
-            .map(|(r, s)| (r.id.to_string(), r.owner.to_string(), describe(&s)))
+            .map(|(r, s)| (r.id.to_string(), r.owner.to_string(), s.to_string()))
             .collect(),
         parties: state.parties.len(),
         devices: state.devices.len(),

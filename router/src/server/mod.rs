@@ -17,7 +17,6 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use dcc_signing::envelope::Envelope;
 use dcc_signing::pki::CaCertificate;
 use dcc_signing::Eui64;
 
@@ -25,7 +24,7 @@ use crate::ingress::identity::PeerIdentity;
 use crate::ingress::server::{Answer, Handler, Limits, Server};
 use crate::ingress::tls::{server_config, TlsMaterial};
 use crate::ingress::wire::{self, peek_request_id, WireAnswer};
-use crate::{Policy, Response, ResponseCode, Router, State};
+use crate::{Policy, Response, ResponseCode, Router, Sender, State};
 
 pub use config::ServeConfig;
 use metrics::Metrics;
@@ -153,32 +152,15 @@ impl Handler for RouterHandler {
             }
             return;
         }
-        if let Ok(env) = Envelope::decode(&request) {
-            let h = env.header;
-            // A connection speaks for the User its client certificate names. An SRP acting for
-            // a failed Supplier is the originator of what it sends (signed with the Supplier's
-            // certificate): the router's admission checks the revocation delay names it.
-            if h.request_id.originator != peer.user {
-                answer.send_with(64, |out| {
-                    wire::encode_into(
-                        out,
-                        Some(h.request_id),
-                        None,
-                        0,
-                        ResponseCode::InvalidUser.code(),
-                        "connection-not-originator",
-                    );
-                });
-                return;
-            }
-        }
-        // Undecodable requests go to the router too: it answers them R1 with the defect.
+        // The router decodes the request (once), binds the connection's User to its
+        // originator (admission check 0) and answers undecodable requests R1 with the defect.
         // The answer is encoded and queued on the worker thread that produced it.
         let metrics = Arc::clone(&self.metrics);
-        self.router.submit_with(request, move |r| {
-            metrics.observe(&r);
-            answer.send_with(64, |out| encode_response(out, &r));
-        });
+        self.router
+            .submit_from(Sender::User(peer.user), request, move |r| {
+                metrics.observe(&r);
+                answer.send_with(64, |out| encode_response(out, &r));
+            });
     }
 
     fn is_admin(&self, peer: &PeerIdentity) -> bool {

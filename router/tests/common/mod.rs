@@ -7,7 +7,7 @@ pub mod serve;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use dcc_router::dispatch::{Command, DispatchReply, Dispatcher};
+use dcc_router::egress::{Command, DispatchReply, Dispatcher};
 use dcc_router::state::CertRecord;
 use dcc_router::{Clock, Device, Lane, Party, Policy, Router, State};
 use dcc_signing::envelope::Header;

@@ -1,4 +1,4 @@
-//! Stage 5b: persist — *accepted* means durable. Runs only with a durable [`Store`].
+//! Stage 5b: persist — *accepted* means durable. Runs only with a durable [`Store`](crate::store::Store).
 //!
 //! A request that passed commit (signature verified, certificate and registration re-checked,
 //! counter accepted in memory) is not dispatched, and so not answered I0/I99, until the

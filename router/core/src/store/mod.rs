@@ -1,7 +1,7 @@
 //! Durable state: what must survive a crash, behind the small [`Store`] trait.
 //!
-//! The hot path never reads the store: requests read the in-memory `dashmap` [`State`]. The
-//! store is the truth at start ([`crate::server::bootstrap`] rebuilds the state from it) and
+//! The hot path never reads the store: requests read the in-memory `dashmap` [`State`](crate::State). The
+//! store is the truth at start (`dcc-router serve`'s bootstrap rebuilds the state from it) and
 //! the place every change is made durable *before* it is acknowledged:
 //!
 //! | what | written by | durable before |

@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 use crate::admin::AdminShared;
 use crate::clock::Clock;
 use crate::counters::Counters;
-use crate::dispatch::Dispatcher;
+use crate::egress::Dispatcher;
 use crate::policy::Policy;
 use crate::ratelimit::RateLimiter;
 use crate::response::{Response, ResponseCode, Timings};

@@ -68,6 +68,31 @@ pub enum CertStatus {
     },
 }
 
+/// One line for operators (`dcc-router admin status`, logs): the status and, for a delay,
+/// its end, SRPs and SRVs in a stable order.
+impl std::fmt::Display for CertStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertStatus::Active => f.write_str("active"),
+            CertStatus::Revoked { at } => write!(f, "revoked at {at}"),
+            CertStatus::Retired { at } => write!(f, "retired at {at}"),
+            CertStatus::Delayed(d) => {
+                let mut srps: Vec<String> = d.srps.iter().map(ToString::to_string).collect();
+                srps.sort();
+                let mut srvs: Vec<String> = d.srvs.iter().map(ToString::to_string).collect();
+                srvs.sort();
+                write!(
+                    f,
+                    "revocation delayed until {} for SRPs [{}], SRVs [{}]",
+                    d.until,
+                    srps.join(", "),
+                    srvs.join(", ")
+                )
+            }
+        }
+    }
+}
+
 /// How a request may use a certificate.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CertUse {

@@ -30,14 +30,13 @@
 //!   `refuse_at · ln 2 / half_life` verifications a second into L3.
 //!
 //! **Whose score.** The score is keyed by the originator EUI-64 that the request *claims*.
-//! Over QUIC, `dcc-router serve`'s handler ([`crate::server`]) answers E1
-//! `connection-not-originator` to any request whose originator is not the User its TLS client
-//! certificate names, before the router sees it, so only a User's own connections can spend
-//! that User's reputation (an SRP acting for a failed Supplier is itself the originator). In
-//! process ([`Router::submit`](crate::Router::submit)), or behind an
-//! [`ingress`](crate::ingress) handler that does not make that check, nothing binds the claim:
-//! a caller that can submit as another User can get that User demoted or refused. An embedder
-//! must authenticate its callers the way `serve` does.
+//! Admission check 0 answers E1 `connection-not-originator` to any request whose originator
+//! is not the User its [`Sender`](crate::Sender) names — over QUIC, the User of the
+//! connection's TLS client certificate — before any other check, so only a User's own
+//! connections can spend that User's reputation. [`Sender::Embedder`](crate::Sender::Embedder)
+//! (what [`Router::submit`](crate::Router::submit) uses) is bound to nothing: an embedder that
+//! lets its callers submit as any User lets them get that User demoted or refused, so it must
+//! authenticate them and pass [`Sender::User`](crate::Sender::User), as `serve` does.
 //!
 //! Memory: an entry exists only for an originator that passed admission (a known User with
 //! its own certificate) and then failed verification, so the map is bounded by the number of

@@ -15,12 +15,13 @@ use tokio::sync::oneshot;
 use crate::admin::{AdminHandle, AdminShared};
 use crate::clock::Clock;
 use crate::counters::{Counters, CountersSnapshot};
-use crate::dispatch::{Dispatcher, SimulatedWan};
+use crate::egress::{Dispatcher, SimulatedWan};
 use crate::pipeline::lanes::Lanes;
 use crate::pipeline::{admit, decode, persist, verify, Job, Reply, ReplyTo, Shared};
 use crate::policy::Policy;
 use crate::ratelimit::RateLimiter;
 use crate::response::{Response, ResponseCode, Timings};
+use crate::sender::Sender;
 use crate::state::State;
 use crate::store::{MemoryStore, Store};
 
@@ -240,7 +241,7 @@ impl Drop for Pool {
 ///
 /// ```no_run
 /// # async fn demo(bytes: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
-/// use dcc_router::{Policy, Router};
+/// use dcc_router_core::{Policy, Router};
 /// let router = Router::builder().policy(Policy::default()).workers(4).build()?;
 /// let response = router.submit(bytes).await;
 /// println!("{} in {:?}", response.code, response.lane);
@@ -268,7 +269,7 @@ impl Router {
     pub fn submit(&self, bytes: impl Into<Vec<u8>>) -> ResponseFuture {
         // The channel is made only for a request that is queued: a refusal costs no allocation.
         let mut rx = None;
-        let entered = self.enter(bytes.into(), || {
+        let entered = self.enter(Sender::Embedder, bytes.into(), || {
             let (tx, r) = oneshot::channel();
             rx = Some(r);
             ReplyTo::Future(tx)
@@ -293,8 +294,22 @@ impl Router {
     where
         F: FnOnce(Response) + Send + 'static,
     {
+        self.submit_from(Sender::Embedder, bytes, on_answer);
+    }
+
+    /// The one entry point of every ingress: submits one encoded Service Request that
+    /// `sender` handed over; `on_answer` receives its [`Response`], exactly once.
+    ///
+    /// The request is decoded once, here; admission's check 0 then binds `sender` to the
+    /// request's originator (see [`Sender`] and `pipeline/admit.rs`), before any other check.
+    /// Threading as [`submit_with`](Self::submit_with), which is this with
+    /// [`Sender::Embedder`].
+    pub fn submit_from<F>(&self, sender: Sender, bytes: impl Into<Vec<u8>>, on_answer: F)
+    where
+        F: FnOnce(Response) + Send + 'static,
+    {
         let reply_to = move || ReplyTo::Callback(Box::new(on_answer));
-        if let Entered::Answered(r, reply_to) = self.enter(bytes.into(), reply_to) {
+        if let Entered::Answered(r, reply_to) = self.enter(sender, bytes.into(), reply_to) {
             reply_to().deliver(r);
         }
     }
@@ -302,7 +317,12 @@ impl Router {
     /// Decode and admission; a request that passes is queued with the `ReplyTo` that
     /// `reply_to` makes and answered from the pipeline, one that does not is answered here and
     /// `reply_to` handed back unused.
-    fn enter<M: FnOnce() -> ReplyTo>(&self, bytes: Vec<u8>, reply_to: M) -> Entered<M> {
+    fn enter<M: FnOnce() -> ReplyTo>(
+        &self,
+        sender: Sender,
+        bytes: Vec<u8>,
+        reply_to: M,
+    ) -> Entered<M> {
         let submitted = Instant::now();
         let ready = |request_id, code, detail, lane, to| {
             self.shared.counters.record(lane, code);
@@ -339,7 +359,7 @@ impl Router {
             }
         };
         let request_id = Some(header.request_id);
-        let admitted = match admit::admit(&self.shared, &header, submitted) {
+        let admitted = match admit::admit(&self.shared, sender, &header, submitted) {
             Ok(a) => a,
             Err(r) => return ready(request_id, r.code, r.detail, r.lane, reply_to),
         };

@@ -1,14 +1,14 @@
 //! Embedding the router: build it, load state through the admin handle, submit signed
 //! requests from tokio, read the counters, walk through a SoLR event.
 //!
-//! `cargo run -p dcc-router --example embed`
+//! `cargo run -p dcc-router-core --example embed`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use dcc_router::state::CertRecord;
-use dcc_router::{Device, Party, PaymentMode, Policy, Router, SimulatedWan, State, WanModel};
+use dcc_router_core::state::CertRecord;
+use dcc_router_core::{Device, Party, PaymentMode, Policy, Router, SimulatedWan, State, WanModel};
 use dcc_signing::envelope::Header;
 use dcc_signing::{CertId, CommandVariant, Eui64, ExecutionKind, RequestId, Signer, Srv, UserRole};
 
@@ -128,7 +128,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Awaits several responses (without pulling in the `futures` crate).
-async fn futures_join(fs: Vec<dcc_router::ResponseFuture>) -> Vec<dcc_router::Response> {
+async fn futures_join(fs: Vec<dcc_router_core::ResponseFuture>) -> Vec<dcc_router_core::Response> {
     let mut out = Vec::with_capacity(fs.len());
     for f in fs {
         out.push(f.await);

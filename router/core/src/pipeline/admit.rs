@@ -3,6 +3,7 @@
 //!
 //! | # | check | refusal |
 //! |---|-------|---------|
+//! | 0 | the [`Sender`] an ingress authenticated may submit for this originator (a connection speaks for the User its client certificate names) | E1 `connection-not-originator` |
 //! | 1 | originator is a known User | E1 |
 //! | 2 | its security assurance status allows sending | E3 |
 //! | 3 | it holds the User Role it sent in | E1 |
@@ -30,6 +31,7 @@ use super::reputation::{self, Standing};
 use super::Shared;
 use crate::policy::SrvEntry;
 use crate::response::ResponseCode;
+use crate::sender::Sender;
 use crate::state::{CertEntry, CertUse, Device, DeviceStatus, PaymentMode, ReplayVerdict};
 
 /// A request that passed admission.
@@ -55,11 +57,26 @@ fn refuse(code: ResponseCode, detail: &'static str) -> Refusal {
     }
 }
 
-/// Runs checks 1–13 (see the module table).
-pub(crate) fn admit(shared: &Shared, h: &Header, now: Instant) -> Result<Admitted, Refusal> {
+/// Runs checks 0–13 (see the module table).
+pub(crate) fn admit(
+    shared: &Shared,
+    sender: Sender,
+    h: &Header,
+    now: Instant,
+) -> Result<Admitted, Refusal> {
     let state = &*shared.state;
     let policy = &*shared.policy;
     let originator = h.request_id.originator;
+
+    // 0: the connection's identity binds the originator.
+    if let Sender::User(user) = sender {
+        if user != originator {
+            return Err(refuse(
+                ResponseCode::InvalidUser,
+                "connection-not-originator",
+            ));
+        }
+    }
 
     // 1–3: the User.
     let party = state

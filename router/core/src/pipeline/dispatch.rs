@@ -6,7 +6,7 @@
 use dcc_signing::ExecutionKind;
 
 use super::{Job, Shared};
-use crate::dispatch::{Command, DispatchReply};
+use crate::egress::{Command, DispatchReply};
 use crate::response::ResponseCode;
 use crate::state::CertUse;
 
