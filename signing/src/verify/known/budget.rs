@@ -6,9 +6,10 @@ use std::sync::Arc;
 /// Upper bound, in bytes, on the fixed-base tables of all keys prepared by one
 /// [`KnownSignerVerifier`](super::KnownSignerVerifier) (and its clones) that are alive at once.
 ///
-/// The default, 256 MiB, gives 1,024 keys evenly used a full `w = 7` table each, 4,096 keys a
-/// `w7/m3` comb (53,248 bytes) and 16,384 keys still a `w5/m5` comb (11,264 bytes) (see
-/// [`TableShape`](super::TableShape)); the shared generator table is not counted.
+/// The default, 256 MiB, gives 1,024 keys evenly used at least a full `w = 7` table each
+/// (151,552 bytes), 4,096 keys at least a `w7/m3` comb (53,248 bytes) and 16,384 keys still a
+/// `w5/m5` comb (11,264 bytes) (see [`TableShape`](super::TableShape)); the shared generator
+/// table is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TableBudget(pub usize);
 

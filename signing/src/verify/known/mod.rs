@@ -30,8 +30,9 @@
 //!    that count builds it a wider table (*promotion*): the fastest shape within an equal share
 //!    of the budget left among the keys still waiting for theirs. Keys that are used get tables
 //!    first (hot keys), keys never used keep their base table, and as more keys come the share
-//!    shrinks step by step along the frontier: 1,024 keys evenly used get full `w = 7` tables,
-//!    4,096 get `w7/m3` combs, 16,384 get `w5/m5` combs.
+//!    shrinks step by step along the frontier. What a key leaves of its share goes to the keys
+//!    after it, so with 1,024 keys evenly used most get full `w = 8` tables and the rest
+//!    `w = 7`; 4,096 get `w7/m2`–`w7/m3` combs, 16,384 `w5/m4`–`w5/m5` combs (BENCHMARKS.md).
 //!
 //! Promotion runs once per key (1–2 ms, on the verifying thread); a key that does not find a
 //! shape better than its base in its share keeps the base. Dropping a prepared key gives its
