@@ -8,12 +8,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use dcc_signing::{CertId, Eui64, Srv, UserRole};
 
-use crate::ingress::client::client_endpoint;
-use crate::ingress::frame::{read_frame, write_frame};
+use crate::client::admin::{admin_call_with, AdminClient};
 use crate::ingress::tls::{TlsMaterial, ALPN};
-use crate::server::admin_proto::{
-    AdminAnswer, AdminCall, AdminRequest, DevStatus, DeviceRow, Mode, Right,
-};
+use crate::server::admin_proto::{AdminCall, AdminRequest, DevStatus, DeviceRow, Mode, Right};
 use crate::server::{self, ServeConfig};
 use crate::store::AuditFilter;
 
@@ -626,7 +623,9 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
         request,
         reason: a.reason,
     };
-    let answer = admin_call_with(a.server, &a.server_name, &tls, &call).await?;
+    let answer = admin_call_with(a.server, &a.server_name, &tls, &call)
+        .await
+        .map_err(|e| e.to_string())?;
     if a.json {
         println!(
             "{}",
@@ -816,7 +815,9 @@ async fn import_devices(
             .take(crate::server::admin_proto::MAX_REASON)
             .collect::<String>()
     });
-    let conn = AdminConnection::connect(*server, server_name, tls).await?;
+    let conn = AdminClient::connect(*server, server_name, tls)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut done = 0usize;
     let mut rest = rows.as_slice();
     while !rest.is_empty() {
@@ -863,93 +864,6 @@ async fn import_devices(
         read.as_secs_f64()
     );
     Ok(())
-}
-
-/// Sends one admin request and returns the answer.
-pub async fn admin_call(
-    server: SocketAddr,
-    server_name: &str,
-    tls: &TlsMaterial,
-    request: &AdminRequest,
-) -> Result<AdminAnswer, String> {
-    admin_call_with(
-        server,
-        server_name,
-        tls,
-        &AdminCall {
-            request: request.clone(),
-            reason: None,
-        },
-    )
-    .await
-}
-
-/// Sends one admin request with its reason and returns the answer.
-pub async fn admin_call_with(
-    server: SocketAddr,
-    server_name: &str,
-    tls: &TlsMaterial,
-    call: &AdminCall,
-) -> Result<AdminAnswer, String> {
-    let conn = AdminConnection::connect(server, server_name, tls).await?;
-    let answer = conn.call(call).await;
-    conn.close().await;
-    answer
-}
-
-/// An admin connection for several calls (a bulk import).
-#[derive(Debug)]
-pub struct AdminConnection {
-    endpoint: quinn::Endpoint,
-    conn: quinn::Connection,
-}
-
-impl AdminConnection {
-    /// Connects with an admin User's TLS material.
-    pub async fn connect(
-        server: SocketAddr,
-        server_name: &str,
-        tls: &TlsMaterial,
-    ) -> Result<Self, String> {
-        let endpoint = client_endpoint(server, tls).map_err(|e| e.to_string())?;
-        let conn = endpoint
-            .connect(server, server_name)
-            .map_err(|e| format!("connect {server}: {e}"))?
-            .await
-            .map_err(|e| format!("connect {server}: {e}"))?;
-        Ok(AdminConnection { endpoint, conn })
-    }
-
-    /// One call: a stream, a frame each way.
-    pub async fn call(&self, call: &AdminCall) -> Result<AdminAnswer, String> {
-        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| e.to_string())?;
-        let body = serde_json::to_vec(call).map_err(|e| e.to_string())?;
-        write_frame(&mut send, &body)
-            .await
-            .map_err(|e| e.to_string())?;
-        let _ = send.finish();
-        let frame = read_frame(&mut recv)
-            .await
-            .map_err(|e| format!("admin answer: {e}"))?
-            .ok_or(
-                "the server closed the stream without answering (is this certificate an admin?)",
-            )?;
-        serde_json::from_slice(&frame).map_err(|e| {
-            match crate::ingress::wire::WireAnswer::decode(&frame) {
-                Ok(a) => format!(
-                    "the server treated this as a Service Request ({} {}): the certificate is not an admin's",
-                    a.code, a.detail
-                ),
-                Err(_) => format!("admin answer: {e}"),
-            }
-        })
-    }
-
-    /// Closes the connection and waits for the close to be sent.
-    pub async fn close(self) {
-        self.conn.close(quinn::VarInt::from_u32(0), b"done");
-        self.endpoint.wait_idle().await;
-    }
 }
 
 #[cfg(test)]

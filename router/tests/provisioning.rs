@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
 use dcc_router::ingress::wire::WireAnswer;
 use dcc_router::server::bootstrap::demo_device;

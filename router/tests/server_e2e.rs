@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dcc_router::cli::admin_call;
-use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::client::admin_call;
+use dcc_router::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
 use dcc_router::server::admin_proto::AdminRequest;
 use dcc_router::server::bootstrap::demo_device;

@@ -4,6 +4,8 @@
 //!
 //! * domain types: [`Eui64`], [`RequestId`], [`UserRole`], [`RemotePartyRole`], [`Srv`],
 //!   [`CommandVariant`], [`ExecutionKind`], [`CertId`];
+//! * [`duis`]: DUIS XML Service Requests and Responses, XML-DSig verified and signed as DCC
+//!   Boxed does;
 //! * [`envelope`]: the binary, versioned, signed Service Request format (byte table there);
 //! * [`pki`]: an SMKI-profile test PKI — issue and parse Organisation Certificates and CRLs,
 //!   validate chains; it also reads the real DCC Boxed certificates;
@@ -18,6 +20,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod duis;
 pub mod envelope;
 mod eui64;
 mod ids;

@@ -1,8 +1,6 @@
 //! The same parser reads the real DCC Boxed Organisation Certificates (shared/vectors/dccboxed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-
 use dcc_signing::pki::{ChainError, ChainValidator, OrgCertificate, TrustAnchors};
 use dcc_signing::{Eui64, RemotePartyRole, Signer};
 
@@ -11,21 +9,8 @@ const SEPT_2025: u64 = 1_757_894_400;
 /// 2026-06-01T00:00:00Z: the Z1 and Z1b certificates have expired by then.
 const JUNE_2026: u64 = 1_780_272_000;
 
-fn vectors() -> Option<PathBuf> {
-    let dir = std::env::var_os("DCC_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
-    if dir.join("dccboxed").is_dir() {
-        return Some(dir.join("dccboxed"));
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "shared vectors not found at {} (required on CI)",
-        dir.display()
-    );
-    println!("skipping: shared vectors not found at {}", dir.display());
-    None
-}
+mod common;
+use common::vectors;
 
 /// file stem, EUI-64, OU role code, not_after (Unix seconds).
 const CERTS: &[(&str, &str, u8, u64)] = &[

@@ -166,6 +166,24 @@ impl fmt::Display for ResponseCode {
     }
 }
 
+/// A wire code that is none of [`ResponseCode::ALL`] (a newer server, or not a router).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown response code {0:?}")]
+pub struct UnknownResponseCode(pub String);
+
+/// Parses the wire code (`"I0"`, `"R10"`…): clients type the answers they read with the same
+/// enum the router answers with.
+impl std::str::FromStr for ResponseCode {
+    type Err = UnknownResponseCode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ResponseCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.code() == s)
+            .ok_or_else(|| UnknownResponseCode(s.to_owned()))
+    }
+}
+
 /// Where the time went, measured inside the router.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Timings {
@@ -199,5 +217,23 @@ impl Response {
     /// The DUIS Response ID: the Request ID with originator and target swapped.
     pub fn response_id(&self) -> Option<RequestId> {
         self.request_id.map(RequestId::response_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_code_parses_back_and_strangers_are_named() {
+        for c in ResponseCode::ALL {
+            assert_eq!(c.code().parse::<ResponseCode>(), Ok(c));
+        }
+        assert_eq!(
+            "E99".parse::<ResponseCode>(),
+            Err(UnknownResponseCode("E99".into()))
+        );
+        assert!("i0".parse::<ResponseCode>().is_err());
     }
 }

@@ -8,6 +8,8 @@
 //! dcc-sign verify --ca demo-pki/ca/root.pem --cert demo-pki/users/supplier-a/cert.pem req.dcsr
 //! dcc-sign inspect req.dcsr --json
 //! dcc-sign crl --ca-dir demo-pki/ca --revoke-cert demo-pki/users/supplier-b/cert.pem --out crl.pem
+//! dcc-sign duis sign --key k.key --cert c.pem request.xml -o signed.xml
+//! dcc-sign duis verify --certs certs/ signed.xml
 //! ```
 //!
 //! Errors are one line on stderr (`dcc-sign: …`) and a non-zero exit code: 1 when something
@@ -15,6 +17,7 @@
 //! each on stderr and do not change the exit code.
 
 mod crl_cmd;
+mod duis_cmd;
 mod inspect;
 mod pki_init;
 mod sign_cmd;
@@ -27,6 +30,7 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 pub use crl_cmd::CrlArgs;
+pub use duis_cmd::{DuisArgs, DuisCommand, DuisSignArgs, DuisVerifyArgs};
 pub use inspect::InspectArgs;
 pub use pki_init::{PkiArgs, PkiCommand, PkiInitArgs};
 pub use sign_cmd::SignArgs;
@@ -37,14 +41,15 @@ pub use verify_cmd::VerifyArgs;
 #[command(
     name = "dcc-sign",
     version,
-    about = "Sign, verify and inspect DCC Service Request envelopes; run a demo SMKI PKI",
+    about = "Sign, verify and inspect DCC Service Request envelopes and DUIS XML; run a demo SMKI PKI",
     after_help = "Examples:\n  \
         dcc-sign pki init --dir demo-pki\n  \
         dcc-sign sign --key demo-pki/users/supplier-a/key.pem --cert demo-pki/users/supplier-a/cert.pem \\\n      \
             --srv 2.2 --target 00-DB-12-34-56-78-00-04 --counter 1 --out req.dcsr\n  \
         dcc-sign verify --ca demo-pki/ca/root.pem --cert demo-pki/users/supplier-a/cert.pem req.dcsr\n  \
         dcc-sign inspect req.dcsr\n  \
-        dcc-sign crl --ca-dir demo-pki/ca --revoke 4F3A... --out crl.pem"
+        dcc-sign crl --ca-dir demo-pki/ca --revoke 4F3A... --out crl.pem\n  \
+        dcc-sign duis verify --certs certs/ signed-duis.xml"
 )]
 pub struct Cli {
     /// What to do.
@@ -67,6 +72,11 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Issue a CRL from a demo PKI's issuing CA.
     Crl(CrlArgs),
+    /// DUIS XML: sign and verify XML-DSig as DCC Boxed does.
+    #[command(after_help = "Examples:\n  \
+        dcc-sign duis sign --key k.key --cert c.pem request.xml -o signed.xml\n  \
+        dcc-sign duis verify --certs certs/ signed.xml")]
+    Duis(DuisArgs),
 }
 
 /// A failure, reported as one line.
@@ -141,6 +151,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Cli
         Command::Verify(a) => verify_cmd::run(a, out),
         Command::Inspect(a) => inspect::run(a, out),
         Command::Crl(a) => crl_cmd::run(a, out),
+        Command::Duis(a) => duis_cmd::run(a, out, err),
     }
 }
 
