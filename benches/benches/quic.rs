@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use dcc_benches::threadcpu::Snapshot;
-use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
 use dcc_router::server::bootstrap::demo_device;
 use dcc_router::server::{self, Running, ServeConfig};

@@ -1,6 +1,7 @@
 //! Single-core ECDSA P-256 verification: plain `p256` (the reference), the known-signer backend
 //! per window width (single and batched, 1 and 256 keys loaded), and — with `--features
-//! compare-c` — `aws-lc-rs` and `ring`. Throughput is in signatures.
+//! compare-c` — `aws-lc-rs` and `ring`; and group `verify_keys`: rate against signer keys
+//! loaded and used evenly (1 to 16,384). Throughput is in signatures.
 //!
 //! Run on one core: `taskset -c 1 cargo bench -p dcc-benches --features compare-c --bench verify
 //! -- --warm-up-time 1 --measurement-time 3`.
@@ -11,7 +12,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dcc_benches::{signed_digests, signer, FixtureRng};
+use dcc_benches::{evenly_signed_messages, signed_digests, signer, FixtureRng};
 use dcc_signing::verify::known::{KnownSignerVerifier, TableBudget, WindowBits};
 use dcc_signing::verify::{P256Verifier, PreparedKey, Verifier, VerifyJob};
 use dcc_signing::Signer;
@@ -33,16 +34,13 @@ fn fixture(keys: usize) -> Fixture {
     Fixture { signers, sigs }
 }
 
-fn prepare_all(v: &dyn Verifier, f: &Fixture) -> Vec<Arc<dyn PreparedKey>> {
-    f.signers
-        .iter()
-        .map(|s| v.prepare(&s.public_key()))
-        .collect()
+fn prepare_all(v: &dyn Verifier, signers: &[Signer]) -> Vec<Arc<dyn PreparedKey>> {
+    signers.iter().map(|s| v.prepare(&s.public_key())).collect()
 }
 
 /// One verification per iteration, cycling through the fixture.
 fn bench_single(c: &mut Criterion, group: &str, id: BenchmarkId, v: &dyn Verifier, f: &Fixture) {
-    let keys = prepare_all(v, f);
+    let keys = prepare_all(v, &f.signers);
     // A verifier that refused everything would look fast: check the fixture first.
     for (k, d, s) in f.sigs.iter().take(64) {
         assert!(keys[*k].verify_prehash(d, s).is_ok(), "fixture must verify");
@@ -62,7 +60,7 @@ fn bench_single(c: &mut Criterion, group: &str, id: BenchmarkId, v: &dyn Verifie
 
 /// `BATCH` verifications per iteration through `Verifier::verify_batch`.
 fn bench_batch(c: &mut Criterion, group: &str, id: BenchmarkId, v: &dyn Verifier, f: &Fixture) {
-    let keys = prepare_all(v, f);
+    let keys = prepare_all(v, &f.signers);
     let jobs: Vec<VerifyJob<'_>> = f
         .sigs
         .iter()
@@ -133,6 +131,59 @@ fn verify(c: &mut Criterion) {
     compare_c(c, &one);
 }
 
+/// Verify rate against signer keys loaded and used evenly (issue 14.1): the known-signer
+/// verifier with its default budget (keys promoted by a first pass, as the first seconds of
+/// traffic would), plain `p256` and, with `compare-c`, `aws-lc-rs` with parsed keys. The full
+/// curve, interleaved, is `examples/keys_curve.rs`.
+fn verify_keys(c: &mut Criterion) {
+    // `cargo test --benches` (CI's smoke run) passes no `--bench`: keep its setup small.
+    let counts: &[usize] = if std::env::args().any(|a| a == "--bench") {
+        &[1, 1024, 4096, 16384]
+    } else {
+        &[1, 16]
+    };
+    for &n in counts {
+        let mut rng = FixtureRng::new(0x6b65_7900 + n as u64);
+        let signers: Vec<Signer> = (0..n).map(|_| signer(&mut rng)).collect();
+        let items = evenly_signed_messages(&mut rng, &signers, 4096usize.div_ceil(n).max(4));
+        let known = KnownSignerVerifier::default();
+        let plain = prepare_all(&P256Verifier, &signers);
+        let keys = prepare_all(&known, &signers);
+        for m in &items {
+            assert!(keys[m.key].verify_prehash(&m.digest, &m.sig).is_ok());
+        }
+        let mut g = c.benchmark_group("verify_keys");
+        g.throughput(Throughput::Elements(1));
+        for (name, keys) in [("known-signer", &keys), ("p256", &plain)] {
+            let mut i = 0usize;
+            g.bench_function(BenchmarkId::new(name, n), |b| {
+                b.iter(|| {
+                    let m = &items[i % items.len()];
+                    i = i.wrapping_add(1);
+                    black_box(
+                        keys[m.key]
+                            .verify_prehash(black_box(&m.digest), &m.sig)
+                            .is_ok(),
+                    )
+                })
+            });
+        }
+        #[cfg(feature = "compare-c")]
+        {
+            let parsed = dcc_benches::aws_parsed_keys(&signers);
+            let mut i = 0usize;
+            g.bench_function(BenchmarkId::new("aws-lc-rs", n), |b| {
+                b.iter(|| {
+                    let m = &items[i % items.len()];
+                    i = i.wrapping_add(1);
+                    black_box(parsed[m.key].verify_sig(black_box(&m.msg), &m.sig).is_ok())
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 #[cfg(feature = "compare-c")]
 fn compare_c(c: &mut Criterion, f: &Fixture) {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
@@ -196,5 +247,5 @@ fn compare_c(c: &mut Criterion, f: &Fixture) {
     .is_ok());
 }
 
-criterion_group!(benches, verify);
+criterion_group!(benches, verify, verify_keys);
 criterion_main!(benches);

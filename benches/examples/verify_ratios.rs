@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dcc_benches::interleave::{self, median, Work};
 use dcc_benches::{signed_digests, signer, FixtureRng};
 use dcc_signing::verify::known::{KnownSignerVerifier, TableBudget, WindowBits};
 use dcc_signing::verify::{P256Verifier, PreparedKey, Verifier, VerifyJob};
@@ -22,9 +23,6 @@ const SIGS: usize = 1024;
 const BATCH: usize = 64;
 
 type Sig = (usize, [u8; 32], [u8; 64]);
-
-/// A measurable thing: runs `n` verifications' worth of work, returns how many it did.
-type Work = Box<dyn FnMut() -> usize>;
 
 fn single(keys: Vec<Arc<dyn PreparedKey>>, sigs: Arc<Vec<Sig>>) -> Work {
     let mut i = 0usize;
@@ -79,11 +77,6 @@ fn openssl_verify_per_s(seconds: u32) -> Option<f64> {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.contains("ecdsa (nistp256)"))?;
     line.split_whitespace().last()?.parse().ok()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 fn main() {
@@ -145,32 +138,23 @@ fn main() {
     compare_c(&mut work, &one[0]);
 
     let with_openssl = openssl_verify_per_s(1).is_some();
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); work.len()];
     let mut openssl: Vec<f64> = Vec::new();
-    for round in 0..rounds {
-        for (i, (_, w)) in work.iter_mut().enumerate() {
-            let start = Instant::now();
-            let mut done = 0usize;
-            while start.elapsed() < slice {
-                done += w();
-            }
-            rates[i].push(done as f64 / start.elapsed().as_secs_f64());
-        }
+    let rates = interleave::run(&mut work, rounds, slice, |round| {
         if with_openssl {
             if let Some(r) = openssl_verify_per_s(1) {
                 openssl.push(r);
             }
         }
         eprintln!("round {}/{rounds} done", round + 1);
-    }
+    });
 
-    let med: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
+    let med: Vec<f64> = rates.iter().map(|r| median(r)).collect();
     let p256 = med[0];
     let aws = work
         .iter()
         .position(|(n, _)| n == "aws-lc-rs")
         .map(|i| med[i]);
-    let ossl = (!openssl.is_empty()).then(|| median(&mut openssl));
+    let ossl = (!openssl.is_empty()).then(|| median(&openssl));
     println!("| verifier | verify/s (median of {rounds}) | × p256 | × aws-lc-rs | × OpenSSL |");
     println!("|---|---:|---:|---:|---:|");
     let fmt = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.2}"));

@@ -5,7 +5,9 @@
 //! Fixtures are deterministic (fixed seeds) so that runs compare.
 
 use dcc_signing::envelope::Header;
-use dcc_signing::{CertId, CommandVariant, Eui64, ExecutionKind, RequestId, Signer, Srv, UserRole};
+use dcc_signing::{
+    CertId, CommandVariant, Eui64, ExecutionKind, FastSigner, RequestId, Signer, Srv, UserRole,
+};
 use p256::ecdsa::SigningKey;
 
 /// xorshift64*: a tiny deterministic generator for fixtures.
@@ -49,21 +51,135 @@ pub fn signer(rng: &mut FixtureRng) -> Signer {
     }
 }
 
-/// `count` signed digests: `(key index, digest, r ‖ s)`, keys chosen round-robin... shuffled by
-/// the generator so that consecutive verifications hit different keys when `keys > 1`.
+/// `count` signed digests: `(key index, digest, r ‖ s)`, keys chosen at random by the generator
+/// so that consecutive verifications hit different keys when `keys > 1`. Signed with the fast
+/// signer (the same bytes as `Signer::sign_prehash`, several times faster).
 pub fn signed_digests(
     rng: &mut FixtureRng,
     signers: &[Signer],
     count: usize,
 ) -> Vec<(usize, [u8; 32], [u8; 64])> {
+    let fast: Vec<Option<FastSigner>> = signers.iter().map(FastSigner::from_signer).collect();
     (0..count)
         .filter_map(|_| {
             let k = (rng.next_u64() % signers.len() as u64) as usize;
             let digest = rng.bytes32();
-            let sig = signers[k].sign_prehash(&digest).ok()?;
+            let sig = fast_or_plain(fast.get(k)?.as_ref(), &signers[k], &digest)?;
             Some((k, digest, sig))
         })
         .collect()
+}
+
+/// A signed 64-byte message: the key's index, the message (for C libraries, which hash it
+/// themselves), its SHA-256 digest (for the prehash verifiers) and `r ‖ s`.
+#[derive(Debug, Clone)]
+pub struct SignedMessage {
+    /// Index of the signer.
+    pub key: usize,
+    /// The message.
+    pub msg: [u8; 64],
+    /// SHA-256 of `msg`.
+    pub digest: [u8; 32],
+    /// `r ‖ s`.
+    pub sig: [u8; 64],
+}
+
+/// `per_key` signed messages for every key, shuffled: keys used evenly, consecutive
+/// verifications on different keys.
+pub fn evenly_signed_messages(
+    rng: &mut FixtureRng,
+    signers: &[Signer],
+    per_key: usize,
+) -> Vec<SignedMessage> {
+    use sha2::{Digest, Sha256};
+    let mut out = Vec::with_capacity(signers.len() * per_key);
+    for (key, s) in signers.iter().enumerate() {
+        let fast = FastSigner::from_signer(s);
+        for _ in 0..per_key {
+            let mut msg = [0u8; 64];
+            msg[..32].copy_from_slice(&rng.bytes32());
+            msg[32..].copy_from_slice(&rng.bytes32());
+            let digest: [u8; 32] = Sha256::digest(msg).into();
+            if let Some(sig) = fast_or_plain(fast.as_ref(), s, &digest) {
+                out.push(SignedMessage {
+                    key,
+                    msg,
+                    digest,
+                    sig,
+                });
+            }
+        }
+    }
+    // Fisher–Yates.
+    for i in (1..out.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        out.swap(i, j);
+    }
+    out
+}
+
+/// `aws-lc-rs` verification keys for `signers`, parsed once (as prepared keys are).
+#[cfg(feature = "compare-c")]
+pub fn aws_parsed_keys(signers: &[Signer]) -> Vec<aws_lc_rs::signature::ParsedPublicKey> {
+    use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED};
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    signers
+        .iter()
+        .filter_map(|s| {
+            let public = s.public_key().to_encoded_point(false);
+            ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public.as_bytes()).ok()
+        })
+        .collect()
+}
+
+fn fast_or_plain(fast: Option<&FastSigner>, plain: &Signer, digest: &[u8; 32]) -> Option<[u8; 64]> {
+    match fast {
+        Some(f) => f.sign_prehash(digest).ok(),
+        None => plain.sign_prehash(digest).ok(),
+    }
+}
+
+pub mod svg;
+
+pub mod interleave {
+    //! Interleaved rate measurement for a shared, noisy machine: every contender gets a short
+    //! time slice in turn, round after round, so that drift in the machine's load hits all alike;
+    //! report each one's median over the rounds, and ratios between contenders of one run.
+
+    use std::time::{Duration, Instant};
+
+    /// A measurable thing: does some work, returns how many operations it did.
+    pub type Work = Box<dyn FnMut() -> usize>;
+
+    /// Runs every `work` for `slice` in turn, `rounds` times, calling `between` after each
+    /// round. Returns each contender's rates (operations per second), one per round.
+    pub fn run(
+        work: &mut [(String, Work)],
+        rounds: usize,
+        slice: Duration,
+        mut between: impl FnMut(usize),
+    ) -> Vec<Vec<f64>> {
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); work.len()];
+        for round in 0..rounds {
+            for (i, (_, w)) in work.iter_mut().enumerate() {
+                let start = Instant::now();
+                let mut done = 0usize;
+                while start.elapsed() < slice {
+                    done += w();
+                }
+                rates[i].push(done as f64 / start.elapsed().as_secs_f64());
+            }
+            between(round);
+        }
+        rates
+    }
+
+    /// The median (the upper one of an even count); 0 for none.
+    pub fn median(v: &[f64]) -> f64 {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    }
 }
 
 /// A typical on-demand Service Request header signed by `signer`'s certificate `serial`.

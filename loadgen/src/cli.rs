@@ -53,10 +53,10 @@ pub struct Args {
     #[arg(long, default_value = "dcc-router-data/pki")]
     pub pki: PathBuf,
     /// Demo devices the server registered (quic only; `dcc-router serve --demo-devices`).
-    #[arg(long, default_value_t = dcc_router::server::ServeConfig::default().demo_devices)]
+    #[arg(long, default_value_t = dcc_router::client::demo::DEFAULT_DEMO_DEVICES)]
     pub devices: u64,
     /// Percentage of the server's demo devices in prepayment mode (quic only).
-    #[arg(long, default_value_t = dcc_router::server::ServeConfig::default().prepayment_percent)]
+    #[arg(long, default_value_t = dcc_router::client::demo::DEFAULT_PREPAYMENT_PERCENT)]
     pub prepayment_percent: u8,
     /// Worker threads of the embedded router (inproc only; default: its own default).
     #[arg(long)]

@@ -61,6 +61,20 @@ impl Lane {
     }
 }
 
+/// The router's lane as the report counts it: `None` (refused before classification) is a
+/// column of its own.
+impl From<Option<dcc_router::Lane>> for Lane {
+    fn from(l: Option<dcc_router::Lane>) -> Lane {
+        match l {
+            Some(dcc_router::Lane::L0) => Lane::L0,
+            Some(dcc_router::Lane::L1) => Lane::L1,
+            Some(dcc_router::Lane::L2) => Lane::L2,
+            Some(dcc_router::Lane::L3) => Lane::L3,
+            None => Lane::None,
+        }
+    }
+}
+
 impl fmt::Display for Lane {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

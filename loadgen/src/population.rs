@@ -39,7 +39,7 @@ pub enum PkiPopulationError {
 }
 
 /// Directory name of the demo PKI's admin User (it speaks the admin protocol, never SRs).
-pub const PKI_ADMIN_NAME: &str = "admin";
+pub const PKI_ADMIN_NAME: &str = dcc_router::client::demo::DEMO_ADMIN_NAME;
 /// Directory name of the demo PKI's Shared Resource Provider (the server does not register
 /// devices for it).
 pub const PKI_SRP_NAME: &str = "srp";
@@ -106,7 +106,7 @@ enum DeviceRule {
     /// loadgen's own population: EUI-64 from [`DEVICE_BASE`], prepayment by a hash of the
     /// index (so that prepayment devices are spread over every Supplier).
     Generated { prepayment_permille: u64 },
-    /// `dcc-router serve`'s demo devices (`dcc_router::server::bootstrap`): EUI-64 from
+    /// `dcc-router serve`'s demo devices (`dcc_router::client::demo`): EUI-64 from
     /// `DEMO_DEVICE_BASE`, prepayment when *i* mod 100 < the percentage.
     Server { prepayment_percent: u64 },
 }
@@ -216,7 +216,7 @@ impl World {
     /// The population of a `dcc-router serve` instance, read from its PKI directory: the
     /// directory's Users with their real signing keys and certificate ids, and the server's demo
     /// devices (`devices` of them, `prepayment_percent` % in prepayment), assigned to Suppliers
-    /// by the server's rule (`dcc_router::server::bootstrap`).
+    /// by the server's rule (`dcc_router::client::demo`).
     ///
     /// The scenario's `[population]` counts do not apply: the directory decides how many Users
     /// of each kind there are. Mapping, by directory name order:
@@ -254,7 +254,7 @@ impl World {
             .unwrap_or(1);
         let mut demo = pki.users;
         demo.sort_by(|a, b| a.name.cmp(&b.name));
-        let admin_eui = dcc_router::server::config::DEMO_ADMIN;
+        let admin_eui = dcc_router::client::demo::DEMO_ADMIN;
         let mut w = World {
             users: Vec::new(),
             suppliers: Vec::new(),
@@ -370,7 +370,7 @@ impl World {
     pub fn device_eui(&self, d: u64) -> Eui64 {
         match self.devices_rule {
             DeviceRule::Generated { .. } => Eui64::from_u64(DEVICE_BASE + d),
-            DeviceRule::Server { .. } => dcc_router::server::bootstrap::demo_device(d),
+            DeviceRule::Server { .. } => dcc_router::client::demo::demo_device(d),
         }
     }
 
@@ -465,7 +465,7 @@ mod tests {
 
     #[test]
     fn a_pki_population_follows_the_servers_device_rule() {
-        use dcc_router::server::bootstrap::demo_device;
+        use dcc_router::client::demo::demo_device;
         let now = dcc_signing::pki::now_unix();
         let steady = Scenario::load("steady").unwrap();
         let w = World::from_pki(DemoPki::generate(now).unwrap(), &steady, 1000, 30).unwrap();

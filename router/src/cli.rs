@@ -8,12 +8,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use dcc_signing::{CertId, Eui64, Srv, UserRole};
 
-use crate::ingress::client::client_endpoint;
-use crate::ingress::frame::{read_frame, write_frame};
+use crate::client::admin::{admin_call_with, AdminClient};
 use crate::ingress::tls::{TlsMaterial, ALPN};
-use crate::server::admin_proto::{
-    AdminAnswer, AdminCall, AdminRequest, DevStatus, DeviceRow, Mode, Right,
-};
+use crate::server::admin_proto::{AdminCall, AdminRequest, DevStatus, DeviceRow, Mode, Right};
 use crate::server::{self, ServeConfig};
 use crate::store::AuditFilter;
 
@@ -98,8 +95,10 @@ Examples:
   dcc-router admin status
   dcc-router admin revoke dcc-router-data/pki/users/supplier-a/cert.pem
   dcc-router admin delay dcc-router-data/pki/users/supplier-b/cert.pem --srp 02-DC-C0-00-00-00-00-04 --for 14d
+  dcc-router admin --reason 'SMKI PMA decision of 30 Nov' pma-delay dcc-router-data/pki/users/supplier-b/cert.pem
+  dcc-router admin --reason 'Authority direction of 1 Dec' authority-direct 5A1B2C3D4E5F6071/1C063B --srp 02-DC-C0-00-00-00-00-04
   dcc-router admin end-delay 5A1B2C3D4E5F6071/1C063B
-  dcc-router admin suspend 02-DC-C0-00-00-00-00-01 --right elective
+  dcc-router admin --reason 'Authority approval ref 2026-11' suspend 02-DC-C0-00-00-00-00-01 --right f   # SEC M8.6 (d)..(h)
   dcc-router admin payment-mode 02-DC-D0-00-00-00-00-07 prepayment
   dcc-router admin load-crl crl.pem
   dcc-router admin --reason 'key rollover' add-cert new-cert.pem
@@ -153,7 +152,9 @@ enum AdminOp {
         /// Certificate id or PEM file.
         cert: String,
     },
-    /// Delay a failed Supplier's certificate revocation (MP134A safe mode).
+    /// Delay a failed Supplier's certificate revocation and direct SRPs in one step, in the
+    /// SRP-own-EUI variant (the SRPs originate with their own EUI-64). MP134A as written:
+    /// pma-delay, then authority-direct.
     Delay {
         /// Certificate id or PEM file.
         cert: String,
@@ -170,7 +171,53 @@ enum AdminOp {
         #[arg(long = "for", default_value = "28d")]
         for_: String,
     },
-    /// End a delay: the certificate is revoked from now on.
+    /// The SMKI PMA's decision: delay a failed Supplier's certificate revocation (MP134A as
+    /// written). No SRP may use it until the Authority directs one (authority-direct).
+    PmaDelay {
+        /// Certificate id or PEM file.
+        cert: String,
+        /// A safe-mode SRV allowed (repeat); default: the server policy's safe-mode set.
+        #[arg(long = "srv")]
+        srvs: Vec<Srv>,
+        /// End of the delay, Unix seconds (default: no term; the PMA ends it with end-delay).
+        #[arg(long, conflicts_with = "for_")]
+        until: Option<u64>,
+        /// Length of the delay: 90s, 30m, 12h, 14d (default: no term).
+        #[arg(long = "for")]
+        for_: Option<String>,
+    },
+    /// The Authority's direction under a running delay: the SRPs that send the failed
+    /// Supplier's requests, signed with its key and originated as it, over their own
+    /// connections (MP134A as written).
+    AuthorityDirect {
+        /// Certificate id or PEM file.
+        cert: String,
+        /// A Shared Resource Provider directed (repeat; none: withdraw the direction).
+        #[arg(long = "srp")]
+        srps: Vec<Eui64>,
+        /// The variant: the SRPs originate with their own EUI-64 instead.
+        #[arg(long)]
+        srp_own_eui: bool,
+    },
+    /// Plan a maintenance window (DP092: 20:00-08:00 UTC, at most 6 h, one high-impact and
+    /// three low-impact a month); during it the policy's lanes are answered busy.
+    MaintenanceAdd {
+        /// Start, Unix seconds.
+        #[arg(long)]
+        start: u64,
+        /// Length in minutes.
+        #[arg(long)]
+        minutes: u64,
+        /// low or high.
+        #[arg(long, value_parser = ["low", "high"])]
+        impact: String,
+    },
+    /// Remove an admin-planned maintenance window by its start.
+    MaintenanceRemove {
+        /// Start, Unix seconds.
+        start: u64,
+    },
+    /// The SMKI PMA ends a delay: the certificate is revoked from now on.
     EndDelay {
         /// Certificate id or PEM file.
         cert: String,
@@ -180,7 +227,7 @@ enum AdminOp {
         /// CRL file.
         file: PathBuf,
     },
-    /// Suspend rights of a Party (SEC M8.5).
+    /// Suspend service rights of a Party, SEC M8.6 (d)-(h) (with the Authority's approval: say so in --reason).
     Suspend {
         /// The Party's EUI-64.
         user: Eui64,
@@ -188,7 +235,7 @@ enum AdminOp {
         #[arg(long = "right", required = true, value_enum)]
         rights: Vec<Right>,
     },
-    /// Restore rights of a Party.
+    /// Restore service rights of a Party, SEC M8.6 (d)-(h).
     Restore {
         /// The Party's EUI-64.
         user: Eui64,
@@ -533,6 +580,43 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
                 None => dcc_signing::pki::now_unix() + duration_arg(&for_)?.as_secs(),
             },
         },
+        AdminOp::PmaDelay {
+            cert,
+            srvs,
+            until,
+            for_,
+        } => AdminRequest::PmaDelay {
+            cert: cert_arg(&cert)?,
+            srvs,
+            until: match (until, for_) {
+                (Some(u), _) => Some(u),
+                (None, Some(f)) => Some(dcc_signing::pki::now_unix() + duration_arg(&f)?.as_secs()),
+                (None, None) => None,
+            },
+        },
+        AdminOp::AuthorityDirect {
+            cert,
+            srps,
+            srp_own_eui,
+        } => AdminRequest::AuthorityDirect {
+            cert: cert_arg(&cert)?,
+            srps,
+            srp_own_eui,
+        },
+        AdminOp::MaintenanceAdd {
+            start,
+            minutes,
+            impact,
+        } => AdminRequest::AddMaintenanceWindow {
+            start,
+            minutes,
+            impact: if impact == "high" {
+                dcc_router_core::state::maintenance::Impact::High
+            } else {
+                dcc_router_core::state::maintenance::Impact::Low
+            },
+        },
+        AdminOp::MaintenanceRemove { start } => AdminRequest::RemoveMaintenanceWindow { start },
         AdminOp::EndDelay { cert } => AdminRequest::EndDelay {
             cert: cert_arg(&cert)?,
         },
@@ -626,7 +710,9 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
         request,
         reason: a.reason,
     };
-    let answer = admin_call_with(a.server, &a.server_name, &tls, &call).await?;
+    let answer = admin_call_with(a.server, &a.server_name, &tls, &call)
+        .await
+        .map_err(|e| e.to_string())?;
     if a.json {
         println!(
             "{}",
@@ -816,7 +902,9 @@ async fn import_devices(
             .take(crate::server::admin_proto::MAX_REASON)
             .collect::<String>()
     });
-    let conn = AdminConnection::connect(*server, server_name, tls).await?;
+    let conn = AdminClient::connect(*server, server_name, tls)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut done = 0usize;
     let mut rest = rows.as_slice();
     while !rest.is_empty() {
@@ -863,93 +951,6 @@ async fn import_devices(
         read.as_secs_f64()
     );
     Ok(())
-}
-
-/// Sends one admin request and returns the answer.
-pub async fn admin_call(
-    server: SocketAddr,
-    server_name: &str,
-    tls: &TlsMaterial,
-    request: &AdminRequest,
-) -> Result<AdminAnswer, String> {
-    admin_call_with(
-        server,
-        server_name,
-        tls,
-        &AdminCall {
-            request: request.clone(),
-            reason: None,
-        },
-    )
-    .await
-}
-
-/// Sends one admin request with its reason and returns the answer.
-pub async fn admin_call_with(
-    server: SocketAddr,
-    server_name: &str,
-    tls: &TlsMaterial,
-    call: &AdminCall,
-) -> Result<AdminAnswer, String> {
-    let conn = AdminConnection::connect(server, server_name, tls).await?;
-    let answer = conn.call(call).await;
-    conn.close().await;
-    answer
-}
-
-/// An admin connection for several calls (a bulk import).
-#[derive(Debug)]
-pub struct AdminConnection {
-    endpoint: quinn::Endpoint,
-    conn: quinn::Connection,
-}
-
-impl AdminConnection {
-    /// Connects with an admin User's TLS material.
-    pub async fn connect(
-        server: SocketAddr,
-        server_name: &str,
-        tls: &TlsMaterial,
-    ) -> Result<Self, String> {
-        let endpoint = client_endpoint(server, tls).map_err(|e| e.to_string())?;
-        let conn = endpoint
-            .connect(server, server_name)
-            .map_err(|e| format!("connect {server}: {e}"))?
-            .await
-            .map_err(|e| format!("connect {server}: {e}"))?;
-        Ok(AdminConnection { endpoint, conn })
-    }
-
-    /// One call: a stream, a frame each way.
-    pub async fn call(&self, call: &AdminCall) -> Result<AdminAnswer, String> {
-        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| e.to_string())?;
-        let body = serde_json::to_vec(call).map_err(|e| e.to_string())?;
-        write_frame(&mut send, &body)
-            .await
-            .map_err(|e| e.to_string())?;
-        let _ = send.finish();
-        let frame = read_frame(&mut recv)
-            .await
-            .map_err(|e| format!("admin answer: {e}"))?
-            .ok_or(
-                "the server closed the stream without answering (is this certificate an admin?)",
-            )?;
-        serde_json::from_slice(&frame).map_err(|e| {
-            match crate::ingress::wire::WireAnswer::decode(&frame) {
-                Ok(a) => format!(
-                    "the server treated this as a Service Request ({} {}): the certificate is not an admin's",
-                    a.code, a.detail
-                ),
-                Err(_) => format!("admin answer: {e}"),
-            }
-        })
-    }
-
-    /// Closes the connection and waits for the close to be sent.
-    pub async fn close(self) {
-        self.conn.close(quinn::VarInt::from_u32(0), b"done");
-        self.endpoint.wait_idle().await;
-    }
 }
 
 #[cfg(test)]

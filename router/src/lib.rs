@@ -9,6 +9,8 @@
 //!   admission check 0.
 //! * [`server`] — `dcc-router serve`: configuration, start-up order, the admin protocol,
 //!   metrics.
+//! * [`client`] — the public client API (Service Requests and admin over QUIC, the demo
+//!   population): what loadgen and other programs use.
 //! * [`cli`] — the command line (as a library module, testable in-process).
 //!
 //! Embedders that need no network should depend on `dcc-router-core` alone: it builds without
@@ -19,5 +21,6 @@
 pub use dcc_router_core::*;
 
 pub mod cli;
+pub mod client;
 pub mod ingress;
 pub mod server;

@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dcc_router::cli::{admin_call, AdminConnection};
-use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::client::{admin_call, AdminClient};
+use dcc_router::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
 use dcc_router::ingress::wire::WireAnswer;
 use dcc_router::server::admin_proto::{
@@ -421,7 +421,7 @@ impl Ctx {
         )
         .await
         {
-            Ok(r) => r,
+            Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err(format!("no admin answer in {ADMIN_TIMEOUT:?}")),
         }
     }
@@ -710,12 +710,12 @@ fn start_admin(
             ));
             let conn = match tokio::time::timeout(
                 ADMIN_TIMEOUT,
-                AdminConnection::connect(ctx.addr, "localhost", &ctx.tls("admin")),
+                AdminClient::connect(ctx.addr, "localhost", &ctx.tls("admin")),
             )
             .await
             {
                 Ok(Ok(conn)) => conn,
-                Ok(Err(e)) => return set(Outcome::NoConnection(e)),
+                Ok(Err(e)) => return set(Outcome::NoConnection(e.to_string())),
                 Err(_) => return set(Outcome::NoConnection("handshake timed out".into())),
             };
             set(Outcome::Unknown("sent; no answer before the stop".into()));
@@ -726,7 +726,7 @@ fn start_admin(
             let outcome = match tokio::time::timeout(ADMIN_TIMEOUT, conn.call(&call)).await {
                 Ok(Ok(a)) if a.ok => Outcome::Ok,
                 Ok(Ok(a)) => Outcome::Refused(format!("{} ({:?})", a.message, a.code)),
-                Ok(Err(e)) => Outcome::Unknown(e),
+                Ok(Err(e)) => Outcome::Unknown(e.to_string()),
                 Err(_) => Outcome::Unknown(format!("no answer in {ADMIN_TIMEOUT:?}")),
             };
             set(outcome);
@@ -833,11 +833,13 @@ async fn probe(ctx: &Ctx, conns: &Conns, life: usize, key: Key) -> Result<bool, 
             code(&r, "R8", "I0")
         }
         Key::Prepayment(i) => {
-            let r = fresh(ctx, conns, life, A, "1.1.1", 4, demo_device(i)).await?;
+            // 4.4.4 (a debt read, L3) is in the policy's prepayment_priority list: promoted
+            // to L1 only for a prepayment device (a tariff is not promoted since issue 13).
+            let r = fresh(ctx, conns, life, A, "4.4.4", 1, demo_device(i)).await?;
             match (r.code.as_str(), r.lane) {
                 ("I0", Some(1)) => Ok(true),
-                ("I0", Some(2)) => Ok(false),
-                _ => Err(format!("{key:?}: answered {r:?}, expected I0 in L1 or L2")),
+                ("I0", Some(3)) => Ok(false),
+                _ => Err(format!("{key:?}: answered {r:?}, expected I0 in L1 or L3")),
             }
         }
         Key::Decommissioned(i) => {

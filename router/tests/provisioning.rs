@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
 use dcc_router::ingress::wire::WireAnswer;
 use dcc_router::server::bootstrap::demo_device;
@@ -487,7 +487,8 @@ fn every_provisioning_op_end_to_end_and_state_survives_a_restart() {
         srv.status()["devices"].as_u64().unwrap(),
         devices_before + 1
     );
-    // 3.5 is an L2 SRV: L2 on a credit device, promoted to L1 on a prepayment one.
+    // 4.4.4 (a debt read) is an L3 SRV in the policy's prepayment_priority list: L3 on a
+    // credit device, promoted to L1 on a prepayment one.
     let l2 = |s: &Server| {
         send(
             s,
@@ -497,13 +498,13 @@ fn every_provisioning_op_end_to_end_and_state_survives_a_restart() {
                 UserRole::ImportSupplier,
                 &new_key,
                 new_cert.id,
-                "3.5",
+                "4.4.4",
                 dev,
             ),
         )
     };
     let r = l2(&srv);
-    assert_eq!((r.code.as_str(), r.lane), ("I0", Some(2)), "{r:?}");
+    assert_eq!((r.code.as_str(), r.lane), ("I0", Some(3)), "{r:?}");
     assert_ok(
         &srv.admin(&["device", NEW_DEVICE, "--payment-mode", "prepayment"]),
         &format!("device {NEW_DEVICE} set"),

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dcc_router::ingress::client::{Client, ClientError, ClientOptions, StreamMode};
+use dcc_router::client::{Client, ClientError, ClientOptions, StreamMode};
 use dcc_router::ingress::frame::{read_frame, write_frame};
 use dcc_router::ingress::identity::PeerIdentity;
 use dcc_router::ingress::server::{Answer, CloseReason, Handler, Limits, Server};
@@ -20,12 +20,16 @@ use dcc_signing::{CommandVariant, ExecutionKind, RequestId, UserRole};
 /// Answers `I0` after `delay`, echoing the Request ID and the peer's EUI-64 as detail.
 struct Echo {
     delay: Duration,
+    /// Requests the handler has been given.
+    received: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Handler for Echo {
     fn handle(&self, peer: &Arc<PeerIdentity>, request: Vec<u8>, answer: Answer) {
         let delay = self.delay;
         let user = peer.user;
+        self.received
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let reply = WireAnswer {
@@ -85,15 +89,29 @@ fn envelope(pki: &DemoPki, user: &str, counter: u64) -> Vec<u8> {
 }
 
 fn start(pki: &DemoPki, delay: Duration, limits: Limits) -> (Server, SocketAddr) {
+    let (server, addr, _) = start_counting(pki, delay, limits);
+    (server, addr)
+}
+
+/// As [`start`], with the count of requests the handler has been given.
+fn start_counting(
+    pki: &DemoPki,
+    delay: Duration,
+    limits: Limits,
+) -> (Server, SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let received = Arc::default();
     let server = Server::start(
         "127.0.0.1:0".parse().unwrap(),
         server_config(&server_tls(pki), limits.max_streams_per_connection).unwrap(),
         limits,
-        Arc::new(Echo { delay }),
+        Arc::new(Echo {
+            delay,
+            received: Arc::clone(&received),
+        }),
     )
     .unwrap();
     let addr = server.local_addr().unwrap();
-    (server, addr)
+    (server, addr, received)
 }
 
 #[tokio::test]
@@ -239,7 +257,7 @@ async fn shutdown_drains_in_flight_requests() {
         drain_timeout: Duration::from_secs(5),
         ..Limits::default()
     };
-    let (server, addr) = start(&pki, Duration::from_millis(300), limits);
+    let (server, addr, received) = start_counting(&pki, Duration::from_millis(300), limits);
     let client = Arc::new(
         Client::connect(
             addr,
@@ -256,7 +274,17 @@ async fn shutdown_drains_in_flight_requests() {
         let env = envelope(&pki, "supplier-a", counter);
         tasks.push(tokio::spawn(async move { c.send(env).await }));
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // In flight means received and not yet answered: wait (bounded) until the server holds
+    // all 50 — on a loaded machine the client may still be writing some after a fixed sleep,
+    // and a request never received cannot be drained.
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while received.load(std::sync::atomic::Ordering::SeqCst) < 50 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the server never received all 50"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     server.shutdown().await;
     for t in tasks {
         assert_eq!(
@@ -814,6 +842,7 @@ async fn an_admin_gets_in_when_users_hold_every_other_connection() {
         Arc::new(WithAdmin {
             echo: Echo {
                 delay: Duration::ZERO,
+                received: Arc::default(),
             },
             admin: pki.user("admin").unwrap().eui64,
         }),

@@ -25,7 +25,7 @@ fn a_valid_request_of_each_lane_passes() {
         ("7.1", 5, w.credit(), Lane::L0, C::Success), // Enable Supply, signed pre-command
         ("2.5", 5, w.prepay(), Lane::L0, C::Success), // Emergency credit
         ("2.2", 1, w.prepay(), Lane::L1, C::Success), // Top up: prepayment SRV
-        ("3.1", 1, w.prepay(), Lane::L1, C::Success), // L2 SRV promoted: prepayment target
+        ("3.1", 1, w.prepay(), Lane::L2, C::Success), // not a staying-on-supply SRV: not promoted
         ("3.1", 1, w.credit(), Lane::L2, C::Success), // Display message
         ("4.1.1", 1, w.credit(), Lane::L3, C::Success), // a read
         ("4.1.1", 1, w.prepay(), Lane::L3, C::Success), // reads are not promoted by default
@@ -59,7 +59,7 @@ fn a_valid_request_of_each_lane_passes() {
     assert_eq!(log.len(), 10);
     let c = w.router.counters();
     assert_eq!(c.get(Some(Lane::L0), C::Success), 2);
-    assert_eq!(c.get(Some(Lane::L1), C::Success), 2);
+    assert_eq!(c.get(Some(Lane::L1), C::Success), 1);
     assert_eq!(c.get(Some(Lane::L3), C::Acknowledged), 1);
     assert_eq!(c.total(C::Success), 9);
 }
@@ -226,7 +226,7 @@ fn suspended_rights() {
     let s = &w.supplier;
     let admin = w.router.admin();
     admin
-        .suspend_rights(s.eui, SuspendedRights::ENROLMENT)
+        .suspend_rights(s.eui, SuspendedRights::M8_6_G_ENROLMENT)
         .unwrap();
     // Commission Device is an enrolment service; Display Message is not.
     let r = w.send(Req::new(s, "8.1.1", 5, w.credit(), 1).sign(s));
@@ -237,7 +237,7 @@ fn suspended_rights() {
     );
     // Core services in its (non-Other-User) roles.
     admin
-        .suspend_rights(s.eui, SuspendedRights::CORE_OTHER_ROLES)
+        .suspend_rights(s.eui, SuspendedRights::M8_6_E_CORE_OTHER_ROLES)
         .unwrap();
     assert_eq!(
         w.send(Req::new(s, "3.1", 1, w.credit(), 3).sign(s)).code,
@@ -246,7 +246,7 @@ fn suspended_rights() {
     admin
         .restore_rights(
             s.eui,
-            SuspendedRights::CORE_OTHER_ROLES.union(SuspendedRights::ENROLMENT),
+            SuspendedRights::M8_6_E_CORE_OTHER_ROLES.union(SuspendedRights::M8_6_G_ENROLMENT),
         )
         .unwrap();
     assert_eq!(

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dcc_router::ingress::client::{Client, ClientError, ClientOptions, StreamMode};
+use dcc_router::client::{Client, ClientError, ClientOptions, StreamMode};
 use dcc_router::ingress::frame::MAX_FRAME_LEN;
 use dcc_router::ingress::server::Limits;
 use dcc_router::ingress::tls::TlsMaterial;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dcc_router::cli::admin_call;
-use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::client::admin_call;
+use dcc_router::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
 use dcc_router::server::admin_proto::AdminRequest;
 use dcc_router::server::bootstrap::demo_device;
@@ -369,5 +369,62 @@ async fn admin_load_crl_revokes_what_it_lists_and_refuses_a_forged_one() {
         .await
         .unwrap();
     assert_eq!((ra.code.as_str(), rb.code.as_str()), ("R3", "I0"));
+    env.running.unwrap().shutdown().await;
+}
+
+/// Issue 13, the MP134A flow end to end over QUIC, as mp134a-solr-revocation-delay.txt writes
+/// it: the SMKI PMA delays revocation, "The Authority can then direct an SRP to take action
+/// ... using the failed Supplier's SMKI certificates". The SRP's connection sends a top-up
+/// signed with the failed Supplier's key, originated as the failed Supplier → accepted in L0;
+/// the same from the failed Supplier's own connection → refused; after the PMA ends the delay
+/// → refused as revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mp134a_srp_connection_sends_as_the_failed_supplier() {
+    let env = Env::start().await;
+    let (failed, srp) = (env.user("supplier-b"), env.user("srp"));
+    let srp_client = env.client("srp").await;
+    // Device 1 is supplier-b's, in prepayment mode.
+    let device = demo_device(B_DEVICE);
+    let top_up = |counter| request(failed, failed, "2.2", 1, device, counter);
+    // Before any decision the SRP's connection cannot speak for supplier-b.
+    let before = srp_client.send(top_up(1)).await.unwrap();
+    assert_eq!(before.code, "E1", "{before:?}");
+    let pma = env
+        .admin(AdminRequest::PmaDelay {
+            cert: failed.cert.id,
+            srvs: vec![], // the policy's safe-mode set
+            until: None,  // no term: the PMA ends it
+        })
+        .await;
+    assert!(pma.ok, "{pma:?}");
+    let direction = env
+        .admin(AdminRequest::AuthorityDirect {
+            cert: failed.cert.id,
+            srps: vec![srp.eui64],
+            srp_own_eui: false,
+        })
+        .await;
+    assert!(direction.ok, "{direction:?}");
+    let accepted = srp_client.send(top_up(2)).await.unwrap();
+    assert_eq!(
+        (accepted.code.as_str(), accepted.lane),
+        ("I0", Some(0)),
+        "{accepted:?}"
+    );
+    let own = env
+        .client("supplier-b")
+        .await
+        .send(top_up(3))
+        .await
+        .unwrap();
+    assert_eq!(own.code, "R3", "{own:?}");
+    let end = env
+        .admin(AdminRequest::EndDelay {
+            cert: failed.cert.id,
+        })
+        .await;
+    assert!(end.ok, "{end:?}");
+    let after = srp_client.send(top_up(4)).await.unwrap();
+    assert_eq!(after.code, "R3", "{after:?}");
     env.running.unwrap().shutdown().await;
 }

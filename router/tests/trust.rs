@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dcc_router::ingress::client::{Client, StreamMode};
+use dcc_router::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
 use dcc_router::server::bootstrap::demo_device;
 use dcc_router::server::{self, ServeConfig};

@@ -11,7 +11,9 @@
 //!   validate chains; it also reads the real DCC Boxed certificates;
 //! * [`cli`]: the `dcc-sign` command line (as a library module, testable in-process);
 //! * [`sign`] and [`verify`]: ECDSA P-256/SHA-256 signing, and verification behind a trait so
-//!   that faster backends slot in beside the plain `p256` reference.
+//!   that faster backends slot in beside the plain `p256` reference;
+//! * [`sign_fast`]: a fast, variable-time signer for load generation (same signatures as
+//!   [`Signer`], not for keys that matter).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -26,6 +28,7 @@ mod key_kind;
 pub mod pki;
 mod role;
 pub mod sign;
+pub mod sign_fast;
 mod srv;
 pub mod verify;
 
@@ -34,4 +37,5 @@ pub use ids::{CertId, RequestId, RequestIdParseError, MAX_SERIAL_LEN};
 pub use key_kind::KeyKind;
 pub use role::{RemotePartyRole, UserRole, UserRoleParseError};
 pub use sign::{SignError, Signer};
+pub use sign_fast::FastSigner;
 pub use srv::{CommandVariant, ExecutionKind, Srv, SrvParseError, DUIS_SRVS};

@@ -155,12 +155,20 @@ impl Signer {
 
     /// Encodes and signs a whole envelope.
     pub fn sign_envelope(&self, header: &Header, body: &[u8]) -> Result<Vec<u8>, SignError> {
-        let mut bytes = envelope::encode_unsigned(header, body)?;
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        let sig = self.sign_prehash(&digest)?;
-        bytes.extend_from_slice(&sig);
-        Ok(bytes)
+        sign_envelope_with(header, body, |d| self.sign_prehash(d))
     }
+}
+
+/// Encodes an envelope and appends the signature `sign` makes over its SHA-256 digest.
+pub(crate) fn sign_envelope_with(
+    header: &Header,
+    body: &[u8],
+    sign: impl FnOnce(&[u8; 32]) -> Result<[u8; 64], SignError>,
+) -> Result<Vec<u8>, SignError> {
+    let mut bytes = envelope::encode_unsigned(header, body)?;
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    bytes.extend_from_slice(&sign(&digest)?);
+    Ok(bytes)
 }
 
 /// Decodes a PKCS#8 `PrivateKeyInfo` after checking from its algorithm identifier that it is a

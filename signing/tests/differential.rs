@@ -7,13 +7,16 @@
 //! test profile). The ignored `differential_million` runs `DCC_DIFF_CASES` (default 1,000,000)
 //! on all cores: `cargo test --release -p dcc-signing --test differential -- --ignored`.
 //! `DCC_DIFF_SEED` changes the seed.
+//!
+//! The fast signer's differential (`fast_signer_matches_p256`) is at the end of this file.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
-use dcc_signing::verify::known::{KnownSignerVerifier, TableBudget, WindowBits};
+use dcc_signing::verify::known::{KnownSignerVerifier, TableBudget, TableShape, WindowBits};
 use dcc_signing::verify::{P256Verifier, PreparedKey, Verifier, VerifyJob};
+use dcc_signing::{FastSigner, Signer};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{Signature, SigningKey};
 use p256::elliptic_curve::point::DecompressPoint;
@@ -64,12 +67,20 @@ struct Key {
     known: Arc<dyn PreparedKey>,
 }
 
-/// One key per window width 4..=8, so every width is exercised in every run.
+/// One key per table shape the budget policy can choose (full tables and combs), and one per
+/// widest width under the adaptive policy (base table, then promoted), so every path is
+/// exercised in every run.
 fn keys(rng: &mut Rng) -> Vec<Key> {
-    (WindowBits::MIN.get()..=WindowBits::MAX.get())
-        .map(|w| {
-            let known =
-                KnownSignerVerifier::new(WindowBits::new(w).unwrap(), TableBudget::default());
+    let pinned = TableShape::frontier(WindowBits::MAX)
+        .into_iter()
+        .map(|shape| KnownSignerVerifier::with_shape(shape, TableBudget::default()));
+    let adaptive = (WindowBits::MIN.get()..=WindowBits::MAX.get()).map(|w| {
+        KnownSignerVerifier::new(WindowBits::new(w).unwrap(), TableBudget::default())
+            .promote_after(5)
+    });
+    pinned
+        .chain(adaptive)
+        .map(|known| {
             let signing = SigningKey::from_bytes(&rng.scalar().to_bytes()).unwrap();
             let public = p256::PublicKey::from(signing.verifying_key());
             Key {
@@ -322,4 +333,64 @@ fn differential_million() {
         "differential_million: {total:?} (seed {seed:#x}, {threads} threads), 0 disagreements"
     );
     assert!(total.cases >= count);
+}
+
+// The fast (load-generation) signer, `dcc_signing::sign_fast`: every signature it makes must be
+// byte for byte the one `p256` makes for the same key and digest (RFC 6979 nonces), verify
+// under `p256`'s verifier and the known-signer verifier, and fail under another key. The
+// OpenSSL side is in `interop.rs` (`fast_signer_signatures_verify_under_openssl`).
+// `fast_signer_matches_p256` signs `DCC_SIGN_CASES` digests (default 2,000); the ignored
+// `fast_signer_matches_p256_long` 200,000 in release.
+
+/// Signs `count` digests over a new key every 16 signatures; panics on the first difference.
+fn run_signer(seed: u64, count: u64) {
+    let mut rng = Rng(seed | 1);
+    let known = KnownSignerVerifier::default();
+    let mut signed = 0u64;
+    while signed < count {
+        let Ok(key) = SigningKey::from_bytes(&rng.bytes32().into()) else {
+            continue;
+        };
+        let signer = Signer::new(key);
+        let fast = FastSigner::from_signer(&signer).unwrap();
+        let public = signer.public_key();
+        let plain = P256Verifier.prepare(&public);
+        let prepared = known.prepare(&public);
+        let other = P256Verifier.prepare(&Signer::random().public_key());
+        for _ in 0..16 {
+            // Digests at the edges too: zero, all ones (≥ n, reduced), random.
+            let digest = match rng.below(8) {
+                0 => [0u8; 32],
+                1 => [0xff; 32],
+                _ => rng.bytes32(),
+            };
+            let sig = fast.sign_prehash(&digest).unwrap();
+            assert_eq!(
+                sig,
+                signer.sign_prehash(&digest).unwrap(),
+                "seed {seed}: digest {digest:02x?}"
+            );
+            assert!(plain.verify_prehash(&digest, &sig).is_ok());
+            assert!(prepared.verify_prehash(&digest, &sig).is_ok());
+            assert!(other.verify_prehash(&digest, &sig).is_err());
+            signed += 1;
+        }
+    }
+}
+
+#[test]
+fn fast_signer_matches_p256() {
+    run_signer(
+        env_u64("DCC_SIGN_SEED", 0x5eed_5160),
+        env_u64("DCC_SIGN_CASES", 2_000),
+    );
+}
+
+#[test]
+#[ignore = "long: run in release, see the module docs"]
+fn fast_signer_matches_p256_long() {
+    run_signer(
+        env_u64("DCC_SIGN_SEED", 0x5eed_5161),
+        env_u64("DCC_SIGN_CASES", 200_000),
+    );
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 use dcc_signing::envelope::{encode_unsigned, Envelope, Header};
 use dcc_signing::pki::DemoPki;
 use dcc_signing::verify::{P256Verifier, Verifier};
-use dcc_signing::{CommandVariant, Eui64, ExecutionKind, RequestId, Srv, UserRole};
+use dcc_signing::{CommandVariant, Eui64, ExecutionKind, FastSigner, RequestId, Srv, UserRole};
 use p256::ecdsa::Signature;
 use sha2::{Digest, Sha256};
 
@@ -78,19 +78,7 @@ fn our_signatures_verify_under_openssl() {
         let body = vec![counter as u8; counter as usize * 7];
         let env_bytes = u.signer.sign_envelope(&header(u, counter), &body).unwrap();
         let env = Envelope::decode(&env_bytes).unwrap();
-        std::fs::write(p("data"), env.signed).unwrap();
-        // r‖s → DER, as OpenSSL wants it.
-        let der = Signature::from_slice(env.signature).unwrap().to_der();
-        std::fs::write(p("sig.der"), der.as_bytes()).unwrap();
-        let o = openssl(
-            &["dgst", "-sha256", "-verify"],
-            &[
-                &p("pub.pem"),
-                Path::new("-signature"),
-                &p("sig.der"),
-                &p("data"),
-            ],
-        );
+        let o = openssl_verify(dir.path(), env.signed, env.signature);
         assert!(
             o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Verified OK"),
             "counter {counter}: {}",
@@ -99,18 +87,70 @@ fn our_signatures_verify_under_openssl() {
         // And OpenSSL refuses it over other data.
         let mut other = env.signed.to_vec();
         other[20] ^= 1;
-        std::fs::write(p("data"), &other).unwrap();
-        let o = openssl(
-            &["dgst", "-sha256", "-verify"],
-            &[
-                &p("pub.pem"),
-                Path::new("-signature"),
-                &p("sig.der"),
-                &p("data"),
-            ],
-        );
+        let o = openssl_verify(dir.path(), &other, env.signature);
         assert!(!o.status.success(), "OpenSSL accepted tampered data");
     }
+}
+
+/// `openssl dgst -sha256 -verify DIR/pub.pem` of `signed` against `r ‖ s` (written as DER).
+fn openssl_verify(dir: &Path, signed: &[u8], rs: &[u8]) -> std::process::Output {
+    std::fs::write(dir.join("data"), signed).unwrap();
+    // r‖s → DER, as OpenSSL wants it.
+    let der = Signature::from_slice(rs).unwrap().to_der();
+    std::fs::write(dir.join("sig.der"), der.as_bytes()).unwrap();
+    openssl(
+        &["dgst", "-sha256", "-verify"],
+        &[
+            &dir.join("pub.pem"),
+            Path::new("-signature"),
+            &dir.join("sig.der"),
+            &dir.join("data"),
+        ],
+    )
+}
+
+/// The load generator's fast signer (`dcc_signing::sign_fast`): every signature it makes here,
+/// over several Users' keys, verifies under OpenSSL, equals `p256`'s byte for byte, and is
+/// refused by OpenSSL over other data.
+#[test]
+fn fast_signer_signatures_verify_under_openssl() {
+    if !have_openssl() {
+        return;
+    }
+    let pki = DemoPki::generate(NOW).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    pki.write_to_dir(dir.path(), false).unwrap();
+    let mut checked = 0;
+    for name in ["supplier-a", "supplier-b", "netop"] {
+        let Some(u) = pki.user(name) else { continue };
+        let cert = dir.path().join(format!("users/{name}/cert.pem"));
+        let o = openssl(&["x509", "-pubkey", "-noout", "-in"], &[&cert]);
+        assert!(o.status.success());
+        std::fs::write(dir.path().join("pub.pem"), &o.stdout).unwrap();
+        let fast = FastSigner::from_signer(&u.signer).unwrap();
+        for counter in 1..=12u64 {
+            let body = vec![counter as u8 ^ 0x5a; counter as usize * 11];
+            let h = header(u, counter);
+            let env_bytes = fast.sign_envelope(&h, &body).unwrap();
+            assert_eq!(env_bytes, u.signer.sign_envelope(&h, &body).unwrap());
+            let env = Envelope::decode(&env_bytes).unwrap();
+            let o = openssl_verify(dir.path(), env.signed, env.signature);
+            assert!(
+                o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Verified OK"),
+                "{name} counter {counter}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let mut other = env.signed.to_vec();
+            other[7] ^= 0x80;
+            let o = openssl_verify(dir.path(), &other, env.signature);
+            assert!(!o.status.success(), "OpenSSL accepted tampered data");
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 24,
+        "at least two demo Users signed ({checked} signatures)"
+    );
 }
 
 #[test]

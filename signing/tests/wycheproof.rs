@@ -13,7 +13,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use dcc_signing::verify::known::{KnownSignerVerifier, TableBudget, WindowBits};
+use dcc_signing::verify::known::{KnownSignerVerifier, TableBudget, TableShape, WindowBits};
 use dcc_signing::verify::{P256Verifier, Verifier, VerifyJob};
 use der::asn1::UintRef;
 use der::{Decode, Sequence};
@@ -135,9 +135,21 @@ fn p256_backend_passes_wycheproof() {
 }
 
 #[test]
-fn known_signer_passes_wycheproof_at_every_window_width() {
+fn known_signer_passes_wycheproof_at_every_table_shape() {
+    // Every shape the budget policy can choose (full tables and combs), pinned one at a time.
+    for shape in TableShape::frontier(WindowBits::MAX) {
+        let v = KnownSignerVerifier::with_shape(shape, TableBudget::default());
+        run_both_sets(&v);
+    }
+}
+
+#[test]
+fn known_signer_passes_wycheproof_across_promotion() {
+    // The adaptive policy at every widest width: each key starts on its base table and is
+    // promoted part-way through its group's vectors, so both tables see them.
     for w in WindowBits::MIN.get()..=WindowBits::MAX.get() {
-        let v = KnownSignerVerifier::new(WindowBits::new(w).unwrap(), TableBudget::default());
+        let v = KnownSignerVerifier::new(WindowBits::new(w).unwrap(), TableBudget::default())
+            .promote_after(3);
         run_both_sets(&v);
     }
 }

@@ -21,7 +21,7 @@ use dcc_signing::verify::P256Verifier;
 use dcc_signing::Signer;
 
 use super::{OutcomeFuture, Request, Target, TargetError};
-use crate::outcome::{Lane, Outcome, OutcomeClass};
+use crate::outcome::{Outcome, OutcomeClass};
 use crate::population::World;
 use crate::scenario::EventSpec;
 
@@ -113,17 +113,10 @@ pub fn class_of(code: ResponseCode) -> OutcomeClass {
 /// Maps a router response to an outcome.
 pub fn outcome_of(r: &Response) -> Outcome {
     let class = class_of(r.code);
-    let lane = match r.lane {
-        Some(dcc_router::Lane::L0) => Lane::L0,
-        Some(dcc_router::Lane::L1) => Lane::L1,
-        Some(dcc_router::Lane::L2) => Lane::L2,
-        Some(dcc_router::Lane::L3) => Lane::L3,
-        _ => Lane::None,
-    };
     Outcome {
         class,
         code: r.code.code().into(),
-        lane,
+        lane: r.lane.into(),
     }
 }
 
@@ -174,6 +167,7 @@ impl Target for InProcTarget {
                         PaymentMode::Credit
                     },
                     status: DeviceStatus::Commissioned,
+                    gno_slot: Default::default(),
                 },
             ));
             if batch.len() == dcc_router::admin::MAX_DEVICES_PER_CALL || d + 1 == world.devices {

@@ -11,7 +11,7 @@
 //! many devices as the world aims at.
 //!
 //! Scenario events (a Supplier failing) go through the admin protocol as the `admin` User
-//! (`dcc_router::cli::admin_call`). The server's capacity is not known to the client:
+//! (`dcc_router::client::admin_call`). The server's capacity is not known to the client:
 //! [`Target::capacity_hint`] is `None`, so `rate = "capacity"` scenarios need `--rate`.
 
 use std::net::SocketAddr;
@@ -19,11 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dcc_router::ingress::client::{Client, ClientError, StreamMode};
-use dcc_router::ingress::tls::TlsMaterial;
-use dcc_router::ingress::wire::WireAnswer;
-use dcc_router::server::admin_proto::{AdminAnswer, AdminRequest};
-use dcc_router::ResponseCode;
+use dcc_router::client::admin::{AdminAnswer, AdminRequest};
+use dcc_router::client::{Client, ClientError, StreamMode, TlsMaterial, WireAnswer};
 
 use super::inproc::class_of;
 use super::{OutcomeFuture, Request, Target, TargetError};
@@ -109,22 +106,19 @@ pub async fn build(addr: &str, pki: &Path, world: &World) -> Result<Arc<dyn Targ
 
 /// Maps a wire answer to an outcome, as [`super::inproc::outcome_of`] maps a router response.
 pub fn outcome_of_wire(a: &WireAnswer) -> Outcome {
-    let known = ResponseCode::ALL.iter().find(|c| c.code() == a.code);
-    let class = known.map_or(OutcomeClass::Refused, |&c| class_of(c));
-    let lane = match a.lane {
-        Some(0) => Lane::L0,
-        Some(1) => Lane::L1,
-        Some(2) => Lane::L2,
-        Some(3) => Lane::L3,
-        _ => Lane::None,
-    };
-    Outcome {
-        class,
-        code: match known {
-            Some(c) => c.code().into(),
-            None => a.code.clone().into(),
+    // A code this build does not know (a newer server) counts as a refusal under its own
+    // name rather than being dropped.
+    match a.response_code() {
+        Ok(c) => Outcome {
+            class: class_of(c),
+            code: c.code().into(),
+            lane: a.lane().into(),
         },
-        lane,
+        Err(_) => Outcome {
+            class: OutcomeClass::Refused,
+            code: a.code.clone().into(),
+            lane: a.lane().into(),
+        },
     }
 }
 
@@ -164,12 +158,13 @@ impl QuicTarget {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            rt.block_on(dcc_router::cli::admin_call(
+            rt.block_on(dcc_router::client::admin_call(
                 addr,
                 SERVER_NAME,
                 &tls,
                 &request,
             ))
+            .map_err(|e| e.to_string())
         });
         // Waiting blocks this thread: on a multi-thread runtime, hand its queued tasks to
         // another worker first (tasks stuck behind a blocked worker could be the very server

@@ -28,13 +28,17 @@ use dcc_signing::{CertId, Eui64, RemotePartyRole, Srv, UserRole};
 
 use crate::clock::Clock;
 use crate::policy::RateLimit;
+use crate::state::maintenance::MaintenanceWindow;
 use crate::state::{
-    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode,
-    RevocationDelay, State, SuspendedRights,
+    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, GnoSlot, Party, PaymentMode,
+    RevocationDelay, SrpSendsAs, State, SuspendedRights,
 };
 use crate::store::{
     assurance_name, AuditEntry, AuditFilter, Change, MemoryStore, Store, StoreError, StoredCert,
 };
+
+/// The metadata key under which admin-planned maintenance windows are stored (JSON list).
+pub const MAINTENANCE_META: &str = "maintenance-windows";
 
 /// Most devices one [`AdminHandle::upsert_devices`] call writes in one transaction.
 pub const MAX_DEVICES_PER_CALL: usize = 100_000;
@@ -61,6 +65,18 @@ pub enum AdminError {
     /// The certificate is not under a revocation delay.
     #[error("certificate {0} is not under a revocation delay")]
     NotDelayed(CertId),
+    /// The certificate's revocation delay has passed its end: it is revoked, and a new delay
+    /// cannot revive it.
+    #[error("the revocation delay of certificate {0} has ended: it is revoked and cannot be delayed again")]
+    DelayEnded(CertId),
+    /// A delay's end that is not in the future.
+    #[error("a revocation delay must end in the future (end {end}, now {now})")]
+    EndNotInFuture {
+        /// The end asked for.
+        end: u64,
+        /// Now.
+        now: u64,
+    },
     /// No such Party.
     #[error("unknown User {0}")]
     UnknownParty(Eui64),
@@ -109,6 +125,12 @@ pub enum AdminError {
         /// What is wrong.
         why: &'static str,
     },
+    /// A maintenance window that breaks a DP092 rule (named in the error).
+    #[error(transparent)]
+    Maintenance(#[from] crate::state::maintenance::WindowError),
+    /// No admin-planned maintenance window starts then.
+    #[error("no maintenance window planned over the admin channel starts at {0}")]
+    UnknownWindow(u64),
     /// A Party with no User Role.
     #[error("a Party needs at least one User Role")]
     NoRoles,
@@ -133,6 +155,8 @@ impl AdminError {
             AdminError::Conflict(_) => "conflict",
             AdminError::RevocationDelayed(_) => "delayed",
             AdminError::NotDelayed(_) => "not-delayed",
+            AdminError::DelayEnded(_) => "delay-ended",
+            AdminError::EndNotInFuture { .. } => "end-not-in-future",
             AdminError::UnknownParty(_) => "unknown-party",
             AdminError::UnknownDevice(_) => "unknown-device",
             AdminError::EmptyDelay => "empty-delay",
@@ -142,6 +166,8 @@ impl AdminError {
             AdminError::RoleNotHeld { .. } => "role-not-held",
             AdminError::DeviceParty { .. } => "device-party",
             AdminError::NoRoles => "no-roles",
+            AdminError::Maintenance(e) => e.code(),
+            AdminError::UnknownWindow(_) => "unknown-window",
             AdminError::TooManyDevices(_) => "too-many-devices",
             AdminError::StateNotEmpty => "state-not-empty",
             AdminError::Store(e) => e.code(),
@@ -552,8 +578,95 @@ impl AdminHandle {
         Ok(n)
     }
 
-    /// Delays a certificate's revocation (MP134A): until `until` (Unix seconds), only `srps`
-    /// may use it, and only for `srvs` (the safe-mode set).
+    /// The SMKI PMA's decision to delay the revocation of a failed Supplier's certificate
+    /// (MP134A: "the SMKI PMA must ... determine if revocation of SMKI certificates should be
+    /// delayed"): the SRVs it covers (the safe-mode set) and its end — `None` for no term ("the
+    /// seed sets no term": the SoLR reports weekly and the PMA ends it with
+    /// [`AdminHandle::end_delay`]). No SRP may use the certificate until the Authority directs
+    /// one ([`AdminHandle::direct_srps`]). Deciding again on a running delay changes its SRVs
+    /// and end and keeps the direction; a delay past its end is a revocation and cannot be
+    /// revived ([`AdminError::DelayEnded`]).
+    pub fn pma_delay_revocation(
+        &self,
+        id: &CertId,
+        srvs: impl IntoIterator<Item = Srv>,
+        until: Option<u64>,
+    ) -> Result<(), AdminError> {
+        let srvs: HashSet<Srv> = srvs.into_iter().collect();
+        if srvs.is_empty() {
+            return Err(AdminError::EmptyDelay);
+        }
+        let _g = self.lock();
+        let now = self.check_end(until)?;
+        let end = until.map_or_else(|| "no end".to_owned(), |u| format!("end {u}"));
+        self.set_cert_status(
+            id,
+            "pma-delay-revocation",
+            format!(
+                "SMKI PMA: revocation of {id} delayed ({end}) for {} SRVs",
+                srvs.len()
+            ),
+            &[],
+            |s| {
+                let (srps, sends_as) = match Self::live_delay(id, s, now)? {
+                    Some(d) => (d.srps.clone(), d.sends_as),
+                    None => (HashSet::new(), SrpSendsAs::FailedSupplier),
+                };
+                Ok(CertStatus::Delayed(RevocationDelay {
+                    srps,
+                    srvs,
+                    until,
+                    sends_as,
+                }))
+            },
+        )
+    }
+
+    /// The Authority's direction under a running revocation delay (MP134A: "The Authority can
+    /// then direct an SRP to take action to maintain the continuity of the failed Supplier's
+    /// prepayment consumers, using the failed Supplier's SMKI certificates"): which SRPs may
+    /// send, and how ([`SrpSendsAs`]: as the failed Supplier over their own connection, as
+    /// MP134A writes it, or the SRP-own-EUI variant). Replaces an earlier direction; an empty
+    /// list withdraws it.
+    pub fn direct_srps(
+        &self,
+        id: &CertId,
+        srps: impl IntoIterator<Item = Eui64>,
+        sends_as: SrpSendsAs,
+    ) -> Result<(), AdminError> {
+        let srps: HashSet<Eui64> = srps.into_iter().collect();
+        let mut srp_list: Vec<Eui64> = srps.iter().copied().collect();
+        srp_list.sort();
+        let _g = self.lock();
+        let now = self.clock.now_unix();
+        let how = match sends_as {
+            SrpSendsAs::OwnEui => "with their own EUI-64",
+            _ => "as the failed Supplier",
+        };
+        self.set_cert_status(
+            id,
+            "authority-direct-srps",
+            format!(
+                "Authority: {} SRPs directed to send {how} under the delay of {id}",
+                srps.len()
+            ),
+            &srp_list,
+            |s| match Self::live_delay(id, s, now)? {
+                Some(d) => Ok(CertStatus::Delayed(RevocationDelay {
+                    srps,
+                    sends_as,
+                    ..d.clone()
+                })),
+                None => Err(AdminError::NotDelayed(*id)),
+            },
+        )
+    }
+
+    /// Both decisions in one step — the PMA's delay until `until` for `srvs`, and the
+    /// Authority's direction of `srps` — in the SRP-own-EUI variant ([`SrpSendsAs::OwnEui`]),
+    /// as the router modelled MP134A before issue 13 (kept for embedders, `admin delay` and
+    /// the loadgen SoLR scenario). MP134A as written is [`AdminHandle::pma_delay_revocation`]
+    /// then [`AdminHandle::direct_srps`] with [`SrpSendsAs::FailedSupplier`].
     pub fn delay_revocation(
         &self,
         id: &CertId,
@@ -569,24 +682,56 @@ impl AdminHandle {
         let mut srp_list: Vec<Eui64> = srps.iter().copied().collect();
         srp_list.sort();
         let _g = self.lock();
+        let now = self.check_end(Some(until))?;
         self.set_cert_status(
             id,
             "delay-revocation",
             format!(
-                "revocation of {id} delayed until {until} for {} SRPs, {} SRVs",
+                "revocation of {id} delayed until {until} for {} SRPs (own EUI-64), {} SRVs",
                 srps.len(),
                 srvs.len()
             ),
             &srp_list,
-            |s| match s {
-                CertStatus::Revoked { .. } => Err(AdminError::AlreadyRevoked(*id)),
-                CertStatus::Retired { .. } => Err(AdminError::Retired(*id)),
-                _ => Ok(CertStatus::Delayed(RevocationDelay { srps, srvs, until })),
+            |s| {
+                Self::live_delay(id, s, now)?;
+                Ok(CertStatus::Delayed(RevocationDelay {
+                    srps,
+                    srvs,
+                    until: Some(until),
+                    sends_as: SrpSendsAs::OwnEui,
+                }))
             },
         )
     }
 
-    /// Ends a revocation delay: the certificate is revoked from now on.
+    /// Now, if `until` is in the future (or absent).
+    fn check_end(&self, until: Option<u64>) -> Result<u64, AdminError> {
+        let now = self.clock.now_unix();
+        match until {
+            Some(end) if end <= now => Err(AdminError::EndNotInFuture { end, now }),
+            _ => Ok(now),
+        }
+    }
+
+    /// The running delay of a certificate in status `s` (`None`: active), or why it cannot be
+    /// delayed: revoked, retired, or a delay past its end — which is a revocation.
+    fn live_delay<'s>(
+        id: &CertId,
+        s: &'s CertStatus,
+        now: u64,
+    ) -> Result<Option<&'s RevocationDelay>, AdminError> {
+        match s {
+            CertStatus::Active => Ok(None),
+            CertStatus::Delayed(d) if d.running(now) => Ok(Some(d)),
+            CertStatus::Delayed(_) => Err(AdminError::DelayEnded(*id)),
+            CertStatus::Revoked { .. } => Err(AdminError::AlreadyRevoked(*id)),
+            CertStatus::Retired { .. } => Err(AdminError::Retired(*id)),
+        }
+    }
+
+    /// The SMKI PMA ends a revocation delay (MP134A: the SoLR "will inform the SMKI PMA if it
+    /// wishes the SRP to cease to use the failed Supplier's SMKI Certificates"): the
+    /// certificate is revoked from now on (from its end, if that has already passed).
     pub fn end_delay(&self, id: &CertId) -> Result<(), AdminError> {
         let _g = self.lock();
         let at = self.clock.now_unix();
@@ -596,7 +741,9 @@ impl AdminHandle {
             format!("delay of {id} ended: revoked"),
             &[],
             |s| match s {
-                CertStatus::Delayed(_) => Ok(CertStatus::Revoked { at }),
+                CertStatus::Delayed(d) => Ok(CertStatus::Revoked {
+                    at: d.until.map_or(at, |end| end.min(at)),
+                }),
                 _ => Err(AdminError::NotDelayed(*id)),
             },
         )
@@ -665,18 +812,25 @@ impl AdminHandle {
         )
     }
 
-    /// Suspends rights (adds to those already suspended).
+    /// Suspends service rights, SEC M8.6 (d)–(h) (adds to those already suspended). M8.6
+    /// needs the Authority's approval: give it as the reason ([`AdminHandle::acting_as`]).
     pub fn suspend_rights(&self, id: Eui64, rights: SuspendedRights) -> Result<(), AdminError> {
-        self.update_party(id, "suspend", format!("suspended {rights:?}"), |p| {
-            p.suspended = p.suspended.union(rights);
-        })
+        self.update_party(
+            id,
+            "suspend",
+            format!("suspended SEC M8.6 {}", rights.letters()),
+            |p| p.suspended = p.suspended.union(rights),
+        )
     }
 
-    /// Restores rights.
+    /// Restores service rights, SEC M8.6 (d)–(h).
     pub fn restore_rights(&self, id: Eui64, rights: SuspendedRights) -> Result<(), AdminError> {
-        self.update_party(id, "restore", format!("restored {rights:?}"), |p| {
-            p.suspended = p.suspended.without(rights);
-        })
+        self.update_party(
+            id,
+            "restore",
+            format!("restored SEC M8.6 {}", rights.letters()),
+            |p| p.suspended = p.suspended.without(rights),
+        )
     }
 
     /// Sets (or clears) a per-User rate limit replacing the policy's.
@@ -813,6 +967,44 @@ impl AdminHandle {
         Ok(())
     }
 
+    /// Sets what a gas device's GNO slot holds (MP128B), e.g. at import.
+    pub fn set_gno_slot(&self, id: Eui64, slot: GnoSlot) -> Result<(), AdminError> {
+        self.update_device(id, "set-gno-slot", |d| d.gno_slot = slot)
+    }
+
+    /// The effect of a Supplier's SRV 6.15.1 Update Security Credentials (KRP) on a gas
+    /// device's GNO slot (MP128B: "where an unrevoked SMKI Organisation Certificate for a GNO
+    /// that is a DCC User exists, then the Supplier should put it onto the Device ... Where
+    /// there is no GNO Organisation Certificate available in the SMKI Repository, the Supplier
+    /// shall leave the ACB Certificate"): the slot takes the device's registered network
+    /// operator's certificate when that operator is a DCC User in the Gas Transporter role
+    /// with an active (unrevoked) Organisation Certificate, and otherwise holds the ACB's.
+    /// Returns what the slot holds now.
+    pub fn place_gno_certificate(&self, id: Eui64) -> Result<GnoSlot, AdminError> {
+        let d = self
+            .state
+            .devices
+            .get(id)
+            .ok_or(AdminError::UnknownDevice(id))?;
+        let slot = d
+            .network_operator
+            .filter(|no| {
+                self.state
+                    .parties
+                    .get(*no)
+                    .is_some_and(|p| p.roles.contains(UserRole::GasTransporter))
+                    && self
+                        .state
+                        .certs
+                        .list()
+                        .iter()
+                        .any(|(r, s)| r.owner == *no && matches!(s, CertStatus::Active))
+            })
+            .map_or(GnoSlot::Acb, GnoSlot::Gno);
+        self.update_device(id, "place-gno-certificate", |d| d.gno_slot = slot)?;
+        Ok(slot)
+    }
+
     /// Sets a device's payment mode.
     pub fn set_payment_mode(&self, id: Eui64, mode: PaymentMode) -> Result<(), AdminError> {
         self.update_device(id, "set-payment-mode", |d| d.payment_mode = mode)
@@ -867,6 +1059,59 @@ impl AdminHandle {
             &[Change::Devices(vec![(id, d)])],
         )?;
         self.state.devices.upsert(id, d);
+        Ok(())
+    }
+
+    /// Plans a maintenance window (DP092), checked against every window already planned (the
+    /// policy's included): between 20:00 and 08:00, at most 6 h, at most one high-impact and
+    /// three low-impact a month; a window that breaks a rule is refused naming it.
+    pub fn add_maintenance_window(&self, w: MaintenanceWindow) -> Result<(), AdminError> {
+        let _g = self.lock();
+        w.validate(&self.state.maintenance.all())?;
+        let mut windows = self.state.maintenance.admin_windows();
+        windows.push(w);
+        self.save_windows(
+            "add-maintenance-window",
+            format!("{:?} window {}..{}", w.impact, w.start, w.end),
+            windows,
+        )
+    }
+
+    /// Removes the admin-planned window starting at `start`.
+    pub fn remove_maintenance_window(&self, start: u64) -> Result<(), AdminError> {
+        let _g = self.lock();
+        let mut windows = self.state.maintenance.admin_windows();
+        let before = windows.len();
+        windows.retain(|w| w.start != start);
+        if windows.len() == before {
+            return Err(AdminError::UnknownWindow(start));
+        }
+        self.save_windows(
+            "remove-maintenance-window",
+            format!("window starting {start} removed"),
+            windows,
+        )
+    }
+
+    fn save_windows(
+        &self,
+        op: &str,
+        detail: String,
+        windows: Vec<MaintenanceWindow>,
+    ) -> Result<(), AdminError> {
+        let json = serde_json::to_string(&windows).map_err(|e| {
+            AdminError::Store(StoreError::Write {
+                path: self.shared.store.describe().into(),
+                message: e.to_string(),
+            })
+        })?;
+        self.persist(
+            op,
+            vec!["maintenance".into()],
+            detail,
+            &[Change::Meta(MAINTENANCE_META.into(), json)],
+        )?;
+        self.state.maintenance.set_admin_windows(windows);
         Ok(())
     }
 
@@ -942,6 +1187,11 @@ impl AdminHandle {
             self.state.replay.restore(*who, *mark);
             report.originators += 1;
         }
+        if let Some(json) = snap.meta(MAINTENANCE_META) {
+            let windows: Vec<MaintenanceWindow> = serde_json::from_str(json)
+                .map_err(|e| bad("meta", MAINTENANCE_META.into(), e.to_string()))?;
+            self.state.maintenance.set_admin_windows(windows);
+        }
         let devices = &self.state.devices;
         report.devices = store.for_each_device(&mut |id, d| devices.upsert(id, d))?;
         Ok(report)
@@ -992,8 +1242,12 @@ fn device_subjects(id: Eui64, d: &Device) -> Vec<String> {
 
 fn describe_device(d: &Device) -> String {
     let opt = |e: Option<Eui64>| e.map_or_else(|| "-".to_owned(), |e| e.to_string());
+    let gno = match d.gno_slot {
+        GnoSlot::Gno(g) => format!("GNO {g}"),
+        GnoSlot::Acb => "ACB".to_owned(),
+    };
     format!(
-        "status {:?}, {:?}, supplier {}, export supplier {}, network operator {}",
+        "status {:?}, {:?}, supplier {}, export supplier {}, network operator {}, GNO slot {gno}",
         d.status,
         d.payment_mode,
         opt(d.supplier),
@@ -1009,9 +1263,9 @@ fn describe_party(p: &Party) -> String {
         .map(|r| r.abbrev())
         .collect();
     format!(
-        "roles {}, assurance {}, suspended {:?}",
+        "roles {}, assurance {}, suspended SEC M8.6 {}",
         roles.join(","),
         assurance_name(p.assurance),
-        p.suspended
+        p.suspended.letters()
     )
 }

@@ -67,7 +67,7 @@ pub use counters::{Counters, CountersSnapshot};
 pub use egress::{Command, DispatchReply, Dispatcher, SimulatedWan, WanModel};
 pub use pipeline::lanes::Lane;
 pub use policy::{Policy, PolicyError};
-pub use response::{Response, ResponseCode, Timings};
+pub use response::{Response, ResponseCode, Timings, UnknownResponseCode};
 pub use router::{BuildError, ResponseFuture, Router, RouterBuilder};
 pub use sender::Sender;
 pub use state::{

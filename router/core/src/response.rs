@@ -10,7 +10,7 @@
 //! | E3   | [`InvalidUserStatus`](ResponseCode::InvalidUserStatus) | security assurance status is not Approved / Approved with conditions | admit |
 //! | E4   | [`NotAuthorisedForDevice`](ResponseCode::NotAuthorisedForDevice) | the sender is not registered for the target device (MP185 for SRPs) | admit |
 //! | E5   | [`DeviceStatusIncompatible`](ResponseCode::DeviceStatusIncompatible) | the device is suspended or decommissioned | admit |
-//! | E12  | [`InvalidCommandVariant`](ResponseCode::InvalidCommandVariant) | the command variant is not allowed for the SRV | admit |
+//! | E12  | [`InvalidCommandVariant`](ResponseCode::InvalidCommandVariant) | the command variant is not allowed for the SRV (detail `cv-not-allowed`); or the request is future-dated / DCC-scheduled and the DUIS request matrix does not allow that for the SRV (details `not-future-datable`, `not-schedulable`: DUIS publishes no separate code, and E12 is its "Command Variant not applicable to the Request type") | admit |
 //! | E19  | [`UnknownDevice`](ResponseCode::UnknownDevice) | the target device does not exist | admit |
 //! | E20  | [`DeviceUnreachable`](ResponseCode::DeviceUnreachable) | the dispatcher could not communicate with the device | dispatch |
 //! | E21  | [`NoDeviceResponse`](ResponseCode::NoDeviceResponse) | no response from the device (the dispatcher gave up or dropped it) | dispatch |
@@ -21,9 +21,9 @@
 //! | R5   | [`CertificateNotOwned`](ResponseCode::CertificateNotOwned) | the certificate belongs to another User than the originator (and no delay allows it) | admit |
 //! | R6   | [`BadSignature`](ResponseCode::BadSignature) | the signature does not verify | verify |
 //! | R7   | [`Replayed`](ResponseCode::Replayed) | the counter was already accepted, or is older than the anti-replay window | admit, commit |
-//! | R8   | [`RightsSuspended`](ResponseCode::RightsSuspended) | the request needs a right the Party has lost (SEC M8.5) | admit |
+//! | R8   | [`RightsSuspended`](ResponseCode::RightsSuspended) | the request needs a service right the Party has lost (SEC M8.6 (d)–(h); the detail names the letter) | admit |
 //! | R9   | [`Throttled`](ResponseCode::Throttled) | over the User's rate limit (never for L0/L1; detail `rate-limit`), or — any lane — the originator's recent bad signatures are over the policy's refusal threshold (detail `bad-signatures`, see [`reputation`](crate::pipeline::reputation)) | admit, verify |
-//! | R10  | [`Busy`](ResponseCode::Busy) | the lane is full, or the request waited past the lane deadline | admit, verify |
+//! | R10  | [`Busy`](ResponseCode::Busy) | the lane is full, or the request waited past the lane deadline, or a DP092 planned maintenance window holds back its lane (detail `maintenance-window`: send again after the window; L0/L1 never) | admit, verify |
 //! | R11  | [`Unavailable`](ResponseCode::Unavailable) | the router is shutting down | any |
 //! | R12  | [`NotDurable`](ResponseCode::NotDurable) | the state store could not make the anti-replay state durable (disk full, I/O error): not dispatched; send again with a new counter | persist |
 //!
@@ -166,6 +166,24 @@ impl fmt::Display for ResponseCode {
     }
 }
 
+/// A wire code that is none of [`ResponseCode::ALL`] (a newer server, or not a router).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown response code {0:?}")]
+pub struct UnknownResponseCode(pub String);
+
+/// Parses the wire code (`"I0"`, `"R10"`…): clients type the answers they read with the same
+/// enum the router answers with.
+impl std::str::FromStr for ResponseCode {
+    type Err = UnknownResponseCode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ResponseCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.code() == s)
+            .ok_or_else(|| UnknownResponseCode(s.to_owned()))
+    }
+}
+
 /// Where the time went, measured inside the router.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Timings {
@@ -199,5 +217,23 @@ impl Response {
     /// The DUIS Response ID: the Request ID with originator and target swapped.
     pub fn response_id(&self) -> Option<RequestId> {
         self.request_id.map(RequestId::response_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_code_parses_back_and_strangers_are_named() {
+        for c in ResponseCode::ALL {
+            assert_eq!(c.code().parse::<ResponseCode>(), Ok(c));
+        }
+        assert_eq!(
+            "E99".parse::<ResponseCode>(),
+            Err(UnknownResponseCode("E99".into()))
+        );
+        assert!("i0".parse::<ResponseCode>().is_err());
     }
 }

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use dcc_signing::duis::DuisRequest;
 use dcc_signing::pki::ChainValidator;
 use dcc_signing::verify::{KnownSignerVerifier, Verifier};
 use tokio::sync::oneshot;
@@ -15,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::admin::{AdminHandle, AdminShared};
 use crate::clock::Clock;
 use crate::counters::{Counters, CountersSnapshot};
-use crate::egress::{Dispatcher, SimulatedWan};
+use crate::egress::{Dispatcher, Signed, SimulatedWan};
 use crate::pipeline::lanes::Lanes;
 use crate::pipeline::{admit, decode, persist, verify, Job, Reply, ReplyTo, Shared};
 use crate::policy::Policy;
@@ -148,10 +149,15 @@ impl RouterBuilder {
         } else {
             (None, None)
         };
+        let state: Arc<State> = self.state.unwrap_or_default();
+        // The policy's windows count with the admin channel's for DP092's monthly limits.
+        state
+            .maintenance
+            .set_planned_by_policy(policy.maintenance.windows.clone());
         let shared = Arc::new(Shared {
             lanes: Lanes::new(&policy),
             policy,
-            state: self.state.unwrap_or_default(),
+            state,
             verifier: self
                 .verifier
                 .unwrap_or_else(|| Arc::new(KnownSignerVerifier::default())),
@@ -269,7 +275,7 @@ impl Router {
     pub fn submit(&self, bytes: impl Into<Vec<u8>>) -> ResponseFuture {
         // The channel is made only for a request that is queued: a refusal costs no allocation.
         let mut rx = None;
-        let entered = self.enter(Sender::Embedder, bytes.into(), || {
+        let entered = self.enter(Sender::Embedder, Inbound::Envelope(bytes.into()), || {
             let (tx, r) = oneshot::channel();
             rx = Some(r);
             ReplyTo::Future(tx)
@@ -309,7 +315,26 @@ impl Router {
         F: FnOnce(Response) + Send + 'static,
     {
         let reply_to = move || ReplyTo::Callback(Box::new(on_answer));
-        if let Entered::Answered(r, reply_to) = self.enter(sender, bytes.into(), reply_to) {
+        let inbound = Inbound::Envelope(bytes.into());
+        if let Entered::Answered(r, reply_to) = self.enter(sender, inbound, reply_to) {
+            reply_to().deliver(r);
+        }
+    }
+
+    /// As [`submit_from`](Self::submit_from), for a DUIS Service Request that the ingress has
+    /// parsed and checked ([`DuisRequest::decode`]: well-formed, bounded, header valid,
+    /// signature of the DUIS form). The signer named by `X509IssuerSerial` is looked up in
+    /// the certificate store by serial, the User Role is the one the originator holds that
+    /// may send the SRV (DUIS carries no role), and the request then meets the same
+    /// admission, lanes, verification (Reference digest, then ECDSA over `SignedInfo`, on a
+    /// worker) and commit as an envelope.
+    pub fn submit_duis<F>(&self, sender: Sender, request: DuisRequest, on_answer: F)
+    where
+        F: FnOnce(Response) + Send + 'static,
+    {
+        let reply_to = move || ReplyTo::Callback(Box::new(on_answer));
+        let inbound = Inbound::Duis(Box::new(request));
+        if let Entered::Answered(r, reply_to) = self.enter(sender, inbound, reply_to) {
             reply_to().deliver(r);
         }
     }
@@ -320,7 +345,7 @@ impl Router {
     fn enter<M: FnOnce() -> ReplyTo>(
         &self,
         sender: Sender,
-        bytes: Vec<u8>,
+        inbound: Inbound,
         reply_to: M,
     ) -> Entered<M> {
         let submitted = Instant::now();
@@ -342,7 +367,10 @@ impl Router {
             )
         };
         if self.shared.stopping.load(Ordering::Acquire) {
-            let id = decode::salvage_request_id(&bytes);
+            let id = match &inbound {
+                Inbound::Envelope(bytes) => decode::salvage_request_id(bytes),
+                Inbound::Duis(d) => Some(d.header.request_id),
+            };
             return ready(
                 id,
                 ResponseCode::Unavailable,
@@ -351,12 +379,21 @@ impl Router {
                 reply_to,
             );
         }
-        let header = match decode::decode(&bytes) {
-            Ok(env) => env.header,
-            Err(e) => {
-                let id = decode::salvage_request_id(&bytes);
-                return ready(id, ResponseCode::Malformed, Some(e.code()), None, reply_to);
-            }
+        let (header, request) = match inbound {
+            Inbound::Envelope(bytes) => match decode::decode(&bytes) {
+                Ok(env) => (env.header, Signed::Envelope(bytes)),
+                Err(e) => {
+                    let id = decode::salvage_request_id(&bytes);
+                    return ready(id, ResponseCode::Malformed, Some(e.code()), None, reply_to);
+                }
+            },
+            Inbound::Duis(d) => match decode::duis_header(&self.shared, &d) {
+                Ok(header) => (header, Signed::Duis(Box::new(d.signed))),
+                Err((code, detail)) => {
+                    let id = Some(d.header.request_id);
+                    return ready(id, code, Some(detail), None, reply_to);
+                }
+            },
         };
         let request_id = Some(header.request_id);
         let admitted = match admit::admit(&self.shared, sender, &header, submitted) {
@@ -372,9 +409,10 @@ impl Router {
         reply.lane = Some(admitted.lane);
         reply.timings.admit = submitted.elapsed();
         let job = Job {
-            bytes,
+            request,
             header,
             cert: admitted.cert,
+            sender,
             enqueued: Instant::now(),
             reply,
         };
@@ -439,6 +477,14 @@ impl Router {
     pub fn shutdown(&self) {
         self.pool.stop();
     }
+}
+
+/// A request as an ingress hands it over.
+enum Inbound {
+    /// Envelope bytes, not yet decoded.
+    Envelope(Vec<u8>),
+    /// A parsed and checked DUIS request.
+    Duis(Box<DuisRequest>),
 }
 
 /// What [`Router::enter`] did with a request.

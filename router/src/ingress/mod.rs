@@ -6,7 +6,8 @@
 //!   batched writes.
 //! * [`wire`]: the answer frame's layout.
 //! * [`server`]: accept loop, limits, concurrent handling, graceful shutdown.
-//! * [`client`]: the client library loadgen and embedding programs use.
+//! * [`https`]: the HTTPS (DUIS) ingress on DCC Boxed's paths, over the same TLS material.
+//! * the client library loadgen and embedding programs use is [`crate::client`].
 //!
 //! # Why pipelined frames on long-lived streams
 //!
@@ -67,8 +68,8 @@
 //! at most `max_connections_per_user`, and `admin_reserved_connections` of `max_connections`
 //! are for admins only, so an admin can always get in.
 
-pub mod client;
 pub mod frame;
+pub mod https;
 pub mod identity;
 pub mod server;
 pub mod tls;

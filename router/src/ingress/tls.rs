@@ -214,22 +214,7 @@ pub fn client_transport(keep_alive: std::time::Duration) -> Arc<quinn::Transport
 /// [`Limits::default`](super::server::Limits); [`Server::start`](super::server::Server::start)
 /// installs the transport of the limits it is given.
 pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerConfig, TlsError> {
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        roots(&m.ca_pem, "client CA")?,
-        provider(),
-    )
-    .build()
-    .map_err(|e| TlsError::Rustls(e.to_string()))?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TlsError::Rustls(e.to_string()))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            certs(&m.cert_pem, "server certificate")?,
-            key(&m.key_pem, "server key")?,
-        )
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
-    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    let cfg = rustls_server_config(m, &[&rustls::version::TLS13], ALPN)?;
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let mut sc = quinn::ServerConfig::with_crypto(Arc::new(quic));
@@ -241,8 +226,45 @@ pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerC
     Ok(sc)
 }
 
-/// The client side: trusts `m.ca_pem` for the server and presents `m.cert_pem`.
-pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig, TlsError> {
+/// The HTTPS (DUIS) ingress's server side: the same CA-verified client certificates as QUIC,
+/// ALPN `http/1.1`; TLS 1.2 too, which DCC Users' HTTPS stacks may still speak.
+pub fn https_server_config(m: &TlsMaterial) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    rustls_server_config(
+        m,
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+        HTTP_ALPN,
+    )
+    .map(Arc::new)
+}
+
+/// The ALPN protocol id of the HTTPS ingress.
+pub const HTTP_ALPN: &[u8] = b"http/1.1";
+
+fn rustls_server_config(
+    m: &TlsMaterial,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[u8],
+) -> Result<rustls::ServerConfig, TlsError> {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots(&m.ca_pem, "client CA")?,
+        provider(),
+    )
+    .build()
+    .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            certs(&m.cert_pem, "server certificate")?,
+            key(&m.key_pem, "server key")?,
+        )
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    cfg.alpn_protocols = vec![alpn.to_vec()];
+    Ok(cfg)
+}
+
+fn rustls_client_config(m: &TlsMaterial, alpn: &[u8]) -> Result<rustls::ClientConfig, TlsError> {
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
@@ -252,10 +274,21 @@ pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig, TlsError> {
             key(&m.key_pem, "client key")?,
         )
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
-    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    cfg.alpn_protocols = vec![alpn.to_vec()];
+    Ok(cfg)
+}
+
+/// The HTTPS (DUIS) client side: trusts `m.ca_pem` for the server and presents `m.cert_pem`.
+pub fn https_client_config(m: &TlsMaterial) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    rustls_client_config(m, HTTP_ALPN).map(Arc::new)
+}
+
+/// The client side: trusts `m.ca_pem` for the server and presents `m.cert_pem`.
+pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig, TlsError> {
+    let cfg = rustls_client_config(m, ALPN)?;
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     let mut cc = quinn::ClientConfig::new(Arc::new(quic));
-    cc.transport_config(client_transport(super::client::DEFAULT_KEEP_ALIVE));
+    cc.transport_config(client_transport(crate::client::quic::DEFAULT_KEEP_ALIVE));
     Ok(cc)
 }

@@ -14,6 +14,8 @@
 
 use dcc_signing::{Eui64, RequestId};
 
+use crate::{Lane, ResponseCode, UnknownResponseCode};
+
 const VERSION: u8 = 1;
 const MAX_CODE: usize = 16;
 const MAX_DETAIL: usize = 1024;
@@ -34,6 +36,16 @@ pub struct WireAnswer {
 }
 
 impl WireAnswer {
+    /// The code, typed: the router's [`ResponseCode`], or the string it did not know.
+    pub fn response_code(&self) -> Result<ResponseCode, UnknownResponseCode> {
+        self.code.parse()
+    }
+
+    /// The lane, typed (`None` when the request was refused before classification).
+    pub fn lane(&self) -> Option<Lane> {
+        self.lane.and_then(|l| Lane::try_from(l).ok())
+    }
+
     /// Encodes the answer (code and detail are truncated to their maximum lengths).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(34 + self.code.len() + self.detail.len());

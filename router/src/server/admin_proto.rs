@@ -26,28 +26,43 @@ pub const MAX_ADMIN_REQUEST: usize = crate::ingress::frame::MAX_FRAME_LEN;
 /// Certificates listed in a status answer at most (the answer must fit in one frame).
 pub const MAX_STATUS_CERTS: usize = 200;
 
-/// A right a Party can lose (SEC M8.5).
+/// A service right a Party can lose, SEC M8.6 (d)–(h) (see [`SuspendedRights`]). On the
+/// command line and in frames it is named by its letter (`d` … `h`); the older names
+/// (`core-as-other-user`, …) are still accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Right {
-    /// Core services in the Other User role.
+    /// M8.6 (d): Core Communication / Local Command Services in the Other User role.
+    #[serde(rename = "d", alias = "core-as-other-user")]
+    #[value(name = "d", alias = "core-as-other-user")]
     CoreAsOtherUser,
-    /// Core services in other roles.
+    /// M8.6 (e): the same in any other User Role.
+    #[serde(rename = "e", alias = "core-other-roles")]
+    #[value(name = "e", alias = "core-other-roles")]
     CoreOtherRoles,
-    /// Elective services.
+    /// M8.6 (f): Elective Communication Services.
+    #[serde(rename = "f", alias = "elective")]
+    #[value(name = "f", alias = "elective")]
     Elective,
-    /// Initiating enrolment.
+    /// M8.6 (g): initiating Enrolment.
+    #[serde(rename = "g", alias = "enrolment")]
+    #[value(name = "g", alias = "enrolment")]
     Enrolment,
+    /// M8.6 (h): any other Services.
+    #[serde(rename = "h", alias = "other-services")]
+    #[value(name = "h", alias = "other-services")]
+    OtherServices,
 }
 
 impl Right {
     fn flags(rights: &[Right]) -> SuspendedRights {
         rights.iter().fold(SuspendedRights::NONE, |acc, r| {
             acc.union(match r {
-                Right::CoreAsOtherUser => SuspendedRights::CORE_AS_OTHER_USER,
-                Right::CoreOtherRoles => SuspendedRights::CORE_OTHER_ROLES,
-                Right::Elective => SuspendedRights::ELECTIVE,
-                Right::Enrolment => SuspendedRights::ENROLMENT,
+                Right::CoreAsOtherUser => SuspendedRights::M8_6_D_CORE_AS_OTHER_USER,
+                Right::CoreOtherRoles => SuspendedRights::M8_6_E_CORE_OTHER_ROLES,
+                Right::Elective => SuspendedRights::M8_6_F_ELECTIVE,
+                Right::Enrolment => SuspendedRights::M8_6_G_ENROLMENT,
+                Right::OtherServices => SuspendedRights::M8_6_H_OTHER_SERVICES,
             })
         })
     }
@@ -127,6 +142,7 @@ impl DeviceRow {
             network_operator: self.network_operator,
             payment_mode: self.payment_mode.map_or(PaymentMode::Credit, Into::into),
             status: self.status.map_or(DeviceStatus::Commissioned, Into::into),
+            gno_slot: crate::state::GnoSlot::Acb,
         }
     }
 }
@@ -172,6 +188,44 @@ pub enum AdminRequest {
         srvs: Vec<Srv>,
         /// End of the delay, Unix seconds.
         until: u64,
+    },
+    /// The SMKI PMA's decision to delay a failed Supplier's certificate revocation (MP134A):
+    /// SRVs and end; no SRP may use it until the Authority directs one.
+    PmaDelay {
+        /// The failed Supplier's certificate.
+        cert: CertId,
+        /// Safe-mode SRVs allowed (empty: the policy's safe-mode set).
+        #[serde(default)]
+        srvs: Vec<Srv>,
+        /// End of the delay, Unix seconds; absent: no term (the PMA ends it).
+        #[serde(default)]
+        until: Option<u64>,
+    },
+    /// The Authority's direction under a running delay: which SRPs send with the failed
+    /// Supplier's certificate (replacing an earlier direction; empty withdraws it).
+    AuthorityDirect {
+        /// The failed Supplier's certificate.
+        cert: CertId,
+        /// The SRPs directed.
+        srps: Vec<Eui64>,
+        /// The SRP-own-EUI variant: the SRPs originate with their own EUI-64 instead of as
+        /// the failed Supplier (MP134A as written).
+        #[serde(default)]
+        srp_own_eui: bool,
+    },
+    /// Plan a maintenance window (DP092).
+    AddMaintenanceWindow {
+        /// Start, Unix seconds.
+        start: u64,
+        /// Length in minutes (at most 360).
+        minutes: u64,
+        /// low or high.
+        impact: dcc_router_core::state::maintenance::Impact,
+    },
+    /// Remove an admin-planned maintenance window.
+    RemoveMaintenanceWindow {
+        /// Its start, Unix seconds.
+        start: u64,
     },
     /// End a delay: the certificate is revoked from now on.
     EndDelay {
@@ -424,6 +478,57 @@ fn apply(
                     until,
                 )
                 .map(|()| format!("revocation of {cert} delayed until {until}")),
+        ),
+        AdminRequest::PmaDelay { cert, srvs, until } => done(
+            admin
+                .pma_delay_revocation(
+                    &cert,
+                    if srvs.is_empty() {
+                        router.policy().catalogue.safe_mode_srvs().collect()
+                    } else {
+                        srvs
+                    },
+                    until,
+                )
+                .map(|()| match until {
+                    Some(u) => format!("SMKI PMA: revocation of {cert} delayed until {u}"),
+                    None => format!("SMKI PMA: revocation of {cert} delayed with no end"),
+                }),
+        ),
+        AdminRequest::AuthorityDirect {
+            cert,
+            srps,
+            srp_own_eui,
+        } => done(
+            admin
+                .direct_srps(
+                    &cert,
+                    srps.iter().copied(),
+                    if srp_own_eui {
+                        crate::state::SrpSendsAs::OwnEui
+                    } else {
+                        crate::state::SrpSendsAs::FailedSupplier
+                    },
+                )
+                .map(|()| format!("Authority: {} SRPs directed for {cert}", srps.len())),
+        ),
+        AdminRequest::AddMaintenanceWindow {
+            start,
+            minutes,
+            impact,
+        } => done(
+            admin
+                .add_maintenance_window(dcc_router_core::state::maintenance::MaintenanceWindow {
+                    start,
+                    end: start.saturating_add(minutes.saturating_mul(60)),
+                    impact,
+                })
+                .map(|()| format!("{impact:?} maintenance window from {start} for {minutes} min")),
+        ),
+        AdminRequest::RemoveMaintenanceWindow { start } => done(
+            admin
+                .remove_maintenance_window(start)
+                .map(|()| format!("maintenance window starting {start} removed")),
         ),
         AdminRequest::EndDelay { cert } => done(
             admin

@@ -32,13 +32,7 @@ use crate::admin::{RestoreReport, MAX_DEVICES_PER_CALL};
 use crate::state::{CertRecord, Device, Party, PaymentMode};
 use crate::{AdminError, AdminHandle};
 
-/// Where demo device EUI-64s start.
-pub const DEMO_DEVICE_BASE: u64 = 0x02DC_D000_0000_0000;
-
-/// The EUI-64 of demo device `i`.
-pub const fn demo_device(i: u64) -> Eui64 {
-    Eui64::from_u64(DEMO_DEVICE_BASE + i)
-}
+pub use crate::client::demo::{demo_device, DEMO_DEVICE_BASE};
 
 /// Why the server could not prepare its PKI or state.
 #[derive(Debug, thiserror::Error)]

@@ -59,8 +59,7 @@ use serde::Deserialize;
 use crate::ingress::server::Limits;
 use crate::router::{default_workers, MAX_WORKERS};
 
-/// The demo admin User of `dcc-sign pki init`.
-pub const DEMO_ADMIN: Eui64 = Eui64::from_u64(0x02DC_C000_0000_007F);
+pub use crate::client::demo::DEMO_ADMIN;
 
 /// Largest `io_threads`.
 pub const MAX_IO_THREADS: usize = 1024;
@@ -343,8 +342,8 @@ impl Default for ServeConfig {
             workers: 0,
             io_threads: 1,
             admin_users: vec![DEMO_ADMIN],
-            demo_devices: 10_000,
-            prepayment_percent: 30,
+            demo_devices: crate::client::demo::DEFAULT_DEMO_DEVICES,
+            prepayment_percent: crate::client::demo::DEFAULT_PREPAYMENT_PERCENT,
             limits: LimitsConfig::default(),
         }
     }

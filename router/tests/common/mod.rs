@@ -177,6 +177,12 @@ impl Req {
         self
     }
 
+    pub fn scheduled(mut self) -> Self {
+        self.execution = ExecutionKind::DccScheduled;
+        self.execute_at = NOW + 3600;
+        self
+    }
+
     pub fn signed_with(mut self, cert: CertId) -> Self {
         self.signer_cert = cert;
         self
@@ -342,5 +348,15 @@ impl World {
 
     pub fn send(&self, bytes: Vec<u8>) -> dcc_router::Response {
         self.router.submit_blocking(bytes)
+    }
+
+    /// Submits as a connection authenticated as `user` would ([`dcc_router::Sender::User`]).
+    pub fn send_from(&self, user: Eui64, bytes: Vec<u8>) -> dcc_router::Response {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.router
+            .submit_from(dcc_router::Sender::User(user), bytes, move |r| {
+                let _ = tx.send(r);
+            });
+        rx.recv().unwrap()
     }
 }

@@ -6,6 +6,7 @@ mod simulated_wan;
 
 pub use simulated_wan::{SimulatedWan, WanModel};
 
+use dcc_signing::duis::SignedDuis;
 use dcc_signing::envelope::Header;
 use dcc_signing::envelope::{HEADER_LEN, SIGNATURE_LEN};
 use dcc_signing::Eui64;
@@ -23,15 +24,31 @@ pub struct Command {
     pub lane: Lane,
     /// For an SRP under a revocation delay: the failed Supplier it acts for.
     pub acting_for: Option<Eui64>,
-    /// The whole signed envelope as received.
-    pub envelope: Vec<u8>,
+    /// The signed request as it arrived.
+    pub request: Signed,
+}
+
+/// A signed request as it arrived, in the form its ingress speaks.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Signed {
+    /// The router's binary envelope (QUIC ingress, embedders).
+    Envelope(Vec<u8>),
+    /// A DUIS XML document with its XML-DSig signature (HTTPS ingress).
+    Duis(Box<SignedDuis>),
 }
 
 impl Command {
-    /// The body (e.g. the GBCS payload).
+    /// The body: the envelope's payload (e.g. GBCS), or the DUIS document in its canonical
+    /// form without the signature.
     pub fn body(&self) -> &[u8] {
-        let end = self.envelope.len().saturating_sub(SIGNATURE_LEN);
-        self.envelope.get(HEADER_LEN..end).unwrap_or_default()
+        match &self.request {
+            Signed::Envelope(envelope) => {
+                let end = envelope.len().saturating_sub(SIGNATURE_LEN);
+                envelope.get(HEADER_LEN..end).unwrap_or_default()
+            }
+            Signed::Duis(d) => d.document.canonical(),
+        }
     }
 }
 

@@ -15,7 +15,7 @@
 //! same lock at its hand-off). The counter is committed only for requests that pass 1 and 2.
 
 use super::admit::registrant;
-use super::{dispatch, persist, Job, Shared};
+use super::{dispatch, effects, persist, Job, Shared};
 use crate::response::ResponseCode;
 use crate::state::{CertStatus, CertUse, ReplayVerdict};
 
@@ -29,7 +29,13 @@ pub(crate) fn still_allowed(
     let h = &job.header;
     let cert_use = job
         .cert
-        .evaluate(status, h.request_id.originator, h.srv, now_unix)
+        .evaluate(
+            status,
+            h.request_id.originator,
+            job.sender.user(),
+            h.srv,
+            now_unix,
+        )
         .map_err(|code| (code, "certificate"))?;
     if let CertUse::Delegated { .. } = cert_use {
         let still = shared
@@ -48,6 +54,12 @@ pub(crate) fn still_allowed(
 pub(crate) fn commit(shared: &Shared, job: Job) {
     let now_unix = shared.clock.now_unix();
     let cert = std::sync::Arc::clone(&job.cert);
+    // With a durable store the hand-off (and so the effect) happens in the persist stage.
+    let effect = shared
+        .persist
+        .is_none()
+        .then(|| effects::of(&job.header))
+        .flatten();
     let refused = cert.with_status(|status| {
         let cert_use = match still_allowed(shared, &job, status, now_unix) {
             Ok(u) => u,
@@ -69,7 +81,12 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
         }
         None
     });
-    if let Some((job, code, detail)) = refused {
-        job.reply.send(code, Some(detail));
+    match refused {
+        Some((job, code, detail)) => job.reply.send(code, Some(detail)),
+        None => {
+            if let Some(e) = effect {
+                effects::apply(shared, e);
+            }
+        }
     }
 }

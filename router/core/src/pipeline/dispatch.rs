@@ -12,7 +12,7 @@ use crate::state::CertUse;
 
 pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
     let Job {
-        bytes,
+        request,
         header,
         reply,
         ..
@@ -25,7 +25,7 @@ pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
             CertUse::Own => None,
             CertUse::Delegated { supplier } => Some(supplier),
         },
-        envelope: bytes,
+        request,
     };
     if header.execution == ExecutionKind::OnDemand {
         shared

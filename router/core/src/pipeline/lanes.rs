@@ -62,6 +62,31 @@ impl FromStr for Lane {
     }
 }
 
+/// A lane number outside 0..=3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("lane {0} is not 0..=3")]
+pub struct LaneOutOfRange(pub u8);
+
+/// The lane of its index (the answer frame carries lanes as 0..=3).
+impl TryFrom<u8> for Lane {
+    type Error = LaneOutOfRange;
+    fn try_from(n: u8) -> Result<Self, Self::Error> {
+        match n {
+            0 => Ok(Lane::L0),
+            1 => Ok(Lane::L1),
+            2 => Ok(Lane::L2),
+            3 => Ok(Lane::L3),
+            other => Err(LaneOutOfRange(other)),
+        }
+    }
+}
+
+impl From<Lane> for u8 {
+    fn from(l: Lane) -> u8 {
+        l as u8
+    }
+}
+
 /// The four bounded channels (public so that benches and other front ends can reuse the
 /// scheduler; the router wraps it).
 #[derive(Debug)]
@@ -162,6 +187,14 @@ impl Drr {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn lanes_convert_to_and_from_their_wire_number() {
+        for lane in Lane::ALL {
+            assert_eq!(Lane::try_from(u8::from(lane)), Ok(lane));
+        }
+        assert_eq!(Lane::try_from(4), Err(LaneOutOfRange(4)));
+    }
 
     /// Under saturation each lane gets its weight's share, and L3 is served in every round.
     #[test]

@@ -11,12 +11,15 @@
 //!    certificate's read lock; then, with a durable store, [`persist`] — the anti-replay
 //!    mark group-committed (one fsync for many requests) before the hand-off: *accepted*
 //!    means durable;
-//! 6. [`dispatch`] — hand-off to the [`Dispatcher`] and the I0 / I99 answer.
+//! 6. [`dispatch`] — hand-off to the [`Dispatcher`] and the I0 / I99 answer; then, outside
+//!    the certificate lock, the state changes a dispatched request makes (`effects`: MP128B's
+//!    GNO slot after a 6.15.1).
 
 pub mod admit;
 pub mod commit;
 pub mod decode;
 pub mod dispatch;
+pub(crate) mod effects;
 pub mod lanes;
 pub mod persist;
 pub mod reputation;
@@ -34,7 +37,7 @@ use tokio::sync::oneshot;
 use crate::admin::AdminShared;
 use crate::clock::Clock;
 use crate::counters::Counters;
-use crate::egress::Dispatcher;
+use crate::egress::{Dispatcher, Signed};
 use crate::policy::Policy;
 use crate::ratelimit::RateLimiter;
 use crate::response::{Response, ResponseCode, Timings};
@@ -76,9 +79,12 @@ impl Shared {
 /// An admitted request travelling through lanes, verify and commit.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub bytes: Vec<u8>,
+    pub request: Signed,
     pub header: Header,
     pub cert: Arc<CertEntry>,
+    /// Who handed it over: the commit stage re-checks a revocation delay against the
+    /// connection (MP134A: a directed SRP's).
+    pub sender: crate::sender::Sender,
     pub enqueued: Instant,
     pub reply: Reply,
 }

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use dcc_signing::Eui64;
 
-use super::{commit, dispatch, Job, Shared};
+use super::{commit, dispatch, effects, Job, Shared};
 use crate::response::ResponseCode;
 
 /// Verified requests that may wait for their group commit. Bounded so that a stalled disk
@@ -156,6 +156,7 @@ fn persist_group(
 fn hand_off_checked(shared: &Shared, job: Job) {
     let now_unix = shared.clock.now_unix();
     let cert = Arc::clone(&job.cert);
+    let effect = effects::of(&job.header);
     let refused =
         cert.with_status(
             |status| match commit::still_allowed(shared, &job, status, now_unix) {
@@ -166,8 +167,13 @@ fn hand_off_checked(shared: &Shared, job: Job) {
                 Err((code, detail)) => Some((job, code, detail)),
             },
         );
-    if let Some((job, code, detail)) = refused {
-        job.reply.send(code, Some(detail));
+    match refused {
+        Some((job, code, detail)) => job.reply.send(code, Some(detail)),
+        None => {
+            if let Some(e) = effect {
+                effects::apply(shared, e);
+            }
+        }
     }
 }
 

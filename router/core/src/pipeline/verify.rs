@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::lanes::{Drr, Lane};
 use super::reputation::{self, Standing};
 use super::{commit, Job, Shared};
+use crate::egress::Signed;
 use crate::response::ResponseCode;
 
 /// How long an idle worker sleeps before looking at the stop flag again.
@@ -91,25 +92,25 @@ pub(crate) fn process(shared: &Shared, batch: &mut Vec<(Lane, Job)>) {
         return;
     }
 
-    let digests: Vec<[u8; 32]> = live
-        .iter()
-        .map(|j| Sha256::digest(signed_part(&j.bytes)).into())
-        .collect();
+    // What ECDSA verifies: for an envelope, SHA-256 of everything before its signature; for
+    // DUIS, SHA-256 of the canonical SignedInfo — once the Reference digest over the
+    // canonical document has matched its DigestValue (a mismatch is a bad signature too:
+    // the signed content is not what was signed).
+    let prepared: Vec<Option<([u8; 32], &[u8; SIGNATURE_LEN])>> =
+        live.iter().map(|j| to_verify(&j.request)).collect();
     let mut verdicts = vec![false; live.len()];
     {
         let jobs: Vec<Option<VerifyJob<'_>>> = live
             .iter()
-            .zip(&digests)
-            .map(|(j, d)| {
-                signature(&j.bytes).map(|signature| VerifyJob {
+            .zip(&prepared)
+            .map(|(j, p)| {
+                p.as_ref().map(|(digest, signature)| VerifyJob {
                     key: &**j.cert.key(),
-                    digest: d,
+                    digest,
                     signature,
                 })
             })
             .collect();
-        // Envelopes were length-checked at decode, so every job has a signature; keep the
-        // verdict false for any that somehow does not.
         let ready: Vec<VerifyJob<'_>> = jobs.iter().flatten().copied().collect();
         let mut out = vec![false; ready.len()];
         shared.verifier.verify_batch(&ready, &mut out);
@@ -138,13 +139,22 @@ pub(crate) fn process(shared: &Shared, batch: &mut Vec<(Lane, Job)>) {
     }
 }
 
-fn signed_part(bytes: &[u8]) -> &[u8] {
-    &bytes[..bytes.len().saturating_sub(SIGNATURE_LEN)]
-}
-
-fn signature(bytes: &[u8]) -> Option<&[u8; SIGNATURE_LEN]> {
-    bytes
-        .get(bytes.len().checked_sub(SIGNATURE_LEN)?..)?
-        .try_into()
-        .ok()
+/// The prehash and signature to verify, or `None` when the request cannot verify (a DUIS
+/// Reference digest that does not match; an envelope without its signature, which decode
+/// already refuses).
+fn to_verify(request: &Signed) -> Option<([u8; 32], &[u8; SIGNATURE_LEN])> {
+    match request {
+        Signed::Envelope(bytes) => {
+            let signed = &bytes[..bytes.len().saturating_sub(SIGNATURE_LEN)];
+            let signature = bytes
+                .get(bytes.len().checked_sub(SIGNATURE_LEN)?..)?
+                .try_into()
+                .ok()?;
+            Some((Sha256::digest(signed).into(), signature))
+        }
+        Signed::Duis(d) => {
+            d.check_reference().ok()?;
+            Some((d.signature.signed_info_digest(), &d.signature.signature))
+        }
+    }
 }

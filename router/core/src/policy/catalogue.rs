@@ -88,18 +88,25 @@ impl fmt::Debug for CvSet {
     }
 }
 
-/// The right (SEC M8.5) a Party must hold to send an SRV, besides the core right of its role.
+/// The SEC M8.6 right a Party must hold to send an SRV (tabasc-dp091-dp095.txt: "SEC Section
+/// M8.6 states that in the event of a default, the Panel must request authorisation from Ofgem
+/// to withdraw: (d) ... (h)"). M8.5's rights (voting, Draft Proposals, Change Board) are
+/// governance and never needed to route a request.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 #[non_exhaustive]
 pub enum ServiceRight {
-    /// A core service: needs "core services as Other User" or "core services in other roles",
-    /// by the role the request is sent in.
+    /// Core Communication Services or Local Command Services: needs M8.6 (d) when sent in the
+    /// Other User role, M8.6 (e) in any other role.
     #[default]
     Core,
-    /// An elective service.
+    /// An Elective Communication Service: needs M8.6 (f).
     Elective,
-    /// An enrolment service (commissioning, joining, inventory): also needs the enrolment right.
+    /// Initiating enrolment (commissioning, joining, inventory): needs M8.6 (g) and the core
+    /// right of the role.
     Enrolment,
+    /// "Any or all Services other than those referred to elsewhere in this Section M8.6":
+    /// needs M8.6 (h).
+    Other,
 }
 
 /// One SRV's policy.
@@ -119,6 +126,13 @@ pub struct SrvEntry {
     pub lane: Lane,
     /// In the safe-mode set.
     pub safe_mode: bool,
+    /// May be sent future-dated (DUIS matrix: "Future Dated Response Pattern" is not "No").
+    pub future_dated: bool,
+    /// May be sent as a DCC-scheduled request (DUIS matrix: "DCC Scheduled" is "Yes").
+    pub dcc_scheduled: bool,
+    /// Promoted to L1 when its target is in prepayment mode (the policy's
+    /// `prepayment_priority` list: the SRVs that keep prepayment customers on supply).
+    pub prepayment_priority: bool,
     /// The command variants allowed.
     pub cvs: CvSet,
     /// The right it needs.

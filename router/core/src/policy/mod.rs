@@ -22,6 +22,7 @@ use toml::Spanned;
 pub use catalogue::{Catalogue, CvSet, RoleSet, ServiceRight, SrvEntry};
 
 use crate::pipeline::lanes::Lane;
+use crate::state::maintenance::{Impact, MaintenanceWindow};
 
 /// The embedded default policy (generated once from docs/srv-catalogue.md).
 pub const DEFAULT_POLICY_TOML: &str = include_str!("default-policy.toml");
@@ -206,6 +207,38 @@ impl Default for ReputationConfig {
     }
 }
 
+/// DP092 maintenance: which lanes a window of each impact holds back, and the windows the
+/// policy plans (more come over the admin channel). L0 and L1 always flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaintenancePolicy {
+    /// Lanes refused busy during a low-impact window (default L3).
+    pub low_impact_lanes: Vec<Lane>,
+    /// Lanes refused busy during a high-impact window (default L2 and L3).
+    pub high_impact_lanes: Vec<Lane>,
+    /// Windows planned in the policy, by start.
+    pub windows: Vec<MaintenanceWindow>,
+}
+
+impl Default for MaintenancePolicy {
+    fn default() -> Self {
+        MaintenancePolicy {
+            low_impact_lanes: vec![Lane::L3],
+            high_impact_lanes: vec![Lane::L2, Lane::L3],
+            windows: Vec::new(),
+        }
+    }
+}
+
+impl MaintenancePolicy {
+    /// Whether a window of `impact` holds back `lane`.
+    pub fn holds(&self, impact: Impact, lane: Lane) -> bool {
+        match impact {
+            Impact::High => self.high_impact_lanes.contains(&lane),
+            _ => self.low_impact_lanes.contains(&lane),
+        }
+    }
+}
+
 /// One lane's configuration.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct LaneConfig {
@@ -230,10 +263,10 @@ pub struct Policy {
     pub user_limits: HashMap<Eui64, RateLimit>,
     /// The DCC's EUI-64 (target of non-device requests).
     pub dcc_eui: Eui64,
-    /// Whether reads of prepayment-mode devices are promoted to L1 too.
-    pub prepayment_promotes_reads: bool,
     /// Demotion and refusal of originators whose signatures keep failing.
     pub reputation: ReputationConfig,
+    /// Planned maintenance windows (DP092).
+    pub maintenance: MaintenancePolicy,
 }
 
 impl Default for Policy {
@@ -285,14 +318,36 @@ impl PolicyError {
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     dcc_eui: Option<Spanned<String>>,
+    /// Replaced by `prepayment_priority`: present only to refuse it with a pointer.
+    prepayment_promotes_reads: Option<Spanned<toml::Value>>,
+    /// The SRVs promoted to L1 for a prepayment-mode target (staying on supply).
     #[serde(default)]
-    prepayment_promotes_reads: bool,
+    prepayment_priority: Vec<Spanned<String>>,
     lanes: RawLanes,
     rate_limit: RawRateLimit,
     /// Optional: policies written before it get [`ReputationConfig::default`].
     reputation: Option<RawReputation>,
+    /// Optional: [`MaintenancePolicy::default`].
+    maintenance: Option<RawMaintenance>,
     #[serde(default)]
     srv: Vec<RawSrv>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaintenance {
+    low_impact_lanes: Option<Vec<Spanned<String>>>,
+    high_impact_lanes: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    window: Vec<RawWindow>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    start: Spanned<i64>,
+    minutes: Spanned<i64>,
+    impact: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -351,6 +406,10 @@ struct RawSrv {
     lane: Spanned<String>,
     #[serde(default)]
     safe_mode: bool,
+    #[serde(default)]
+    future_dated: bool,
+    #[serde(default)]
+    dcc_scheduled: bool,
     cvs: Option<Spanned<Vec<i64>>>,
     right: Option<Spanned<String>>,
 }
@@ -387,6 +446,62 @@ impl Lines<'_> {
             .and_then(make)
             .ok_or_else(|| self.err(v.span(), format!("{what} {} is out of range", v.get_ref())))
     }
+}
+
+/// Checks `[maintenance]`: lanes (never L0 or L1), and each window against DP092 and the
+/// windows before it, refused with its line.
+fn maintenance(lines: &Lines<'_>, m: &RawMaintenance) -> Result<MaintenancePolicy, PolicyError> {
+    let lanes = |list: &Option<Vec<Spanned<String>>>, default: Vec<Lane>| match list {
+        None => Ok(default),
+        Some(list) => list
+            .iter()
+            .map(|l| {
+                let lane: Lane = l.get_ref().parse().map_err(|e| lines.err(l.span(), e))?;
+                if matches!(lane, Lane::L0 | Lane::L1) {
+                    return Err(lines.err(
+                        l.span(),
+                        format!(
+                            "{lane} always flows: a maintenance window may hold back L2 and L3 only"
+                        ),
+                    ));
+                }
+                Ok(lane)
+            })
+            .collect::<Result<Vec<Lane>, PolicyError>>(),
+    };
+    let d = MaintenancePolicy::default();
+    let mut windows: Vec<MaintenanceWindow> = Vec::new();
+    for w in &m.window {
+        let start = lines.typed(&w.start, "maintenance window start", |s: u64| Some(s))?;
+        let minutes = lines.typed(&w.minutes, "maintenance window minutes", |n: u64| {
+            (1..=360).contains(&n).then_some(n)
+        })?;
+        let impact = match w.impact.get_ref().as_str() {
+            "low" => Impact::Low,
+            "high" => Impact::High,
+            other => {
+                return Err(lines.err(
+                    w.impact.span(),
+                    format!("unknown impact {other:?}: expected low or high"),
+                ))
+            }
+        };
+        let window = MaintenanceWindow {
+            start,
+            end: start.saturating_add(minutes * 60),
+            impact,
+        };
+        window
+            .validate(&windows)
+            .map_err(|e| lines.err(w.start.span(), e))?;
+        windows.push(window);
+    }
+    windows.sort_by_key(|w| w.start);
+    Ok(MaintenancePolicy {
+        low_impact_lanes: lanes(&m.low_impact_lanes, d.low_impact_lanes)?,
+        high_impact_lanes: lanes(&m.high_impact_lanes, d.high_impact_lanes)?,
+        windows,
+    })
 }
 
 impl Policy {
@@ -529,11 +644,13 @@ impl Policy {
                     "core" => ServiceRight::Core,
                     "elective" => ServiceRight::Elective,
                     "enrolment" => ServiceRight::Enrolment,
+                    "other" => ServiceRight::Other,
                     other => {
                         return Err(lines.err(
                             r.span(),
                             format!(
-                                "unknown right {other:?}: expected core, elective or enrolment"
+                                "unknown right {other:?}: expected core, elective, enrolment \
+                                 or other (SEC M8.6 (d)-(h))"
                             ),
                         ))
                     }
@@ -547,18 +664,57 @@ impl Policy {
                 non_device: s.non_device,
                 lane,
                 safe_mode: s.safe_mode,
+                future_dated: s.future_dated,
+                dcc_scheduled: s.dcc_scheduled,
+                prepayment_priority: false,
                 cvs,
                 right,
             });
         }
 
+        // Checked after the catalogue: every listed SRV must be one of its entries.
+        if let Some(old) = &raw.prepayment_promotes_reads {
+            return Err(lines.err(
+                old.span(),
+                "prepayment_promotes_reads was replaced by prepayment_priority: list the SRVs \
+                 that keep prepayment customers on supply (see the default policy)",
+            ));
+        }
+        let mut priority = HashSet::new();
+        for code in &raw.prepayment_priority {
+            let srv: Srv = code
+                .get_ref()
+                .parse()
+                .map_err(|e| lines.err(code.span(), e))?;
+            if !seen.contains(&srv) {
+                return Err(lines.err(
+                    code.span(),
+                    format!("prepayment_priority: SRV {srv} is not in the catalogue"),
+                ));
+            }
+            if !priority.insert(srv) {
+                return Err(lines.err(
+                    code.span(),
+                    format!("prepayment_priority: duplicate SRV {srv}"),
+                ));
+            }
+        }
+        for e in &mut entries {
+            e.prepayment_priority = priority.contains(&e.srv);
+        }
+
+        let maintenance = match &raw.maintenance {
+            None => MaintenancePolicy::default(),
+            Some(m) => maintenance(&lines, m)?,
+        };
+
         Ok(Policy {
+            maintenance,
             catalogue: Catalogue::new(entries),
             lanes,
             rate_limit,
             user_limits,
             dcc_eui,
-            prepayment_promotes_reads: raw.prepayment_promotes_reads,
             reputation,
         })
     }
@@ -629,11 +785,11 @@ mod tests {
 
     #[test]
     fn reputation_is_checked_with_its_line() {
-        let base = DEFAULT_POLICY_TOML
-            .split("\n[reputation]")
-            .next()
-            .unwrap()
-            .to_owned();
+        // The part before [reputation], without the SRV catalogue: so without the
+        // prepayment_priority list either (it may only name catalogue SRVs).
+        let head = DEFAULT_POLICY_TOML.split("\n[reputation]").next().unwrap();
+        let (before, rest) = head.split_once("prepayment_priority = [").unwrap();
+        let base = format!("{before}{}", rest.split_once("]\n").unwrap().1);
         let with = |table: &str| Policy::from_toml_str(&format!("{base}\n{table}"));
         // Absent: the defaults.
         assert_eq!(
@@ -669,5 +825,60 @@ mod tests {
             assert_eq!(e.line(), Some(at), "{table}: {e}");
             assert!(e.to_string().contains(what), "{table}: {e}");
         }
+    }
+
+    #[test]
+    fn prepayment_priority_is_checked_with_its_line() {
+        let edit = |from: &str, to: &str| {
+            assert!(DEFAULT_POLICY_TOML.contains(from), "{from}");
+            let text = DEFAULT_POLICY_TOML.replacen(from, to, 1);
+            let line = text[..text.find(to).unwrap()].lines().count() + 1;
+            (Policy::from_toml_str(&text).unwrap_err(), line)
+        };
+        let (e, line) = edit("  \"4.4.5\", #", "  \"99.9\", #");
+        assert_eq!(e.line(), Some(line), "{e}");
+        assert!(e.to_string().contains("not in the catalogue"), "{e}");
+        let (e, line) = edit("  \"4.4.5\", #", "  \"2.2\", #");
+        assert_eq!(e.line(), Some(line), "{e}");
+        assert!(e.to_string().contains("duplicate SRV 2.2"), "{e}");
+        let (e, line) = edit(
+            "prepayment_priority = [",
+            "prepayment_promotes_reads = true\nprepayment_priority = [",
+        );
+        assert_eq!(e.line(), Some(line), "{e}");
+        assert!(
+            e.to_string().contains("replaced by prepayment_priority"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn maintenance_windows_are_checked_with_their_line() {
+        let with = |table: &str| {
+            let text = DEFAULT_POLICY_TOML.replacen(
+                "high_impact_lanes = [\"L2\", \"L3\"]\n",
+                &format!("high_impact_lanes = [\"L2\", \"L3\"]\n{table}"),
+                1,
+            );
+            let line = text[..text.find(table).unwrap()].lines().count() + 2;
+            (Policy::from_toml_str(&text), line)
+        };
+        // 2023-11-14T22:00:00Z, two hours: fine.
+        let (ok, _) =
+            with("[[maintenance.window]]\nstart = 1699999200\nminutes = 120\nimpact = \"high\"\n");
+        assert_eq!(ok.unwrap().maintenance.windows.len(), 1);
+        // 12:00 UTC: outside 20:00-08:00, refused on the start's line naming DP092.
+        let (e, line) =
+            with("[[maintenance.window]]\nstart = 1699963200\nminutes = 60\nimpact = \"low\"\n");
+        let e = e.unwrap_err();
+        assert_eq!(e.line(), Some(line), "{e}");
+        assert!(e.to_string().contains("DP092"), "{e}");
+        let lanes = DEFAULT_POLICY_TOML.replacen(
+            "low_impact_lanes = [\"L3\"]",
+            "low_impact_lanes = [\"L1\"]",
+            1,
+        );
+        let e = Policy::from_toml_str(&lanes).unwrap_err();
+        assert!(e.to_string().contains("always flows"), "{e}");
     }
 }

@@ -1,9 +1,9 @@
 //! Smart-metering devices: registered supplier and network operator, payment mode, status.
 //!
 //! Sized for the national estate (tens of millions of devices): one entry is the 8-byte key
-//! plus a 20-byte [`Device`] (no heap), so a DashMap holds it in about 29 bytes of table slot
-//! (28 + 1 control byte), i.e. 33–66 bytes per device after load factor and growth slack —
-//! roughly 2–4 GB for 60 million devices. Pre-size with [`Devices::with_capacity`].
+//! plus a [`Device`] of under 40 bytes (no heap: three optional EUI-64s, the GNO slot and two
+//! one-byte enums), i.e. roughly 50–100 bytes per device after load factor and growth slack —
+//! about 3–6 GB for 60 million devices. Pre-size with [`Devices::with_capacity`].
 
 use dashmap::DashMap;
 use dcc_signing::{Eui64, UserRole};
@@ -30,6 +30,21 @@ pub enum DeviceStatus {
     Decommissioned,
 }
 
+/// What the GNO slot of a gas device's Gas Proxy Function holds (MP128B,
+/// mp128b-gno-certificates.txt: "where an unrevoked SMKI Organisation Certificate for a GNO that
+/// is a DCC User exists, then the Supplier should put it onto the Device Post Commissioning.
+/// Where there is no GNO Organisation Certificate available in the SMKI Repository, the
+/// Supplier shall leave the ACB Certificate in the Device").
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+#[non_exhaustive]
+pub enum GnoSlot {
+    /// The Access Control Broker's certificate (the default a device leaves the factory with).
+    #[default]
+    Acb,
+    /// This Gas Network Operator's Organisation Certificate.
+    Gno(Eui64),
+}
+
 /// One device.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Device {
@@ -44,6 +59,9 @@ pub struct Device {
     pub payment_mode: PaymentMode,
     /// Status.
     pub status: DeviceStatus,
+    /// The GNO slot (gas devices; Gas Transporter requests need it to hold the sender's
+    /// certificate).
+    pub gno_slot: GnoSlot,
 }
 
 impl Device {
@@ -55,6 +73,20 @@ impl Device {
             network_operator: None,
             payment_mode: PaymentMode::Credit,
             status: DeviceStatus::Commissioned,
+            gno_slot: GnoSlot::Acb,
+        }
+    }
+
+    /// Why a Gas Network Operator's request (Gas Transporter role) cannot reach this device:
+    /// MP128B, "Once a Network Operator Certificate is placed on a Device, it can only be
+    /// changed by the Network Operator for the given Certificate and only if the Network
+    /// Operator is a DCC User" — the GNO reaches the device only when the slot holds its own
+    /// certificate. `None`: it may.
+    pub fn gno_refusal(&self, gno: Eui64) -> Option<&'static str> {
+        match self.gno_slot {
+            GnoSlot::Gno(holder) if holder == gno => None,
+            GnoSlot::Gno(_) => Some("gno-slot-holds-another-gno"),
+            GnoSlot::Acb => Some("gno-slot-holds-acb"),
         }
     }
 

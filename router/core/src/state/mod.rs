@@ -9,11 +9,14 @@
 
 pub mod certstore;
 pub mod devices;
+pub mod maintenance;
 pub mod parties;
 pub mod replay;
 
-pub use certstore::{CertEntry, CertRecord, CertStatus, CertStore, CertUse, RevocationDelay};
-pub use devices::{Device, DeviceStatus, Devices, PaymentMode};
+pub use certstore::{
+    CertEntry, CertRecord, CertStatus, CertStore, CertUse, RevocationDelay, SrpSendsAs,
+};
+pub use devices::{Device, DeviceStatus, Devices, GnoSlot, PaymentMode};
 pub use parties::{AssuranceStatus, Parties, Party, SuspendedRights};
 pub use replay::{Replay, ReplayVerdict, ReplayWindow};
 
@@ -28,6 +31,8 @@ pub struct State {
     pub devices: Devices,
     /// Anti-replay windows.
     pub replay: Replay,
+    /// Planned maintenance windows added over the admin channel (DP092).
+    pub maintenance: maintenance::Maintenance,
 }
 
 impl State {

@@ -1,5 +1,5 @@
-//! DCC Users (Parties): the User Roles they hold, their security assurance status and their
-//! suspended rights.
+//! DCC Users (Parties): the User Roles they hold, their security assurance status (DP091) and
+//! their suspended rights (SEC M8.6 (d)–(h)).
 
 use dashmap::DashMap;
 use dcc_signing::{Eui64, UserRole};
@@ -30,21 +30,31 @@ impl AssuranceStatus {
     }
 }
 
-/// Rights a defaulting Party can lose (SEC M8.5/M8.6), as a bit set.
+/// Service rights a defaulting Party can lose with the Authority's approval, SEC M8.6 (d)–(h),
+/// as a bit set (tabasc-dp091-dp095.txt, DP095: "SEC Section M8.6 states that in the event of
+/// a default, the Panel must request authorisation from Ofgem to withdraw: (d) ... (h)").
+///
+/// SEC M8.5 (voting, raising Draft Proposals, Change Board appointments) is governance and has
+/// nothing to route, so it has no bit here. The bit values are stored (`StoredParty`):
+/// they never change meaning; (h) is the new bit 16, unknown to older versions, which keep it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub struct SuspendedRights(u8);
 
 impl SuspendedRights {
     /// Nothing suspended.
     pub const NONE: Self = Self(0);
-    /// Core services in the Other User role.
-    pub const CORE_AS_OTHER_USER: Self = Self(1);
-    /// Core services in any other role.
-    pub const CORE_OTHER_ROLES: Self = Self(2);
-    /// Elective services.
-    pub const ELECTIVE: Self = Self(4);
-    /// Initiating enrolment.
-    pub const ENROLMENT: Self = Self(8);
+    /// M8.6 (d): "Core Communication Services or Local Command Services in the 'Other User'
+    /// User Role".
+    pub const M8_6_D_CORE_AS_OTHER_USER: Self = Self(1);
+    /// M8.6 (e): the same "in any User Role other than the 'Other User' User Role".
+    pub const M8_6_E_CORE_OTHER_ROLES: Self = Self(2);
+    /// M8.6 (f): "any or all Elective Communication Services".
+    pub const M8_6_F_ELECTIVE: Self = Self(4);
+    /// M8.6 (g): "to initiate Enrolment of Smart Metering Systems".
+    pub const M8_6_G_ENROLMENT: Self = Self(8);
+    /// M8.6 (h): "any or all Services other than those referred to elsewhere in this Section
+    /// M8.6".
+    pub const M8_6_H_OTHER_SERVICES: Self = Self(16);
 
     /// The bits (for the store).
     pub const fn bits(self) -> u8 {
@@ -66,6 +76,16 @@ impl SuspendedRights {
         Self(self.0 & !other.0)
     }
 
+    /// The letters of the suspended rights, `"(e)(g)"`, for audit details and status answers.
+    pub fn letters(self) -> String {
+        ["(d)", "(e)", "(f)", "(g)", "(h)"]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, l)| *l)
+            .collect()
+    }
+
     /// Whether any right in `other` is suspended.
     pub const fn intersects(self, other: Self) -> bool {
         self.0 & other.0 != 0
@@ -73,17 +93,40 @@ impl SuspendedRights {
 
     /// Whether a request in `role` for a service needing `right` uses a suspended right.
     pub fn blocks(self, role: UserRole, right: ServiceRight) -> bool {
+        self.blocked_by(role, right).is_some()
+    }
+
+    /// The suspended M8.6 right such a request needs, as a refusal detail
+    /// (`m8.6-e-suspended`), or `None` when it may be sent.
+    pub fn blocked_by(self, role: UserRole, right: ServiceRight) -> Option<&'static str> {
+        const DETAILS: [&str; 5] = [
+            "m8.6-d-suspended",
+            "m8.6-e-suspended",
+            "m8.6-f-suspended",
+            "m8.6-g-suspended",
+            "m8.6-h-suspended",
+        ];
+        let hit = self.0 & Self::needed(role, right).0;
+        DETAILS
+            .iter()
+            .enumerate()
+            .find(|(i, _)| hit & (1 << i) != 0)
+            .map(|(_, d)| *d)
+    }
+
+    /// The rights a request in `role` for a service needing `right` uses.
+    fn needed(role: UserRole, right: ServiceRight) -> Self {
         let core = if role == UserRole::OtherUser {
-            Self::CORE_AS_OTHER_USER
+            Self::M8_6_D_CORE_AS_OTHER_USER
         } else {
-            Self::CORE_OTHER_ROLES
+            Self::M8_6_E_CORE_OTHER_ROLES
         };
-        let needed = match right {
+        match right {
             ServiceRight::Core => core,
-            ServiceRight::Elective => Self::ELECTIVE,
-            ServiceRight::Enrolment => core.union(Self::ENROLMENT),
-        };
-        self.intersects(needed)
+            ServiceRight::Elective => Self::M8_6_F_ELECTIVE,
+            ServiceRight::Enrolment => core.union(Self::M8_6_G_ENROLMENT),
+            ServiceRight::Other => Self::M8_6_H_OTHER_SERVICES,
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! |---|---|---|
 //! | certificates: record, status (active / revoked / delayed with SRPs, SRV set, end / retired), the PEM | [`AdminHandle`](crate::AdminHandle) | the admin answer |
 //! | Parties: roles, assurance status, suspended rights, rate-limit override | [`AdminHandle`](crate::AdminHandle) | the admin answer |
-//! | devices: status, payment mode, import / export supplier, network operator | [`AdminHandle`](crate::AdminHandle) | the admin answer |
+//! | devices: status, payment mode, import / export supplier, network operator, GNO slot (MP128B) | [`AdminHandle`](crate::AdminHandle), and the pipeline's effects after a 6.15.1 ([`crate::pipeline`]) | the admin answer |
+//! | maintenance windows planned over the admin channel (DP092), metadata `maintenance-windows` | [`AdminHandle`](crate::AdminHandle) | the admin answer |
 //! | loaded CRLs (PEM) | [`AdminHandle`](crate::AdminHandle) | the admin answer |
 //! | the audit log (who, when, what, why) | [`AdminHandle`](crate::AdminHandle), in the same transaction as the change | the admin answer |
 //! | anti-replay high-water mark per originator | the [`persist`](crate::pipeline::persist) stage (group commit) | the *accepted* answer and the dispatch |
@@ -65,8 +66,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::{RateLimit, RoleSet};
 use crate::state::{
-    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode,
-    RevocationDelay, SuspendedRights,
+    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, GnoSlot, Party, PaymentMode,
+    RevocationDelay, SrpSendsAs, SuspendedRights,
 };
 
 pub use memory::MemoryStore;
@@ -171,19 +172,44 @@ pub enum StoredStatus {
         at: u64,
     },
     /// Revocation delayed.
+    ///
+    /// Versions: before issue 13 `until` was always a number and there was no `sends_as`
+    /// (those delays named SRPs that sent with their own EUI-64): such records still read,
+    /// as `Some(until)` and [`StoredSendsAs::SrpOwnEui`].
     Delayed {
-        /// SRPs, sorted.
+        /// SRPs the Authority directed, sorted (may be empty: none yet).
         srps: Vec<Eui64>,
         /// SRVs, sorted.
         srvs: Vec<Srv>,
-        /// End, Unix seconds.
-        until: u64,
+        /// End, Unix seconds; `null`: no term.
+        until: Option<u64>,
+        /// How the directed SRPs send.
+        #[serde(default = "StoredSendsAs::before_issue_13")]
+        sends_as: StoredSendsAs,
     },
     /// Retired by its owner's key rollover at (Unix seconds).
     Retired {
         /// When.
         at: u64,
     },
+}
+
+/// [`SrpSendsAs`] as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum StoredSendsAs {
+    /// [`SrpSendsAs::FailedSupplier`].
+    FailedSupplier,
+    /// [`SrpSendsAs::OwnEui`].
+    SrpOwnEui,
+}
+
+impl StoredSendsAs {
+    /// What a delay stored before the field existed meant.
+    fn before_issue_13() -> Self {
+        StoredSendsAs::SrpOwnEui
+    }
 }
 
 impl StoredStatus {
@@ -202,6 +228,10 @@ impl StoredStatus {
                     srps,
                     srvs,
                     until: d.until,
+                    sends_as: match d.sends_as {
+                        SrpSendsAs::OwnEui => StoredSendsAs::SrpOwnEui,
+                        _ => StoredSendsAs::FailedSupplier,
+                    },
                 }
             }
         }
@@ -213,10 +243,19 @@ impl StoredStatus {
             StoredStatus::Active => CertStatus::Active,
             StoredStatus::Revoked { at } => CertStatus::Revoked { at: *at },
             StoredStatus::Retired { at } => CertStatus::Retired { at: *at },
-            StoredStatus::Delayed { srps, srvs, until } => CertStatus::Delayed(RevocationDelay {
+            StoredStatus::Delayed {
+                srps,
+                srvs,
+                until,
+                sends_as,
+            } => CertStatus::Delayed(RevocationDelay {
                 srps: srps.iter().copied().collect::<HashSet<_>>(),
                 srvs: srvs.iter().copied().collect::<HashSet<_>>(),
                 until: *until,
+                sends_as: match sends_as {
+                    StoredSendsAs::FailedSupplier => SrpSendsAs::FailedSupplier,
+                    StoredSendsAs::SrpOwnEui => SrpSendsAs::OwnEui,
+                },
             }),
         }
     }
@@ -319,10 +358,16 @@ pub fn parse_assurance(s: &str) -> Option<AssuranceStatus> {
     })
 }
 
-/// Length of a device record: flags, payment mode, status, three optional EUI-64s.
-pub const DEVICE_RECORD_LEN: usize = 3 + 3 * 8;
+/// Length of a device record written before issue 13 (flags, payment mode, status, three
+/// optional EUI-64s): still read, with the GNO slot holding the ACB certificate (MP128B's
+/// default).
+pub const DEVICE_RECORD_V1_LEN: usize = 3 + 3 * 8;
 
-/// Encodes a device in its fixed 27-byte form (tens of millions are stored: no JSON).
+/// Length of a device record: the version-1 fields, then the GNO slot (one byte: 0 ACB, 1 a
+/// GNO) and the GNO's EUI-64 (zero for the ACB). The length tells the versions apart.
+pub const DEVICE_RECORD_LEN: usize = DEVICE_RECORD_V1_LEN + 1 + 8;
+
+/// Encodes a device in its fixed 36-byte form (tens of millions are stored: no JSON).
 pub fn encode_device(d: &Device) -> [u8; DEVICE_RECORD_LEN] {
     let mut out = [0u8; DEVICE_RECORD_LEN];
     let mut flags = 0u8;
@@ -345,14 +390,32 @@ pub fn encode_device(d: &Device) -> [u8; DEVICE_RECORD_LEN] {
         DeviceStatus::Suspended => 1,
         DeviceStatus::Decommissioned => 2,
     };
+    if let GnoSlot::Gno(gno) = d.gno_slot {
+        out[DEVICE_RECORD_V1_LEN] = 1;
+        out[DEVICE_RECORD_V1_LEN + 1..].copy_from_slice(&gno.to_u64().to_be_bytes());
+    }
     out
 }
 
-/// Decodes [`encode_device`]'s form.
+/// Decodes [`encode_device`]'s form, or the version-1 form.
 pub fn decode_device(b: &[u8]) -> Result<Device, String> {
-    if b.len() != DEVICE_RECORD_LEN {
-        return Err(format!("{} bytes, expected {DEVICE_RECORD_LEN}", b.len()));
-    }
+    let gno_slot = match b.len() {
+        DEVICE_RECORD_V1_LEN => GnoSlot::Acb,
+        DEVICE_RECORD_LEN => match b[DEVICE_RECORD_V1_LEN] {
+            0 => GnoSlot::Acb,
+            1 => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&b[DEVICE_RECORD_V1_LEN + 1..]);
+                GnoSlot::Gno(Eui64::from_u64(u64::from_be_bytes(a)))
+            }
+            x => return Err(format!("GNO slot {x}")),
+        },
+        n => {
+            return Err(format!(
+                "{n} bytes, expected {DEVICE_RECORD_LEN} (or {DEVICE_RECORD_V1_LEN}, version 1)"
+            ))
+        }
+    };
     let eui = |i: usize| -> Option<Eui64> {
         if b[0] & (1 << i) == 0 {
             return None;
@@ -376,6 +439,7 @@ pub fn decode_device(b: &[u8]) -> Result<Device, String> {
             2 => DeviceStatus::Decommissioned,
             x => return Err(format!("device status {x}")),
         },
+        gno_slot,
     })
 }
 
@@ -511,11 +575,12 @@ mod tests {
     }
 
     proptest! {
-        /// Every device survives its 27-byte form.
+        /// Every device survives its 36-byte form; its first 27 bytes are the version-1
+        /// record, which reads back with the ACB in the GNO slot.
         #[test]
         fn device_records_round_trip(
             supplier in eui(), export in eui(), netop in eui(),
-            prepay in any::<bool>(), status in 0u8..3,
+            prepay in any::<bool>(), status in 0u8..3, gno in eui(),
         ) {
             let d = Device {
                 supplier,
@@ -523,8 +588,12 @@ mod tests {
                 network_operator: netop,
                 payment_mode: if prepay { PaymentMode::Prepayment } else { PaymentMode::Credit },
                 status: [DeviceStatus::Commissioned, DeviceStatus::Suspended, DeviceStatus::Decommissioned][status as usize],
+                gno_slot: gno.map_or(GnoSlot::Acb, GnoSlot::Gno),
             };
-            prop_assert_eq!(decode_device(&encode_device(&d)).unwrap(), d);
+            let bytes = encode_device(&d);
+            prop_assert_eq!(decode_device(&bytes).unwrap(), d);
+            let v1 = decode_device(&bytes[..DEVICE_RECORD_V1_LEN]).unwrap();
+            prop_assert_eq!(v1, Device { gno_slot: GnoSlot::Acb, ..d });
         }
 
         /// A damaged record is an error, never a panic.
@@ -543,21 +612,48 @@ mod tests {
             srvs: ["2.2".parse().unwrap(), "1.6".parse().unwrap()]
                 .into_iter()
                 .collect(),
-            until: 99,
+            until: Some(99),
+            sends_as: SrpSendsAs::FailedSupplier,
+        });
+        let open_ended = CertStatus::Delayed(RevocationDelay {
+            srps: HashSet::new(),
+            srvs: ["2.2".parse().unwrap()].into_iter().collect(),
+            until: None,
+            sends_as: SrpSendsAs::OwnEui,
         });
         for s in [
             CertStatus::Active,
             CertStatus::Revoked { at: 7 },
             CertStatus::Retired { at: 8 },
             delay,
+            open_ended,
         ] {
             let json = serde_json::to_string(&StoredStatus::of(&s)).unwrap();
             let back: StoredStatus = serde_json::from_str(&json).unwrap();
             assert_eq!(back.to_status(), s, "{json}");
         }
+        // A delay stored before issue 13: a number for `until`, no `sends_as` (its SRPs sent
+        // with their own EUI-64).
+        let mut old =
+            serde_json::to_value(StoredStatus::of(&CertStatus::Delayed(RevocationDelay {
+                srps: [Eui64::from_u64(4)].into_iter().collect(),
+                srvs: ["7.3".parse().unwrap()].into_iter().collect(),
+                until: Some(1234),
+                sends_as: SrpSendsAs::FailedSupplier,
+            })))
+            .unwrap();
+        old.as_object_mut().unwrap().remove("sends_as");
+        let CertStatus::Delayed(d) = serde_json::from_value::<StoredStatus>(old)
+            .unwrap()
+            .to_status()
+        else {
+            panic!("not a delay")
+        };
+        assert_eq!((d.until, d.sends_as), (Some(1234), SrpSendsAs::OwnEui));
+
         let mut p = Party::approved(&[UserRole::ImportSupplier, UserRole::GasSupplier]);
         p.assurance = AssuranceStatus::Deferred;
-        p.suspended = SuspendedRights::ELECTIVE;
+        p.suspended = SuspendedRights::M8_6_F_ELECTIVE;
         p.rate_limit = RateLimit::new(5, 10);
         assert_eq!(StoredParty::of(&p).to_party().unwrap(), p);
         let bad = StoredParty {

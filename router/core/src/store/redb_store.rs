@@ -18,7 +18,7 @@
 //! |---|---|---|
 //! | `certs` | certificate id (text) | [`StoredCert`] JSON |
 //! | `parties` | EUI-64, 8 bytes | [`StoredParty`] JSON |
-//! | `devices` | EUI-64, 8 bytes | [`encode_device`], 27 bytes |
+//! | `devices` | EUI-64, 8 bytes | [`encode_device`], 36 bytes (27: version 1, still read) |
 //! | `crls` | SHA-256 of the PEM, hex | PEM |
 //! | `replay` | originator EUI-64, 8 bytes | high-water mark, u64 |
 //! | `audit` | sequence, u64 | [`AuditEntry`] JSON |

@@ -6,14 +6,16 @@ use std::sync::Arc;
 /// Upper bound, in bytes, on the fixed-base tables of all keys prepared by one
 /// [`KnownSignerVerifier`](super::KnownSignerVerifier) (and its clones) that are alive at once.
 ///
-/// The default, 128 MiB, holds about 490 keys at the widest window (270,336 bytes each) —
-/// more than the few hundred Organisation Certificates live at a time.
+/// The default, 256 MiB, gives 1,024 keys evenly used at least a full `w = 7` table each
+/// (151,552 bytes), 4,096 keys at least a `w7/m3` comb (53,248 bytes) and 16,384 keys still a
+/// `w5/m5` comb (11,264 bytes) (see [`TableShape`](super::TableShape)); the shared generator
+/// table is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TableBudget(pub usize);
 
 impl TableBudget {
-    /// 128 MiB.
-    pub const DEFAULT: Self = Self(128 << 20);
+    /// 256 MiB.
+    pub const DEFAULT: Self = Self(256 << 20);
 }
 
 impl Default for TableBudget {
@@ -27,6 +29,9 @@ impl Default for TableBudget {
 pub(crate) struct BudgetLedger {
     limit: usize,
     used: AtomicUsize,
+    /// Live keys that may still be promoted to a wider table: the budget left is shared among
+    /// them.
+    waiting: AtomicUsize,
 }
 
 impl BudgetLedger {
@@ -34,6 +39,7 @@ impl BudgetLedger {
         Arc::new(Self {
             limit: budget.0,
             used: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -59,6 +65,26 @@ impl BudgetLedger {
 
     pub(crate) fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
+    }
+
+    /// Bytes not reserved yet.
+    pub(crate) fn free(&self) -> usize {
+        self.limit.saturating_sub(self.used())
+    }
+
+    /// One more key waits for promotion.
+    pub(crate) fn wait(&self) {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A waiting key was promoted, gave up, or was dropped.
+    pub(crate) fn stop_waiting(&self) {
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Keys waiting for promotion (at least 1 when asked by one of them).
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
     }
 }
 

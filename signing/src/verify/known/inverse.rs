@@ -1,9 +1,11 @@
-//! Variable-time inversion modulo the group order `n`: binary extended Euclid on plain 64-bit
-//! limbs. `s` is public, so the data-dependent loop is fine here; it costs a few microseconds
-//! against tens for the constant-time Fermat exponentiation `p256` uses.
+//! Variable-time inversion modulo the group order `n` (and the field prime `p`): binary extended
+//! Euclid on plain 64-bit limbs. `s` is public, so the data-dependent loop is fine here; it
+//! costs a few microseconds against tens for the constant-time Fermat exponentiation `p256` uses.
+//! (The fast signer also inverts its nonce and `Z` with it: see `sign_fast` on why variable time
+//! is acceptable there.)
 
 use p256::elliptic_curve::PrimeField;
-use p256::{FieldBytes, Scalar};
+use p256::{FieldBytes, FieldElement, Scalar};
 
 type Limbs = [u64; 4];
 
@@ -16,7 +18,10 @@ const N: Limbs = [
 ];
 
 fn to_limbs(s: &Scalar) -> Limbs {
-    let be: [u8; 32] = s.to_bytes().into();
+    be_to_limbs(&s.to_bytes().into())
+}
+
+fn be_to_limbs(be: &[u8; 32]) -> Limbs {
     let mut l = [0u64; 4];
     for (i, limb) in l.iter_mut().enumerate() {
         let mut b = [0u8; 8];
@@ -26,12 +31,16 @@ fn to_limbs(s: &Scalar) -> Limbs {
     l
 }
 
-fn from_limbs(l: &Limbs) -> Option<Scalar> {
+fn limbs_to_be(l: &Limbs) -> [u8; 32] {
     let mut be = [0u8; 32];
     for (i, limb) in l.iter().enumerate() {
         be[24 - 8 * i..32 - 8 * i].copy_from_slice(&limb.to_be_bytes());
     }
-    Scalar::from_repr(FieldBytes::from(be)).into()
+    be
+}
+
+fn from_limbs(l: &Limbs) -> Option<Scalar> {
+    Scalar::from_repr(FieldBytes::from(limbs_to_be(l))).into()
 }
 
 fn is_zero(a: &Limbs) -> bool {
@@ -84,26 +93,46 @@ fn shr(a: &mut Limbs, k: u32) {
     a[3] >>= k;
 }
 
-/// `-n⁻¹ mod 2⁶⁴`, for Montgomery-style division by powers of two.
-const N_PRIME: u64 = {
+/// `p`, little-endian limbs.
+const P: Limbs = [
+    0xffff_ffff_ffff_ffff,
+    0x0000_0000_ffff_ffff,
+    0x0000_0000_0000_0000,
+    0xffff_ffff_0000_0001,
+];
+
+/// An odd 256-bit prime modulus with `-m⁻¹ mod 2⁶⁴`, for Montgomery-style division by powers
+/// of two.
+struct Modulus {
+    m: Limbs,
+    m_prime: u64,
+}
+
+const fn modulus(m: Limbs) -> Modulus {
     let mut inv = 1u64;
     let mut i = 0;
     while i < 6 {
-        inv = inv.wrapping_mul(2u64.wrapping_sub(N[0].wrapping_mul(inv)));
+        inv = inv.wrapping_mul(2u64.wrapping_sub(m[0].wrapping_mul(inv)));
         i += 1;
     }
-    inv.wrapping_neg()
-};
+    Modulus {
+        m,
+        m_prime: inv.wrapping_neg(),
+    }
+}
 
-/// `x = x / 2^k mod n` for `x < n`, `1 ≤ k ≤ 63`: add the multiple `m·n` that clears the low
-/// `k` bits (`m = x·(-n⁻¹) mod 2^k`), shift, and subtract `n` if needed.
+const MOD_N: Modulus = modulus(N);
+const MOD_P: Modulus = modulus(P);
+
+/// `x = x / 2^k mod m` for `x < m`, `1 ≤ k ≤ 63`: add the multiple `t·m` that clears the low
+/// `k` bits (`t = x·(-m⁻¹) mod 2^k`), shift, and subtract `m` if needed.
 #[inline]
-fn div_pow2_mod(x: &mut Limbs, k: u32) {
-    let m = x[0].wrapping_mul(N_PRIME) & ((1u64 << k) - 1);
+fn div_pow2_mod(x: &mut Limbs, k: u32, md: &Modulus) {
+    let m = x[0].wrapping_mul(md.m_prime) & ((1u64 << k) - 1);
     let mut carry = 0u128;
     let mut t = [0u64; 5];
     for i in 0..4 {
-        let acc = u128::from(x[i]) + u128::from(m) * u128::from(N[i]) + carry;
+        let acc = u128::from(x[i]) + u128::from(m) * u128::from(md.m[i]) + carry;
         t[i] = acc as u64;
         carry = acc >> 64;
     }
@@ -112,59 +141,70 @@ fn div_pow2_mod(x: &mut Limbs, k: u32) {
         x[i] = (t[i] >> k) | (t[i + 1] << (64 - k));
     }
     let top = t[4] >> k;
-    if top != 0 || geq(x, &N) {
-        sub_assign(x, &N);
+    if top != 0 || geq(x, &md.m) {
+        sub_assign(x, &md.m);
     }
 }
 
-/// `x = x - y mod n` for `x, y < n`.
+/// `x = x - y mod m` for `x, y < m`.
 #[inline]
-fn sub_mod(x: &mut Limbs, y: &Limbs) {
+fn sub_mod(x: &mut Limbs, y: &Limbs, md: &Modulus) {
     if sub_assign(x, y) {
-        add_assign(x, &N);
+        add_assign(x, &md.m);
     }
 }
 
-/// Makes `u` odd, dividing `x` by the same power of two mod `n`.
+/// Makes `u` odd, dividing `x` by the same power of two mod `m`.
 #[inline]
-fn strip_twos(u: &mut Limbs, x: &mut Limbs) {
+fn strip_twos(u: &mut Limbs, x: &mut Limbs, md: &Modulus) {
     while u[0] & 1 == 0 {
         let k = if u[0] == 0 { 63 } else { u[0].trailing_zeros() };
         shr(u, k);
-        div_pow2_mod(x, k);
+        div_pow2_mod(x, k, md);
     }
 }
 
 /// `s⁻¹ mod n`, or `None` for `s = 0`.
 pub(crate) fn invert_vartime(s: &Scalar) -> Option<Scalar> {
-    let mut u = to_limbs(s);
+    from_limbs(&invert_limbs(to_limbs(s), &MOD_N)?)
+}
+
+/// `a⁻¹ mod p`, or `None` for `a = 0`, in variable time.
+pub(crate) fn invert_field_vartime(a: &FieldElement) -> Option<FieldElement> {
+    let be: [u8; 32] = a.to_bytes().into();
+    let inv = invert_limbs(be_to_limbs(&be), &MOD_P)?;
+    FieldElement::from_bytes(&FieldBytes::from(limbs_to_be(&inv))).into()
+}
+
+/// `u⁻¹ mod m` for `0 < u < m`.
+fn invert_limbs(mut u: Limbs, md: &Modulus) -> Option<Limbs> {
     if is_zero(&u) {
         return None;
     }
-    let mut v = N;
+    let mut v = md.m;
     // Invariants: x1·s ≡ u and x2·s ≡ v (mod n).
     let mut x1: Limbs = [1, 0, 0, 0];
     let mut x2: Limbs = [0; 4];
     loop {
         if is_one(&u) {
-            return from_limbs(&x1);
+            return Some(x1);
         }
         if is_one(&v) {
-            return from_limbs(&x2);
+            return Some(x2);
         }
-        // n is prime and 0 < s < n, so gcd(u, v) = 1 and neither reaches zero; the checks keep
+        // m is prime and 0 < u < m, so gcd(u, v) = 1 and neither reaches zero; the checks keep
         // a logic error from looping forever.
         if is_zero(&u) || is_zero(&v) {
             return None;
         }
-        strip_twos(&mut u, &mut x1);
-        strip_twos(&mut v, &mut x2);
+        strip_twos(&mut u, &mut x1, md);
+        strip_twos(&mut v, &mut x2, md);
         if geq(&u, &v) {
             sub_assign(&mut u, &v);
-            sub_mod(&mut x1, &x2);
+            sub_mod(&mut x1, &x2, md);
         } else {
             sub_assign(&mut v, &u);
-            sub_mod(&mut x2, &x1);
+            sub_mod(&mut x2, &x1, md);
         }
     }
 }
@@ -174,6 +214,18 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    /// 32 bytes from a xorshift generator.
+    fn random_be(seed: &mut u64) -> [u8; 32] {
+        let mut be = [0u8; 32];
+        for b in be.iter_mut() {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *b = *seed as u8;
+        }
+        be
+    }
 
     #[test]
     fn inverts_like_fermat() {
@@ -185,13 +237,7 @@ mod tests {
             -Scalar::from(2u64),
         ];
         for _ in 0..500 {
-            let mut be = [0u8; 32];
-            for b in be.iter_mut() {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                *b = seed as u8;
-            }
+            let be = random_be(&mut seed);
             if let Some(s) = Option::<Scalar>::from(Scalar::from_repr(be.into())) {
                 cases.push(s);
             }
@@ -202,5 +248,21 @@ mod tests {
             assert_eq!(inv * s, Scalar::ONE);
         }
         assert!(invert_vartime(&Scalar::ZERO).is_none());
+    }
+
+    #[test]
+    fn field_inversion_matches_p256() {
+        let mut seed = 0x0fed_cba9_8765_4321u64;
+        let mut cases = vec![FieldElement::ONE, -FieldElement::ONE];
+        for _ in 0..500 {
+            let be = random_be(&mut seed);
+            if let Some(a) = Option::<FieldElement>::from(FieldElement::from_bytes(&be.into())) {
+                cases.push(a);
+            }
+        }
+        for a in cases {
+            assert_eq!(invert_field_vartime(&a).unwrap(), a.invert().unwrap());
+        }
+        assert!(invert_field_vartime(&FieldElement::ZERO).is_none());
     }
 }

@@ -1,22 +1,24 @@
-//! Fixed-base tables: every multiple a signed-window scalar multiplication can need, in affine
-//! form, so that `k·B` is a sum of table entries — additions only, no doublings.
+//! Fixed-base tables: the multiples a signed-window scalar multiplication needs, in affine form,
+//! so that `k·B` is a sum of table entries — with no doublings when every window is stored, and
+//! `(stride - 1)·bits` of them when only every `stride`-th window is (a comb, see
+//! [`TableShape`]).
 
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::{AffinePoint, FieldElement};
 
 use super::point::{Affine, Jacobian};
-use super::window::{SignedDigits, WindowBits};
+use super::window::{SignedDigits, TableShape, MAX_WINDOWS};
 
-/// Window `i`, entry `j - 1` holds `j·2^(w·i)·B` for `j ∈ 1..=2^(w-1)`.
+/// Stored window `k`, entry `j - 1` holds `j·2^(bits·stride·k)·B` for `j ∈ 1..=2^(bits-1)`.
 pub(crate) struct FixedBaseTable {
-    window: WindowBits,
+    shape: TableShape,
     entries: Vec<Affine>,
 }
 
 impl std::fmt::Debug for FixedBaseTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FixedBaseTable")
-            .field("window", &self.window)
+            .field("shape", &self.shape)
             .field("entries", &self.entries.len())
             .finish()
     }
@@ -40,33 +42,43 @@ fn to_affine(p: &Jacobian) -> Option<Affine> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct InvalidBase;
 
+/// `(x, y)` of an affine point as field elements.
+pub(crate) fn affine_coordinates(p: &AffinePoint) -> Result<Affine, InvalidBase> {
+    let enc = p.to_encoded_point(false);
+    let (Some(x), Some(y)) = (enc.x(), enc.y()) else {
+        return Err(InvalidBase);
+    };
+    Ok(Affine {
+        x: Option::<FieldElement>::from(FieldElement::from_bytes(x)).ok_or(InvalidBase)?,
+        y: Option::<FieldElement>::from(FieldElement::from_bytes(y)).ok_or(InvalidBase)?,
+    })
+}
+
 impl FixedBaseTable {
     /// Builds the table for a public point (an affine, non-identity point of the curve).
     ///
-    /// Each window's multiples come from repeated mixed additions, the next window's base from
-    /// `w` doublings and one inversion, and all entries are normalised to affine with one
-    /// shared inversion (Montgomery's trick). About 2 ms at `w = 8`: call it off the hot path.
-    pub(crate) fn build(base: &AffinePoint, window: WindowBits) -> Result<Self, InvalidBase> {
-        let enc = base.to_encoded_point(false);
-        let (Some(x), Some(y)) = (enc.x(), enc.y()) else {
-            return Err(InvalidBase);
-        };
-        let mut b = Affine {
-            x: Option::<FieldElement>::from(FieldElement::from_bytes(x)).ok_or(InvalidBase)?,
-            y: Option::<FieldElement>::from(FieldElement::from_bytes(y)).ok_or(InvalidBase)?,
-        };
-        let per = window.entries_per_window();
-        let total = window.windows() * per;
+    /// Each stored window's multiples come from repeated mixed additions, the next stored
+    /// window's base from `bits·stride` doublings and one inversion, and all entries are
+    /// normalised to affine with one shared inversion (Montgomery's trick). About 2 ms for a
+    /// full `w = 8` table, far less for combs: call it off the hot path.
+    pub(crate) fn build(base: &AffinePoint, shape: TableShape) -> Result<Self, InvalidBase> {
+        let mut b = affine_coordinates(base)?;
+        let per = shape.entries_per_window();
+        let stored = shape.stored_windows();
+        let total = stored * per;
         let mut jac: Vec<Jacobian> = Vec::with_capacity(total);
-        for i in 0..window.windows() {
+        for k in 0..stored {
             let mut acc = Jacobian::INFINITY;
             for _ in 0..per {
                 acc.add_affine(&b.x, &b.y);
                 jac.push(acc);
             }
-            if i + 1 < window.windows() {
-                // acc = 2^(w-1)·b; one more doubling gives 2^w·b, the next window's base.
-                acc.double();
+            if k + 1 < stored {
+                // acc = 2^(bits-1)·b; doubling it 1 + (stride-1)·bits times gives
+                // 2^(bits·stride)·b, the next stored window's base.
+                for _ in 0..=shape.doublings() {
+                    acc.double();
+                }
                 b = to_affine(&acc).ok_or(InvalidBase)?;
             }
         }
@@ -95,11 +107,11 @@ impl FixedBaseTable {
             e.x = p.x.multiply(&z_inv2);
             e.y = p.y.multiply(&z_inv2).multiply(&z_inv);
         }
-        Ok(Self { window, entries })
+        Ok(Self { shape, entries })
     }
 
-    pub(crate) fn window(&self) -> WindowBits {
-        self.window
+    pub(crate) fn shape(&self) -> TableShape {
+        self.shape
     }
 
     /// Heap bytes held.
@@ -109,28 +121,47 @@ impl FixedBaseTable {
 
     /// `acc += k·B` for the recoded scalar `k` (recoded for this table's width).
     ///
-    /// Software-pipelined: entry `i + 1` is loaded before addition `i` runs, so that when the
-    /// table is not in cache (many keys loaded) the memory latency overlaps with arithmetic.
+    /// With a comb (`stride > 1`) `acc` is doubled between passes, so it must start at
+    /// infinity or hold only what should be scaled along (callers accumulate comb tables
+    /// first).
+    ///
+    /// Each pass first copies the entries it needs into a buffer and only then adds them: the
+    /// loads are independent, so when the table is not in cache (thousands of keys loaded)
+    /// their misses overlap instead of stalling one addition after another.
     #[inline]
     pub(crate) fn accumulate(&self, acc: &mut Jacobian, digits: &SignedDigits) {
-        let per = self.window.entries_per_window();
-        let mut pending: Option<(Affine, bool)> = None;
-        for (i, &d) in digits.as_slice().iter().enumerate() {
-            if d == 0 {
-                continue;
+        let per = self.shape.entries_per_window();
+        let stride = usize::from(self.shape.stride());
+        let digits = digits.as_slice();
+        let mut buf = [(
+            Affine {
+                x: FieldElement::ZERO,
+                y: FieldElement::ZERO,
+            },
+            false,
+        ); MAX_WINDOWS];
+        for pass in (0..stride).rev() {
+            if pass + 1 < stride {
+                for _ in 0..self.shape.bits() {
+                    acc.double();
+                }
             }
-            let idx = i * per + usize::from(d.unsigned_abs()) - 1;
-            // `recode` keeps |d| ≤ per and the digit count equal to the window count, so the
-            // index is in range; `get` keeps a logic error from becoming a panic.
-            let Some(&next) = self.entries.get(idx) else {
-                continue;
-            };
-            if let Some((p, neg)) = pending.replace((next, d < 0)) {
-                add_signed(acc, &p, neg);
+            let mut n = 0;
+            for (k, &d) in digits.iter().skip(pass).step_by(stride).enumerate() {
+                if d == 0 {
+                    continue;
+                }
+                let idx = k * per + usize::from(d.unsigned_abs()) - 1;
+                // `recode` keeps |d| ≤ per and the digit count equal to the window count, so
+                // the index is in range; `get` keeps a logic error from becoming a panic.
+                if let (Some(&e), Some(slot)) = (self.entries.get(idx), buf.get_mut(n)) {
+                    *slot = (e, d < 0);
+                    n += 1;
+                }
             }
-        }
-        if let Some((p, neg)) = pending {
-            add_signed(acc, &p, neg);
+            for (p, neg) in &buf[..n] {
+                add_signed(acc, p, *neg);
+            }
         }
     }
 }
@@ -170,8 +201,11 @@ mod tests {
             .unwrap(),
             -Scalar::from(12345u64),
         ];
-        for w in [4u8, 5, 7, 8] {
-            let wb = WindowBits::new(w).unwrap();
+        let mut shapes: Vec<TableShape> = (4u8..=8)
+            .flat_map(|b| (1..=8).map(move |m| TableShape::new(b, m).unwrap()))
+            .collect();
+        shapes.extend([10, 12, 14].map(TableShape::wide));
+        for wb in shapes {
             let t = FixedBaseTable::build(&base.to_affine(), wb).unwrap();
             assert_eq!(t.heap_bytes(), wb.table_bytes());
             for k in &ks {
@@ -180,7 +214,7 @@ mod tests {
                 t.accumulate(&mut acc, &SignedDigits::recode(&bytes, wb));
                 let (x, z2) = acc.x_and_z2().unwrap();
                 let expect = x_of(&(base * k));
-                assert_eq!(expect.multiply(&z2), x, "w = {w}");
+                assert_eq!(expect.multiply(&z2), x, "shape {wb}");
             }
         }
     }

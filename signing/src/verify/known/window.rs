@@ -61,15 +61,6 @@ impl WindowBits {
     pub const fn table_bytes(self) -> usize {
         self.windows() * self.entries_per_window() * ENTRY_BYTES
     }
-
-    /// The next narrower width, if any.
-    pub(crate) const fn narrower(self) -> Option<Self> {
-        if self.0 > Self::MIN.0 {
-            Some(Self(self.0 - 1))
-        } else {
-            None
-        }
-    }
 }
 
 impl Default for WindowBits {
@@ -85,6 +76,139 @@ impl TryFrom<u8> for WindowBits {
     }
 }
 
+/// Widest window any table may use: the shared generator table (digits fit `i16` up to 15).
+pub(crate) const MAX_TABLE_BITS: u8 = 14;
+
+/// How a per-key table is laid out: windows of `bits` bits, and only every `stride`-th window
+/// stored (a *comb*).
+///
+/// With `stride = 1` every window of the scalar has its own multiples in the table and a scalar
+/// multiplication is additions only. With `stride = m > 1` the table holds windows
+/// `0, m, 2m, …` and the multiplication runs `m` passes over them (Horner's rule), with `bits`
+/// doublings between passes: the table shrinks `m` times for `(m - 1)·bits` doublings, about
+/// 0.7 of an addition each. That is what lets thousands of keys keep a table within one budget
+/// and lose speed gradually rather than fall off a cliff (see [`TableShape::frontier`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TableShape {
+    bits: u8,
+    stride: u8,
+}
+
+/// A table shape out of range (`bits` 4..=8, `stride` 1..=8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("table shape w{bits}/m{stride} is outside w4..=8, m1..=8")]
+pub struct TableShapeError {
+    /// The window width asked for.
+    pub bits: u8,
+    /// The stride asked for.
+    pub stride: u8,
+}
+
+/// What a doubling costs against a mixed addition (dbl-2001-b 3M+5S vs madd 8M+3S, with a
+/// squaring at about 0.8 of a multiplication), in hundredths.
+const DOUBLING_COST_PERCENT: usize = 70;
+
+impl TableShape {
+    /// Most windows skipped between stored ones.
+    pub const MAX_STRIDE: u8 = 8;
+
+    /// A shape: `bits` in 4..=8 (per-key widths), `stride` in 1..=8.
+    pub const fn new(bits: u8, stride: u8) -> Result<Self, TableShapeError> {
+        if bits >= WindowBits::MIN.0
+            && bits <= WindowBits::MAX.0
+            && stride >= 1
+            && stride <= Self::MAX_STRIDE
+        {
+            Ok(Self { bits, stride })
+        } else {
+            Err(TableShapeError { bits, stride })
+        }
+    }
+
+    /// Every window stored: the fastest shape of a width.
+    pub const fn full(w: WindowBits) -> Self {
+        Self {
+            bits: w.0,
+            stride: 1,
+        }
+    }
+
+    /// A shape of any width up to [`MAX_TABLE_BITS`] (the generator's table), stride 1.
+    pub(crate) const fn wide(bits: u8) -> Self {
+        let bits = if bits > MAX_TABLE_BITS {
+            MAX_TABLE_BITS
+        } else if bits < WindowBits::MIN.0 {
+            WindowBits::MIN.0
+        } else {
+            bits
+        };
+        Self { bits, stride: 1 }
+    }
+
+    /// Window width in bits.
+    pub const fn bits(self) -> u8 {
+        self.bits
+    }
+
+    /// Every how many windows one is stored.
+    pub const fn stride(self) -> u8 {
+        self.stride
+    }
+
+    /// Windows of a scalar (256 bits plus the carry of signed recoding).
+    pub const fn windows(self) -> usize {
+        257_usize.div_ceil(self.bits as usize)
+    }
+
+    /// Windows held in the table.
+    pub const fn stored_windows(self) -> usize {
+        self.windows().div_ceil(self.stride as usize)
+    }
+
+    /// Entries per stored window: `1·B … 2^(bits-1)·B`.
+    pub const fn entries_per_window(self) -> usize {
+        1 << (self.bits - 1)
+    }
+
+    /// Heap bytes of one table of this shape.
+    pub const fn table_bytes(self) -> usize {
+        self.stored_windows() * self.entries_per_window() * ENTRY_BYTES
+    }
+
+    /// Doublings per scalar multiplication.
+    pub const fn doublings(self) -> usize {
+        (self.stride as usize - 1) * self.bits as usize
+    }
+
+    /// Estimated cost of one scalar multiplication, in hundredths of a mixed addition.
+    pub const fn cost(self) -> usize {
+        self.windows() * 100 + self.doublings() * DOUBLING_COST_PERCENT
+    }
+
+    /// The shapes worth having, smallest table first: every shape of widths up to `widest`
+    /// for which no other is both smaller and cheaper. Each step along the list buys speed
+    /// with memory; the budget policy picks the cheapest that fits a key's share.
+    pub fn frontier(widest: WindowBits) -> Vec<Self> {
+        let mut all: Vec<Self> = (WindowBits::MIN.0..=widest.0)
+            .flat_map(|bits| (1..=Self::MAX_STRIDE).map(move |stride| Self { bits, stride }))
+            .collect();
+        all.sort_by_key(|s| (s.table_bytes(), s.cost()));
+        let mut out: Vec<Self> = Vec::new();
+        for s in all {
+            if out.last().is_none_or(|best| s.cost() < best.cost()) {
+                out.push(s);
+            }
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for TableShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "w{}/m{}", self.bits, self.stride)
+    }
+}
+
 /// Signed digits of a scalar for windows of `w` bits: `k = Σ dᵢ·2^(w·i)` with
 /// `dᵢ ∈ [-(2^(w-1) - 1), 2^(w-1)]`, least significant first.
 #[derive(Debug, Clone, Copy)]
@@ -94,8 +218,8 @@ pub(crate) struct SignedDigits {
 }
 
 impl SignedDigits {
-    /// Recodes a big-endian 256-bit scalar.
-    pub(crate) fn recode(be: &[u8; 32], w: WindowBits) -> Self {
+    /// Recodes a big-endian 256-bit scalar for windows of `w.bits()` bits.
+    pub(crate) fn recode(be: &[u8; 32], w: TableShape) -> Self {
         let mut limbs = [0u64; 4];
         for (i, limb) in limbs.iter_mut().enumerate() {
             let start = 32 - 8 * (i + 1);
@@ -103,7 +227,7 @@ impl SignedDigits {
             b.copy_from_slice(&be[start..start + 8]);
             *limb = u64::from_be_bytes(b);
         }
-        let bits = usize::from(w.get());
+        let bits = usize::from(w.bits());
         let full = 1i32 << bits;
         let half = full >> 1;
         let mask = (1u64 << bits) - 1;
@@ -118,7 +242,7 @@ impl SignedDigits {
             if sh + bits > 64 && li + 1 < 4 {
                 v |= limbs[li + 1] << (64 - sh);
             }
-            // `mask` keeps `w ≤ 8` bits, so the cast is lossless.
+            // `mask` keeps at most 14 bits, so the cast is lossless.
             let mut x = (v & mask) as i32 + carry;
             if x > half {
                 x -= full;
@@ -126,7 +250,7 @@ impl SignedDigits {
             } else {
                 carry = 0;
             }
-            // |x| ≤ 128 fits in i16.
+            // |x| ≤ 2^13 fits in i16.
             *d = x as i16;
         }
         debug_assert_eq!(carry, 0, "⌈257/w⌉ windows absorb the final carry");
@@ -187,12 +311,13 @@ mod tests {
             }
             cases.push(x);
         }
-        for w in 4..=8u8 {
-            let wb = WindowBits::new(w).unwrap();
+        for w in WindowBits::MIN.0..=MAX_TABLE_BITS {
+            let wb = TableShape::wide(w);
             let half = 1i16 << (w - 1);
             for c in &cases {
                 let d = SignedDigits::recode(c, wb);
                 assert_eq!(d.as_slice().len(), wb.windows());
+                assert!(d.as_slice().len() <= MAX_WINDOWS);
                 assert!(d.as_slice().iter().all(|&x| x > -half && x <= half));
                 assert_eq!(recombine(&d, u32::from(w)), c.to_vec(), "w = {w}");
             }

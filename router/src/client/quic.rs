@@ -34,9 +34,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::frame::{append_frame, read_frame, write_frame, FrameReader};
-use super::tls::{client_config, client_transport, TlsError, TlsMaterial};
-use super::wire::{peek_request_id, WireAnswer};
+use crate::ingress::frame::{append_frame, read_frame, write_frame, FrameReader};
+use crate::ingress::tls::{client_config, client_transport, TlsError, TlsMaterial};
+use crate::ingress::wire::{peek_request_id, WireAnswer};
 use dcc_signing::RequestId;
 
 /// How requests map to QUIC streams.

@@ -1,0 +1,26 @@
+//! The demo population of `dcc-router serve` on embedded defaults, as a client needs to know
+//! it: which EUI-64s the demo devices have and who the demo admin is. The server's bootstrap
+//! creates exactly this population; loadgen and tests address it through these definitions
+//! rather than the server's internals.
+
+use dcc_signing::Eui64;
+
+/// The demo admin User of `dcc-sign pki init`.
+pub const DEMO_ADMIN: Eui64 = Eui64::from_u64(0x02DC_C000_0000_007F);
+
+/// The name of the demo admin User's directory under `pki/users/`.
+pub const DEMO_ADMIN_NAME: &str = "admin";
+
+/// Where demo device EUI-64s start.
+pub const DEMO_DEVICE_BASE: u64 = 0x02DC_D000_0000_0000;
+
+/// Demo devices registered at a first start on embedded defaults (`demo_devices`).
+pub const DEFAULT_DEMO_DEVICES: u64 = 10_000;
+
+/// The share of demo devices in prepayment mode on embedded defaults (`prepayment_percent`).
+pub const DEFAULT_PREPAYMENT_PERCENT: u8 = 30;
+
+/// The EUI-64 of demo device `i`.
+pub const fn demo_device(i: u64) -> Eui64 {
+    Eui64::from_u64(DEMO_DEVICE_BASE + i)
+}

@@ -1,0 +1,632 @@
+//! Issue 13, seed fidelity: the rules the governance texts in `shared/docs/sources/` state, one
+//! test each, written from the seed's wording (quoted in each test's doc comment).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use dcc_router::policy::RateLimit;
+use dcc_router::store::AuditFilter;
+use dcc_router::{Lane, ResponseCode as C, SuspendedRights};
+use dcc_signing::{Srv, UserRole};
+
+fn srv(s: &str) -> Srv {
+    s.parse().unwrap()
+}
+
+/// Issue 13 item 2, "Prepayment priority means staying on supply. Only the SRVs that keep
+/// prepayment customers supplied (top-up, debt, emergency credit, arm supply, balance and
+/// prepayment reads — a policy list) are promoted to L1 for a prepayment device; 7.2 Disable
+/// Supply, tariff, firmware and credential changes are not." (domain.md, "Why prepayment
+/// first": "The point is keeping customers on supply ... not every request that happens to
+/// target a prepayment meter".)
+#[test]
+fn prepayment_priority_is_staying_on_supply() {
+    let w = World::new();
+    let s = &w.supplier;
+    let cases = [
+        // (srv, cv, target, lane)
+        ("2.2", 1, w.prepay(), Lane::L1),    // top-up
+        ("2.3", 5, w.prepay(), Lane::L1),    // debt
+        ("4.18", 1, w.prepay(), Lane::L1),   // balance read
+        ("4.4.4", 1, w.prepay(), Lane::L1),  // debt read: an L3 SRV in the list, promoted
+        ("4.4.4", 1, w.credit(), Lane::L3),  // ... only for a prepayment device
+        ("2.5", 5, w.prepay(), Lane::L0),    // emergency credit: never lowered
+        ("7.3", 5, w.prepay(), Lane::L0),    // arm supply: never lowered
+        ("7.2", 5, w.prepay(), Lane::L2),    // Disable Supply: not promoted
+        ("1.1.1", 5, w.prepay(), Lane::L2),  // tariff
+        ("11.3", 5, w.prepay(), Lane::L2),   // firmware
+        ("6.15.2", 5, w.prepay(), Lane::L2), // credentials
+        ("3.1", 1, w.prepay(), Lane::L2),    // display message
+        ("4.1.1", 1, w.prepay(), Lane::L3),  // a bulk read
+    ];
+    for (i, (code, cv, target, lane)) in cases.into_iter().enumerate() {
+        let r = w.send(Req::new(s, code, cv, target, 1 + i as u64).sign(s));
+        assert_eq!(
+            (r.code, r.lane),
+            (C::Success, Some(lane)),
+            "{code} to {target}"
+        );
+    }
+    let p = w.router.policy();
+    assert!(p.catalogue.get(srv("2.2")).unwrap().prepayment_priority);
+    assert!(!p.catalogue.get(srv("7.2")).unwrap().prepayment_priority);
+}
+
+/// Issue 13 item 2: "Promotion never skips the per-User rate limit by itself." A request
+/// promoted to L1 because its target is in prepayment mode is still counted against its
+/// sender's token bucket when its own lane is L2 or L3; an SRV whose own lane is L1 is not.
+#[test]
+fn promotion_never_skips_the_rate_limit() {
+    let w = World::new();
+    let s = &w.supplier;
+    w.router
+        .admin()
+        .set_rate_limit(s.eui, RateLimit::new(1, 1))
+        .unwrap();
+    let first = w.send(Req::new(s, "4.4.4", 1, w.prepay(), 1).sign(s));
+    assert_eq!((first.code, first.lane), (C::Success, Some(Lane::L1)));
+    let second = w.send(Req::new(s, "4.4.4", 1, w.prepay(), 2).sign(s));
+    assert_eq!(
+        (second.code, second.detail, second.lane),
+        (C::Throttled, Some("rate-limit"), Some(Lane::L1))
+    );
+    // Top-up's own lane is L1: not limited, however many.
+    for c in 3..8 {
+        assert_eq!(
+            w.send(Req::new(s, "2.2", 1, w.prepay(), c).sign(s)).code,
+            C::Success
+        );
+    }
+}
+
+/// Issue 13 item 3, SEC M8.6 as tabasc-dp091-dp095.txt quotes it: "the Panel must request
+/// authorisation from Ofgem to withdraw: (d) ... (e) ... (f) ... (g) the right of the
+/// Defaulting Party to initiate Enrolment ...; and (h) the right of the Defaulting Party to
+/// request or receive any or all Services other than those referred to elsewhere in this
+/// Section M8.6." Suspending (h) refuses the other Services (12.1 Request WAN Matrix) and
+/// nothing else; the refusal names the letter, and the change is audited with its reason.
+#[test]
+fn suspension_of_rights_is_sec_m8_6_d_to_h() {
+    let w = World::new();
+    let s = &w.supplier;
+    let dcc = w.router.policy().dcc_eui;
+    let admin = w
+        .router
+        .admin()
+        .acting_as("admin test", Some("Authority approval ref A-1".into()));
+    assert_eq!(
+        w.send(Req::new(s, "12.1", 8, dcc, 1).sign(s)).code,
+        C::Success
+    );
+    admin
+        .suspend_rights(s.eui, SuspendedRights::M8_6_H_OTHER_SERVICES)
+        .unwrap();
+    let r = w.send(Req::new(s, "12.1", 8, dcc, 2).sign(s));
+    assert_eq!(
+        (r.code, r.detail),
+        (C::RightsSuspended, Some("m8.6-h-suspended"))
+    );
+    // Core services in its own roles are (e), still held.
+    assert_eq!(
+        w.send(Req::new(s, "3.1", 1, w.credit(), 3).sign(s)).code,
+        C::Success
+    );
+    admin
+        .suspend_rights(s.eui, SuspendedRights::M8_6_E_CORE_OTHER_ROLES)
+        .unwrap();
+    let r = w.send(Req::new(s, "3.1", 1, w.credit(), 4).sign(s));
+    assert_eq!(
+        (r.code, r.detail),
+        (C::RightsSuspended, Some("m8.6-e-suspended"))
+    );
+    admin
+        .restore_rights(
+            s.eui,
+            SuspendedRights::M8_6_H_OTHER_SERVICES.union(SuspendedRights::M8_6_E_CORE_OTHER_ROLES),
+        )
+        .unwrap();
+    assert_eq!(
+        w.send(Req::new(s, "12.1", 8, dcc, 5).sign(s)).code,
+        C::Success
+    );
+    let audit = admin
+        .audit(&AuditFilter {
+            subject: Some(s.eui.to_string()),
+            limit: 0,
+        })
+        .unwrap();
+    // Newest first: the (h) suspension is the older of the two.
+    let suspend = audit.iter().rfind(|e| e.op == "suspend").unwrap();
+    assert!(
+        suspend.detail.contains("SEC M8.6 (h)"),
+        "{}",
+        suspend.detail
+    );
+    assert_eq!(
+        suspend.reason.as_deref(),
+        Some("Authority approval ref A-1")
+    );
+    // Assurance status (DP091) is an admin operation too: Deferred may not send.
+    admin
+        .set_assurance(s.eui, dcc_router::AssuranceStatus::Deferred)
+        .unwrap();
+    assert_eq!(
+        w.send(Req::new(s, "3.1", 1, w.credit(), 6).sign(s)).code,
+        C::InvalidUserStatus
+    );
+}
+
+/// Issue 13 item 1, the safe-mode default set: MP134A (mp134a-solr-revocation-delay.txt)
+/// "any Service Request sent would re-arm the supply but not activate it" — so 7.3 Arm Supply,
+/// top-up, emergency credit and the reads are in the default set, 7.1 Enable Supply is not.
+#[test]
+fn enable_supply_is_not_in_the_default_safe_mode_set() {
+    let p = dcc_router::Policy::default();
+    let set: Vec<Srv> = p.catalogue.safe_mode_srvs().collect();
+    for code in ["7.3", "2.2", "2.5", "2.3", "4.18", "4.3", "7.4"] {
+        assert!(set.contains(&srv(code)), "{code} belongs to safe mode");
+    }
+    for code in ["7.1", "7.2", "1.1.1", "11.3"] {
+        assert!(!set.contains(&srv(code)), "{code} is not safe mode");
+    }
+    // Every safe-mode SRV carries its reason in the embedded policy.
+    let text = dcc_router::policy::DEFAULT_POLICY_TOML;
+    let reasons = text.matches("# safe mode: ").count();
+    assert_eq!(reasons, set.len());
+}
+
+fn matrix() -> Option<serde_json::Value> {
+    let dir = std::env::var_os("DCC_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
+    let file = dir.join("dccboxed/duis-request-matrix.json");
+    if file.is_file() {
+        return Some(serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap());
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "shared vectors not found at {} (required on CI)",
+        dir.display()
+    );
+    println!("skipping: shared vectors not found at {}", dir.display());
+    None
+}
+
+/// Issue 13 item 9, "DUIS eligibility flags: future-dated and DCC-scheduled requests only for
+/// the SRVs the matrix (duis-request-matrix.json) allows; others refused with the DUIS code."
+/// The policy's flags equal the matrix's "Future Dated Response Pattern" and "DCC Scheduled"
+/// columns for all 129 SRVs, and admission enforces them (E12).
+#[test]
+fn execution_kinds_follow_the_duis_matrix() {
+    let w = World::new();
+    let s = &w.supplier;
+    let r = w.send(Req::new(s, "7.3", 5, w.prepay(), 1).future_dated().sign(s));
+    assert_eq!(
+        (r.code, r.detail),
+        (C::InvalidCommandVariant, Some("not-future-datable"))
+    );
+    let r = w.send(Req::new(s, "2.2", 1, w.prepay(), 2).scheduled().sign(s));
+    assert_eq!(
+        (r.code, r.detail),
+        (C::InvalidCommandVariant, Some("not-schedulable"))
+    );
+    let r = w.send(Req::new(s, "4.6.1", 1, w.credit(), 3).scheduled().sign(s));
+    assert_eq!((r.code, r.lane), (C::Acknowledged, Some(Lane::L3)));
+    let r = w.send(Req::new(s, "4.18", 1, w.prepay(), 4).future_dated().sign(s));
+    assert_eq!((r.code, r.lane), (C::Acknowledged, Some(Lane::L3)));
+    // Network operators too: 4.10 is schedulable.
+    let no = &w.network_operator;
+    let r = w.send(
+        Req::new(no, "4.10", 1, w.credit(), 1)
+            .role(UserRole::ElectricityDistributor)
+            .scheduled()
+            .sign(no),
+    );
+    assert_eq!(r.code, C::Acknowledged);
+
+    let Some(matrix) = matrix() else { return };
+    let p = w.router.policy();
+    let rows = matrix.as_array().unwrap();
+    assert_eq!(rows.len(), 129);
+    for row in rows {
+        let code = row["Service Reference Variant"].as_str().unwrap();
+        let e = p.catalogue.get(srv(code)).unwrap();
+        let future = row["Future Dated Response Pattern"].as_str().unwrap() != "No";
+        let scheduled = row["DCC Scheduled"].as_str().unwrap() == "Yes";
+        assert_eq!(
+            (e.future_dated, e.dcc_scheduled),
+            (future, scheduled),
+            "{code}"
+        );
+    }
+}
+
+/// Issue 13 item 1, MP134A as written (mp134a-solr-revocation-delay.txt): the SMKI PMA decides
+/// to delay; "The Authority can then direct an SRP to take action to maintain the continuity
+/// of the failed Supplier's prepayment consumers, using the failed Supplier's SMKI
+/// certificates". So the request is signed with the failed Supplier's key and originated as
+/// the failed Supplier, and accepted only over a directed SRP's connection, only for the
+/// delay's SRV set; the failed Supplier's own connection is refused.
+#[test]
+fn mp134a_as_written_the_srp_sends_as_the_failed_supplier() {
+    let w = World::new();
+    let (failed, srp, other) = (&w.supplier, &w.srp, &w.supplier_b);
+    let admin = w
+        .router
+        .admin()
+        .acting_as("admin test", Some("SMKI PMA decision 30 Nov".into()));
+    // Signed with the failed Supplier's key, originated as the failed Supplier.
+    let as_failed = |srv: &str, cv, c| Req::new(failed, srv, cv, w.prepay(), c).sign(failed);
+
+    // The PMA's decision alone: no SRP is directed, so nobody may use the certificate.
+    let safe: Vec<Srv> = w.router.policy().catalogue.safe_mode_srvs().collect();
+    admin
+        .pma_delay_revocation(&failed.cert, safe, None)
+        .unwrap();
+    let r = w.send_from(srp.eui, as_failed("2.2", 1, 1));
+    assert_eq!(
+        (r.code, r.detail),
+        (C::InvalidUser, Some("connection-not-originator"))
+    );
+
+    // The Authority directs the SRP.
+    admin
+        .acting_as("admin test", Some("Authority direction 1 Dec".into()))
+        .direct_srps(
+            &failed.cert,
+            [srp.eui],
+            dcc_router::state::SrpSendsAs::FailedSupplier,
+        )
+        .unwrap();
+    for (i, (code, cv)) in [("2.2", 1), ("7.3", 5), ("2.5", 5), ("4.18", 1)]
+        .into_iter()
+        .enumerate()
+    {
+        let r = w.send_from(srp.eui, as_failed(code, cv, 10 + i as u64));
+        assert_eq!((r.code, r.lane), (C::Success, Some(Lane::L0)), "{code}");
+    }
+    assert!(w
+        .recorder
+        .snapshot()
+        .iter()
+        .all(|d| d.acting_for == Some(failed.eui) && d.request_id.originator == failed.eui));
+
+    // Outside the delay's SRV set (7.1 Enable Supply is not in it): refused as revoked.
+    let r = w.send_from(srp.eui, as_failed("7.1", 5, 20));
+    assert_eq!(r.code, C::CertificateRevoked);
+    // The failed Supplier's own connection, and the embedding API (no connection): refused.
+    assert_eq!(
+        w.send_from(failed.eui, as_failed("2.2", 1, 21)).code,
+        C::CertificateRevoked
+    );
+    assert_eq!(w.send(as_failed("2.2", 1, 22)).code, C::CertificateRevoked);
+    // A connection the Authority did not direct.
+    let r = w.send_from(other.eui, as_failed("2.2", 1, 23));
+    assert_eq!(r.code, C::InvalidUser);
+    // The SRP-own-EUI form is not what this direction allows.
+    let own = Req::new(srp, "2.2", 1, w.prepay(), 24)
+        .signed_with(failed.cert)
+        .sign(failed);
+    assert_eq!(
+        w.send_from(srp.eui, own.clone()).code,
+        C::CertificateRevoked
+    );
+
+    // ... but it stays as a documented option of the direction.
+    admin
+        .direct_srps(
+            &failed.cert,
+            [srp.eui],
+            dcc_router::state::SrpSendsAs::OwnEui,
+        )
+        .unwrap();
+    assert_eq!(w.send_from(srp.eui, own).code, C::Success);
+
+    // Two decisions, two audited operations, each with its reason.
+    let audit = admin
+        .audit(&AuditFilter {
+            subject: Some(failed.cert.to_string()),
+            limit: 0,
+        })
+        .unwrap();
+    let op = |name: &str| audit.iter().find(|e| e.op == name).unwrap().clone();
+    assert_eq!(
+        op("pma-delay-revocation").reason.as_deref(),
+        Some("SMKI PMA decision 30 Nov")
+    );
+    let direct = op("authority-direct-srps");
+    assert_eq!(direct.reason.as_deref(), Some("SMKI PMA decision 30 Nov"));
+    assert!(direct.subjects.contains(&srp.eui.to_string()));
+}
+
+/// Issue 13 item 1: "A delay whose end has passed is a revocation — it cannot be revived by a
+/// new delay." The PMA's delay may have an end ("the seed sets no term": `None` is allowed);
+/// once it has passed, everything signed with the certificate is refused as revoked, and
+/// neither a new delay nor a new direction brings it back.
+#[test]
+fn a_delay_past_its_end_is_a_revocation_that_cannot_be_revived() {
+    let w = World::new();
+    let (failed, srp) = (&w.supplier, &w.srp);
+    let admin = w.router.admin();
+    admin
+        .pma_delay_revocation(&failed.cert, [srv("2.2")], Some(NOW + 60))
+        .unwrap();
+    admin
+        .direct_srps(&failed.cert, [srp.eui], Default::default())
+        .unwrap();
+    let req = |c| Req::new(failed, "2.2", 1, w.prepay(), c).sign(failed);
+    assert_eq!(w.send_from(srp.eui, req(1)).code, C::Success);
+    w.clock.advance(60);
+    assert_eq!(w.send_from(srp.eui, req(2)).code, C::CertificateRevoked);
+    for e in [
+        admin
+            .pma_delay_revocation(&failed.cert, [srv("2.2")], None)
+            .unwrap_err(),
+        admin
+            .direct_srps(&failed.cert, [srp.eui], Default::default())
+            .unwrap_err(),
+        admin
+            .delay_revocation(&failed.cert, [srp.eui], [srv("2.2")], NOW + 600)
+            .unwrap_err(),
+    ] {
+        assert_eq!(e.code(), "delay-ended", "{e}");
+    }
+    assert_eq!(w.send_from(srp.eui, req(3)).code, C::CertificateRevoked);
+    // Ending it records the revocation from the delay's end.
+    admin.end_delay(&failed.cert).unwrap();
+    assert!(matches!(
+        w.router.state().certs.get(&failed.cert).unwrap().status(),
+        dcc_router::state::CertStatus::Revoked { at } if at == NOW + 60
+    ));
+    // An end in the past is refused outright.
+    let e = admin
+        .pma_delay_revocation(&w.supplier_b.cert, [srv("2.2")], Some(NOW))
+        .unwrap_err();
+    assert_eq!(e.code(), "end-not-in-future");
+}
+
+/// Issue 13: "Every new state field must be durable." The PMA's open-ended delay and the
+/// Authority's direction come back from the store after a restart, and keep working.
+#[test]
+fn mp134a_delay_and_direction_survive_a_restart() {
+    use dcc_router::store::{RedbStore, Store};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+    let w = World::with_store(store);
+    let (failed, srp) = (w.supplier.clone(), w.srp.clone());
+    let admin = w.router.admin();
+    admin
+        .pma_delay_revocation(&failed.cert, [srv("2.2")], None)
+        .unwrap();
+    admin
+        .direct_srps(&failed.cert, [srp.eui], Default::default())
+        .unwrap();
+    drop(admin); // it holds the store open
+    w.router.shutdown();
+    drop(w);
+
+    let router = reopen(&path);
+    let dcc_router::state::CertStatus::Delayed(d) =
+        router.state().certs.get(&failed.cert).unwrap().status()
+    else {
+        panic!("delay lost")
+    };
+    assert_eq!(d.until, None);
+    assert!(d.srps.contains(&srp.eui));
+    assert_eq!(d.sends_as, dcc_router::state::SrpSendsAs::FailedSupplier);
+    let (tx, rx) = std::sync::mpsc::channel();
+    router.submit_from(
+        dcc_router::Sender::User(srp.eui),
+        Req::new(
+            &failed,
+            "2.2",
+            1,
+            dcc_signing::Eui64::from_u64(PREPAY_METER),
+            5,
+        )
+        .sign(&failed),
+        move |r| {
+            let _ = tx.send(r);
+        },
+    );
+    assert_eq!(rx.recv().unwrap().code, C::Success);
+    router.shutdown();
+}
+
+fn wait_for_slot(w: &World, device: dcc_signing::Eui64, want: dcc_router::state::GnoSlot) {
+    // The slot changes right after the hand-off, outside the certificate lock (effects.rs).
+    for _ in 0..500 {
+        if w.router.state().devices.get(device).unwrap().gno_slot == want {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("GNO slot never became {want:?}");
+}
+
+/// Issue 13 item 4, MP128B (mp128b-gno-certificates.txt): "where an unrevoked SMKI
+/// Organisation Certificate for a GNO that is a DCC User exists, then the Supplier should put
+/// it onto the Device Post Commissioning. Where there is no GNO Organisation Certificate
+/// available in the SMKI Repository, the Supplier shall leave the ACB Certificate in the
+/// Device." A GNO's requests reach the device only when the slot holds its certificate (E4
+/// naming what the slot holds otherwise); the Supplier's 6.15.1 changes the slot.
+#[test]
+fn mp128b_gno_requests_need_the_gno_slot() {
+    use dcc_router::state::GnoSlot;
+    use dcc_router::{Device, Party};
+    let w = World::new();
+    let s = &w.supplier;
+    let admin = w.router.admin();
+    let (gno, gno_b, no_cert) = (User::new(0x0A), User::new(0x0B), User::new(0x0C));
+    for u in [&gno, &gno_b, &no_cert] {
+        admin
+            .upsert_party(u.eui, Party::approved(&[UserRole::GasTransporter]))
+            .unwrap();
+    }
+    admin.add_certificate(gno.record()).unwrap();
+    admin.add_certificate(gno_b.record()).unwrap();
+    let meter = dcc_signing::Eui64::from_u64(0x00DB_0000_0000_00AA);
+    let mut d = Device::new(s.eui);
+    d.network_operator = Some(gno.eui);
+    admin.upsert_device(meter, d).unwrap();
+    let read = |u: &User, c| {
+        w.send(
+            Req::new(u, "4.1.1", 1, meter, c)
+                .role(UserRole::GasTransporter)
+                .sign(u),
+        )
+    };
+
+    // A new device holds the ACB certificate.
+    let r = read(&gno, 1);
+    assert_eq!(
+        (r.code, r.detail),
+        (C::NotAuthorisedForDevice, Some("gno-slot-holds-acb"))
+    );
+    // The Supplier's credential update places the registered GNO's certificate.
+    assert_eq!(
+        w.send(Req::new(s, "6.15.1", 5, meter, 1).sign(s)).code,
+        C::Success
+    );
+    wait_for_slot(&w, meter, GnoSlot::Gno(gno.eui));
+    assert_eq!(read(&gno, 2).code, C::Success);
+    // Registration moves to another GNO: the slot still holds the first one's certificate.
+    admin
+        .merge_device(meter, d, |d| d.network_operator = Some(gno_b.eui))
+        .unwrap();
+    let r = read(&gno_b, 1);
+    assert_eq!(
+        (r.code, r.detail),
+        (
+            C::NotAuthorisedForDevice,
+            Some("gno-slot-holds-another-gno")
+        )
+    );
+    // A GNO with no Organisation Certificate in the repository: the update leaves the ACB.
+    admin
+        .merge_device(meter, d, |d| d.network_operator = Some(no_cert.eui))
+        .unwrap();
+    assert_eq!(
+        w.send(Req::new(s, "6.15.1", 5, meter, 2).sign(s)).code,
+        C::Success
+    );
+    wait_for_slot(&w, meter, GnoSlot::Acb);
+    // Audited as the pipeline's change, naming the request.
+    let audit = admin
+        .audit(&AuditFilter {
+            subject: Some(meter.to_string()),
+            limit: 0,
+        })
+        .unwrap();
+    let placed = audit
+        .iter()
+        .find(|e| e.op == "place-gno-certificate")
+        .unwrap();
+    assert!(placed.who.starts_with("pipeline "), "{placed:?}");
+}
+
+/// Issue 13 item 5, DP092 (tabasc-dp091-dp095.txt; domain.md "Maintenance windows": "Planned
+/// maintenance runs between 20:00 and 08:00, at most six hours a window; one high-impact and
+/// up to three low-impact windows a month"). Windows that break a rule are refused naming it;
+/// during a window the policy's lanes (L3; L2 too when high-impact) are answered busy with the
+/// documented detail, while L0/L1 flow; the admin channel's windows survive a restart.
+#[test]
+fn dp092_maintenance_windows() {
+    use dcc_router::state::maintenance::{Impact, MaintenanceWindow};
+    use dcc_router::store::{RedbStore, Store};
+    use std::sync::Arc;
+    // 2023-11-14T22:13:20Z is NOW; the night's window opens at 22:00.
+    const NIGHT: u64 = NOW - 800;
+    let win = |start, hours: u64, impact| MaintenanceWindow {
+        start,
+        end: start + hours * 3600,
+        impact,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+    let w = World::with_store(store);
+    let s = &w.supplier;
+    let admin = w.router.admin();
+    let code = |w: MaintenanceWindow| admin.add_maintenance_window(w).unwrap_err().code();
+    assert_eq!(code(win(NIGHT - 6 * 3600, 2, Impact::Low)), "dp092-night"); // 16:00
+    assert_eq!(code(win(NIGHT + 6 * 3600, 6, Impact::Low)), "dp092-night"); // to 10:00
+    assert_eq!(code(win(NIGHT, 7, Impact::Low)), "dp092-length");
+    admin
+        .add_maintenance_window(win(NIGHT, 2, Impact::High))
+        .unwrap();
+    // One high-impact window a month: another night in November is refused.
+    assert_eq!(
+        code(win(NIGHT + 2 * 86_400, 2, Impact::High)),
+        "dp092-high-per-month"
+    );
+    for day in 1..=3 {
+        admin
+            .add_maintenance_window(win(NIGHT + day * 86_400, 1, Impact::Low))
+            .unwrap();
+    }
+    assert_eq!(
+        code(win(NIGHT + 5 * 86_400, 1, Impact::Low)),
+        "dp092-low-per-month"
+    );
+
+    // Inside the high-impact window: L2 and L3 are busy, L0 and L1 flow.
+    let r = w.send(Req::new(s, "3.1", 1, w.credit(), 1).sign(s));
+    assert_eq!(
+        (r.code, r.detail, r.lane),
+        (C::Busy, Some("maintenance-window"), Some(Lane::L2))
+    );
+    let r = w.send(Req::new(s, "4.1.1", 1, w.credit(), 2).sign(s));
+    assert_eq!((r.code, r.detail), (C::Busy, Some("maintenance-window")));
+    assert_eq!(
+        w.send(Req::new(s, "2.2", 1, w.prepay(), 3).sign(s)).code,
+        C::Success
+    );
+    assert_eq!(
+        w.send(Req::new(s, "7.3", 5, w.credit(), 4).sign(s)).code,
+        C::Success
+    );
+    // The next night's low-impact window holds back L3 only.
+    w.clock.advance(86_400);
+    assert_eq!(
+        w.send(Req::new(s, "3.1", 1, w.credit(), 5).sign(s)).code,
+        C::Success
+    );
+    let r = w.send(Req::new(s, "4.1.1", 1, w.credit(), 6).sign(s));
+    assert_eq!((r.code, r.detail), (C::Busy, Some("maintenance-window")));
+    // After it, everything flows.
+    w.clock.advance(3600);
+    assert_eq!(
+        w.send(Req::new(s, "4.1.1", 1, w.credit(), 7).sign(s)).code,
+        C::Success
+    );
+    drop(admin);
+    w.router.shutdown();
+    drop(w);
+
+    // The windows come back from the store.
+    let router = reopen(&path);
+    assert_eq!(router.state().maintenance.admin_windows().len(), 4);
+    assert_eq!(router.state().maintenance.active(NOW), Some(Impact::High));
+    router.shutdown();
+}
+
+/// A new router over the store file at `path`, its state restored (a restart).
+fn reopen(path: &std::path::Path) -> dcc_router::Router {
+    let router = dcc_router::Router::builder()
+        .store(std::sync::Arc::new(
+            dcc_router::store::RedbStore::open(path).unwrap(),
+        ))
+        .dispatcher(std::sync::Arc::new(Recorder::default()))
+        .clock(dcc_router::Clock::manual(NOW))
+        .workers(1)
+        .build()
+        .unwrap();
+    router.admin().restore(None).unwrap();
+    router
+}
