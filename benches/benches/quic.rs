@@ -73,6 +73,7 @@ impl Fixture {
         let cfg = ServeConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             metrics: None,
+            duis: None,
             data_dir: dir.path().to_path_buf(),
             workers: 1,
             demo_devices: 1000,

@@ -26,6 +26,7 @@ async fn run_over_quic(name: &str, rate: f64, duration: Duration) -> Report {
     let cfg = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics: None,
+        duis: None,
         data_dir: data.path().to_path_buf(),
         workers: 1,
         demo_devices: DEVICES,

@@ -72,6 +72,15 @@ struct ServeArgs {
     /// Prometheus endpoint address; '' disables it.
     #[arg(long)]
     metrics: Option<String>,
+    /// DUIS over HTTPS (POST /api/v1/serviceS|T|D, client certificates as on QUIC); '' disables
+    /// it [default: 127.0.0.1:8443]
+    #[arg(long)]
+    duis: Option<String>,
+    /// DUIS over plain HTTP for test rigs such as DCC Boxed's clients (no transport identity:
+    /// the XML signature is the only authentication; keep it on loopback); '' disables it
+    /// [default: off]
+    #[arg(long)]
+    duis_plain: Option<String>,
     /// Data directory (demo PKI under DATA_DIR/pki).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -390,12 +399,23 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     if let Some(l) = a.listen {
         cfg.listen = l;
     }
-    if let Some(m) = a.metrics {
-        cfg.metrics = if m.trim().is_empty() {
-            None
+    let addr = |flag: &str, v: String| -> Result<Option<SocketAddr>, String> {
+        if v.trim().is_empty() {
+            Ok(None)
         } else {
-            Some(m.parse().map_err(|e| format!("--metrics {m:?}: {e}"))?)
-        };
+            v.parse()
+                .map(Some)
+                .map_err(|e| format!("--{flag} {v:?}: {e}"))
+        }
+    };
+    if let Some(m) = a.metrics {
+        cfg.metrics = addr("metrics", m)?;
+    }
+    if let Some(d) = a.duis {
+        cfg.duis = addr("duis", d)?;
+    }
+    if let Some(d) = a.duis_plain {
+        cfg.duis_plain = addr("duis-plain", d)?;
     }
     if let Some(d) = a.data_dir {
         cfg.data_dir = d;
@@ -466,6 +486,22 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
     }
     if let Some(m) = running.metrics_addr {
         println!("  metrics    http://{m}/metrics");
+    }
+    if let Some(a) = running.duis_addr {
+        println!(
+            "  DUIS       https://{a}/api/v1/service{{S,T,D}} (client certificates as on QUIC)"
+        );
+    }
+    if let Some(a) = running.duis_plain_addr {
+        println!(
+            "  DUIS       http://{a}/api/v1/service{{S,T,D}} (plain HTTP: no transport identity)"
+        );
+    }
+    if let Some(c) = &running.duis_cert {
+        println!(
+            "  DUIS signs answers under {} (pin it to verify them)",
+            c.display()
+        );
     }
     println!("  store      {}", running.router.admin().store().describe());
     println!(

@@ -80,7 +80,7 @@ impl ServerProcess {
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--listen", &addr.to_string(), "--metrics", ""])
+            .args(["--listen", &addr.to_string(), "--metrics", "", "--duis", ""])
             .args(["--demo-devices", &DEMO_DEVICES.to_string()])
             .args(extra_server_args())
             .env("RUST_LOG", "info")

@@ -49,7 +49,15 @@ impl Server {
     fn start(data_dir: &Path) -> Server {
         let stderr = data_dir.with_extension(format!("stderr-{}.log", now_nanos()));
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--metrics", ""])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics",
+                "",
+                "--duis",
+                "",
+            ])
             .args([
                 "--workers",
                 "1",

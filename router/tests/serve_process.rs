@@ -43,7 +43,7 @@ impl Serve {
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:0\"\nmetrics = \"\"\ndata_dir = \"{}\"\nworkers = 2\n\
+                "listen = \"127.0.0.1:0\"\nmetrics = \"\"\nduis = \"\"\ndata_dir = \"{}\"\nworkers = 2\n\
                  io_threads = 1\ndemo_devices = 200\n{extra}",
                 data.display()
             ),

@@ -31,6 +31,8 @@ impl Env {
         let mut cfg = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             metrics: Some("127.0.0.1:0".parse().unwrap()),
+            duis: Some("127.0.0.1:0".parse().unwrap()),
+            duis_plain: Some("127.0.0.1:0".parse().unwrap()),
             data_dir: dir.path().to_path_buf(),
             workers: 2,
             demo_devices: 200,

@@ -41,7 +41,7 @@ impl Setup {
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:0\"\nmetrics = \"\"\ndata_dir = \"{}\"\nworkers = 1\n\
+                "listen = \"127.0.0.1:0\"\nmetrics = \"\"\nduis = \"\"\ndata_dir = \"{}\"\nworkers = 1\n\
                  io_threads = 1\ndemo_devices = 10\n{extra}",
                 self.data().display()
             ),
@@ -365,7 +365,7 @@ fn bad_configuration_values_are_refused_with_file_and_line() {
         std::fs::write(
             &config,
             format!(
-                "metrics = \"\"\ndata_dir = \"{}\"\n{text}\n",
+                "metrics = \"\"\nduis = \"\"\ndata_dir = \"{}\"\n{text}\n",
                 s.data().display()
             ),
         )

@@ -239,6 +239,7 @@ fn start_error(dir: &Path, pki: &Path) -> String {
     let cfg = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics: None,
+        duis: None,
         data_dir: dir.join("data"),
         pki_dir: Some(pki.to_path_buf()),
         workers: 1,
@@ -328,6 +329,7 @@ fn start_refuses_pki_directory_certificates_that_do_not_validate() {
     let cfg = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics: None,
+        duis: None,
         data_dir: cfg_dir.join("data"),
         pki_dir: Some(pki_path.clone()),
         workers: 1,

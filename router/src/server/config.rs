@@ -3,6 +3,10 @@
 //! ```toml
 //! listen = "127.0.0.1:4433"        # QUIC (UDP) address
 //! metrics = "127.0.0.1:9464"       # Prometheus text endpoint; omit or "" to disable
+//! duis = "127.0.0.1:8443"          # DUIS XML over HTTPS (client certificates as on QUIC); "" disables
+//! duis_plain = ""                  # DUIS over plain HTTP for test rigs (DCC Boxed clients); keep it on loopback
+//! # duis_signing_key = "k.pem"     # the DCC XML-signing key and certificate the router signs DUIS
+//! # duis_signing_cert = "c.pem"    # responses with; unset: one made at first start in data_dir/dcc-xml-sign
 //! data_dir = "dcc-router-data"     # demo PKI and the state store (state.redb) live here
 //! store = "durable"                # or "memory": nothing survives a restart (benchmarks)
 //! # pki_dir = "ca/pki"              # a `dcc-sign pki init` directory; must exist. Unset: the
@@ -121,6 +125,16 @@ pub struct ServeConfig {
     /// Prometheus endpoint (`None` disables it).
     #[serde(deserialize_with = "optional_addr")]
     pub metrics: Option<SocketAddr>,
+    /// DUIS over HTTPS (`None` disables it).
+    #[serde(deserialize_with = "optional_addr")]
+    pub duis: Option<SocketAddr>,
+    /// DUIS over plain HTTP, for test rigs (`None`, the default, disables it).
+    #[serde(deserialize_with = "optional_addr")]
+    pub duis_plain: Option<SocketAddr>,
+    /// The DCC XML-signing key (PKCS#8 PEM) for DUIS responses; with `duis_signing_cert`.
+    pub duis_signing_key: Option<PathBuf>,
+    /// Its certificate (PEM).
+    pub duis_signing_cert: Option<PathBuf>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Where state is kept.
@@ -335,6 +349,10 @@ impl Default for ServeConfig {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            duis: Some(SocketAddr::from(([127, 0, 0, 1], 8443))),
+            duis_plain: None,
+            duis_signing_key: None,
+            duis_signing_cert: None,
             data_dir: PathBuf::from("dcc-router-data"),
             store: StoreMode::Durable,
             pki_dir: None,

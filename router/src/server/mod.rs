@@ -11,6 +11,7 @@
 pub mod admin_proto;
 pub mod bootstrap;
 pub mod config;
+pub mod duis;
 pub mod metrics;
 
 use std::collections::HashSet;
@@ -22,7 +23,7 @@ use dcc_signing::Eui64;
 
 use crate::ingress::identity::PeerIdentity;
 use crate::ingress::server::{Answer, Handler, Limits, Server};
-use crate::ingress::tls::{server_config, TlsMaterial};
+use crate::ingress::tls::{https_server_config, server_config, TlsMaterial};
 use crate::ingress::wire::{self, peek_request_id, WireAnswer};
 use crate::{Policy, Response, ResponseCode, Router, Sender, State};
 
@@ -54,6 +55,9 @@ pub enum ServeError {
     /// The router.
     #[error("router: {0}")]
     Router(#[from] crate::BuildError),
+    /// The DUIS signing identity could not be loaded or made.
+    #[error(transparent)]
+    Duis(#[from] duis::DuisSetupError),
     /// The state store cannot be opened or read: the server does not start with empty state.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -192,6 +196,13 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The metrics address bound, if enabled.
     pub metrics_addr: Option<SocketAddr>,
+    /// The DUIS HTTPS address bound, if enabled.
+    pub duis_addr: Option<SocketAddr>,
+    /// The DUIS plain-HTTP address bound, if enabled.
+    pub duis_plain_addr: Option<SocketAddr>,
+    /// The certificate DUIS answers are signed under (clients pin it).
+    pub duis_cert: Option<std::path::PathBuf>,
+    duis_servers: Vec<crate::ingress::https::HttpsServer>,
     /// Whether the PKI was created by this start.
     pub created_pki: bool,
     /// What was restored from the store.
@@ -206,6 +217,9 @@ pub struct Running {
 impl Running {
     /// Graceful shutdown: stop accepting, drain (bounded), answer the rest R11, stop workers.
     pub async fn shutdown(self) {
+        for s in self.duis_servers {
+            s.shutdown().await;
+        }
         self.server.shutdown().await;
         if let Some(t) = self.metrics_task {
             t.abort();
@@ -243,6 +257,14 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         addr: cfg.listen,
         source,
     })?;
+    let tcp = |a: Option<SocketAddr>| -> Result<Option<std::net::TcpListener>, ServeError> {
+        a.map(|addr| {
+            std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })
+        })
+        .transpose()
+    };
+    let duis_listener = tcp(cfg.duis)?;
+    let duis_plain_listener = tcp(cfg.duis_plain)?;
     let metrics_listener = match cfg.metrics {
         Some(m) => Some(
             std::net::TcpListener::bind(m)
@@ -318,6 +340,42 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         addr: cfg.listen,
         source,
     })?;
+    // DUIS: HTTPS with the QUIC server's TLS material and client CA, and plain HTTP for test
+    // rigs when configured; both sign their answers with the DCC XML-signing key.
+    let mut duis_servers = Vec::new();
+    let mut duis_cert = None;
+    if duis_listener.is_some() || duis_plain_listener.is_some() {
+        data_dir()?;
+        let (signer, cert) = duis::signing_identity(
+            cfg.duis_signing_key.as_deref(),
+            cfg.duis_signing_cert.as_deref(),
+            &cfg.data_dir,
+            router.policy().dcc_eui,
+            now,
+        )?;
+        duis_cert = Some(cert);
+        let front: Arc<dyn crate::ingress::https::DuisHandler> = Arc::new(duis::DuisFront::new(
+            router.clone(),
+            signer,
+            Arc::clone(&metrics),
+        ));
+        let limits = crate::ingress::https::HttpLimits::default();
+        for (listener, tls) in [
+            (duis_listener, Some(https_server_config(&tls)?)),
+            (duis_plain_listener, None),
+        ] {
+            if let Some(l) = listener {
+                let addr = l.local_addr().map_err(|source| ServeError::Bind {
+                    addr: cfg.listen,
+                    source,
+                })?;
+                let s =
+                    crate::ingress::https::HttpsServer::start(l, tls, limits, Arc::clone(&front))
+                        .map_err(|source| ServeError::Bind { addr, source })?;
+                duis_servers.push(s);
+            }
+        }
+    }
     let (metrics_addr, metrics_task) = match (metrics_listener, cfg.metrics) {
         (Some(l), Some(m)) => {
             let (a, t) = metrics::serve_on(l, router.clone(), metrics, server.connection_counter())
@@ -326,10 +384,21 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         }
         _ => (None, None),
     };
+    let mut duis_addrs = duis_servers.iter().map(|s| s.local_addr());
+    let (duis_addr, duis_plain_addr) = match (cfg.duis.is_some(), cfg.duis_plain.is_some()) {
+        (true, true) => (duis_addrs.next(), duis_addrs.next()),
+        (true, false) => (duis_addrs.next(), None),
+        (false, true) => (None, duis_addrs.next()),
+        (false, false) => (None, None),
+    };
     Ok(Running {
         router,
         server,
         addr,
+        duis_addr,
+        duis_plain_addr,
+        duis_cert,
+        duis_servers,
         metrics_addr,
         created_pki,
         restored,

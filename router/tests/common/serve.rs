@@ -37,7 +37,15 @@ impl Server {
         // An anonymous file: the data dir may be unusable (that is what some tests check).
         let mut log = tempfile::tempfile().unwrap();
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--metrics", ""])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics",
+                "",
+                "--duis",
+                "",
+            ])
             .args(["--workers", "1", "--demo-devices", "20"])
             .arg("--data-dir")
             .arg(data_dir)

@@ -218,9 +218,12 @@ impl DuisDocument {
         let request_id = slots[0].map(parse_request_id).transpose()?;
         let response_id = slots[1].map(parse_request_id).transpose()?;
         let code = token(slots[2].ok_or(DuisError::Missing("ResponseCode"))?);
+        // DUIS's I/E/W codes, and the router's own R codes for what DUIS publishes no code
+        // for (bad signature, revoked certificate, replay…; dcc-router's `response.rs`), so
+        // that the router's answers read back as DUIS Responses.
         let ok = code.len() >= 2
             && code.len() <= 8
-            && matches!(code.as_bytes().first(), Some(b'I' | b'E' | b'W'))
+            && matches!(code.as_bytes().first(), Some(b'I' | b'E' | b'W' | b'R'))
             && code.bytes().skip(1).all(|b| b.is_ascii_digit());
         if !ok {
             return Err(DuisError::invalid(
