@@ -127,7 +127,15 @@ fn load_certs(dir: &Path, err: &mut dyn Write) -> Result<Vec<OrgCertificate>, Cl
     paths.sort();
     let mut certs = Vec::new();
     for p in paths {
-        match OrgCertificate::parse_all(&read_bounded(&p, MAX_PEM_LEN)?) {
+        let bytes = read_bounded(&p, MAX_PEM_LEN)?;
+        // A key file beside its certificate (`key.pem`, as `dcc-sign pki init` and the
+        // router's dcc-xml-sign folder write them) is not a certificate to warn about.
+        if bytes.windows(11).any(|w| w == b"PRIVATE KEY")
+            && !bytes.windows(11).any(|w| w == b"CERTIFICATE")
+        {
+            continue;
+        }
+        match OrgCertificate::parse_all(&bytes) {
             Ok(c) => certs.extend(c),
             Err(e) => {
                 let _ = writeln!(err, "dcc-sign: warning: {}: skipped: {e}", p.display());
