@@ -60,6 +60,22 @@ impl Env {
         counter: u64,
         cv: u8,
     ) -> Vec<u8> {
+        let body = "<sr:TopUpDevice>\n      <sr:UTRN>73946144332040217315</sr:UTRN>\n    </sr:TopUpDevice>";
+        self.request(signer, originator, device, counter, cv, "2.2", body)
+    }
+
+    /// Any request, signed by `signer`.
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &self,
+        signer: &str,
+        originator: Eui64,
+        device: Eui64,
+        counter: u64,
+        cv: u8,
+        srv: &str,
+        body: &str,
+    ) -> Vec<u8> {
         let id = RequestId {
             originator,
             target: device,
@@ -69,8 +85,8 @@ impl Env {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<sr:Request xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" \
 xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" schemaVersion=\"5.4\">\n\
   <sr:Header>\n    <sr:RequestID>{id}</sr:RequestID>\n    <sr:CommandVariant>{cv}</sr:CommandVariant>\n\
-    <sr:ServiceReference>2.2</sr:ServiceReference>\n    <sr:ServiceReferenceVariant>2.2</sr:ServiceReferenceVariant>\n  </sr:Header>\n\
-  <sr:Body>\n    <sr:TopUpDevice>\n      <sr:UTRN>73946144332040217315</sr:UTRN>\n    </sr:TopUpDevice>\n  </sr:Body>\n</sr:Request>\n"
+    <sr:ServiceReference>{srv}</sr:ServiceReference>\n    <sr:ServiceReferenceVariant>{srv}</sr:ServiceReferenceVariant>\n  </sr:Header>\n\
+  <sr:Body>\n    {body}\n  </sr:Body>\n</sr:Request>\n"
         );
         let u = self.pki.user(signer).unwrap();
         XmlSigner::new(u.signer.clone(), &u.cert)
@@ -98,7 +114,7 @@ xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" xmlns:xsi=\"http:/
 }
 
 /// POSTs and returns the verified answer's ResponseCode.
-async fn code(
+async fn code_of(
     env: &Env,
     client: &mut DuisClient,
     service: DuisService,
@@ -194,7 +210,7 @@ async fn duis_refusals_paths_and_identity() {
     // An XXE attempt: refused before any entity is read.
     let xxe = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\">&x;</sr:Request>";
     assert_eq!(
-        code(&env, &mut client, DuisService::SendCommand, xxe).await,
+        code_of(&env, &mut client, DuisService::SendCommand, xxe).await,
         "R1"
     );
     // HTTP-level refusals.
@@ -272,5 +288,58 @@ async fn xmlsec1_accepts_the_routers_signed_answers() {
             "xmlsec1 accepted a tampered answer"
         );
     }
+    env.running.shutdown().await;
+}
+
+/// The critical-command flow as DCC Boxed's clients drive it: CV 4 to the Transform service →
+/// `I0` with a Pre-Command; the Signed Pre-Command (CV 5, **same RequestID**) to Send Command
+/// → accepted once; a Signed Pre-Command with no outstanding transform → refused (E12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_critical_command_is_transformed_then_sent_signed() {
+    let env = start().await;
+    let a = env.pki.user("supplier-a").unwrap().eui64;
+    let device = demo_device(0);
+    let mut client = env.https("supplier-a").await;
+    let enable = |counter, cv| {
+        env.request(
+            "supplier-a",
+            a,
+            device,
+            counter,
+            cv,
+            "7.1",
+            "<sr:EnableSupply/>",
+        )
+    };
+    // Transform: I0 with a PreCommand, counter not spent.
+    let r = client
+        .post(DuisService::Transform, enable(40, 4))
+        .await
+        .unwrap();
+    let (code, id, _) = env.read_answer(&r.body);
+    assert_eq!((code.as_str(), id.map(|i| i.counter)), ("I0", Some(40)));
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(text.contains("<sr:PreCommand><sr:GBCSPayload>"), "{text}");
+    // The Signed Pre-Command with the same RequestID: dispatched.
+    assert_eq!(
+        code_of(&env, &mut client, DuisService::SendCommand, enable(40, 5)).await,
+        "I0"
+    );
+    // Again: the transform is closed (and the counter spent).
+    assert_eq!(
+        code_of(&env, &mut client, DuisService::SendCommand, enable(40, 5)).await,
+        "E12"
+    );
+    // A Signed Pre-Command nobody transformed.
+    assert_eq!(
+        code_of(&env, &mut client, DuisService::SendCommand, enable(41, 5)).await,
+        "E12"
+    );
+    // Another User's connection cannot transform supplier-a's request (check 0).
+    let mut b = env.https("supplier-b").await;
+    assert_eq!(
+        code_of(&env, &mut b, DuisService::Transform, enable(42, 4)).await,
+        "E1"
+    );
     env.running.shutdown().await;
 }

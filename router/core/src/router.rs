@@ -388,6 +388,25 @@ impl Router {
                 }
             },
             Inbound::Duis(d) => match decode::duis_header(&self.shared, &d) {
+                // A DUIS Signed Pre-Command answers a transform of the same RequestID
+                // (`state::transforms`): without one it is refused before any other check.
+                Ok(header)
+                    if (5..=7).contains(&header.command_variant.get())
+                        && !self
+                            .shared
+                            .state
+                            .transforms
+                            .is_open(&header.request_id, self.shared.clock.now_unix()) =>
+                {
+                    let id = Some(header.request_id);
+                    return ready(
+                        id,
+                        ResponseCode::InvalidCommandVariant,
+                        Some("no-outstanding-transform"),
+                        None,
+                        reply_to,
+                    );
+                }
                 Ok(header) => (header, Signed::Duis(Box::new(d.signed))),
                 Err((code, detail)) => {
                     let id = Some(d.header.request_id);

@@ -129,7 +129,7 @@ pub struct Limits {
     /// A connection from which nothing has arrived for this long is closed and its slot
     /// freed: how long an abandoned connection (a peer that vanished without closing) holds a
     /// slot. The server sends no keep-alives of its own; live clients send them (the client
-    /// library does, every [`DEFAULT_KEEP_ALIVE`](super::client::DEFAULT_KEEP_ALIVE)). The
+    /// library does, every [`DEFAULT_KEEP_ALIVE`](crate::client::quic::DEFAULT_KEEP_ALIVE)). The
     /// effective timeout is the smaller of the server's and the client's.
     pub idle_timeout: Duration,
     /// Concurrent bidirectional streams a connection may open (no unidirectional ones). Each

@@ -10,9 +10,11 @@
 //! Answers are `sr:Response` documents signed as DCC Boxed signs its own (exclusive C14N of
 //! SignedInfo, enveloped Reference over inclusive C14N, ECDSA P-256 r‖s, signer by
 //! `X509IssuerSerial`): `I0` with a ResponseID; `I99` and refusals as acknowledgements (no
-//! ResponseID), as DCC Boxed sends them. A CV 4 request on the Transform service answers `I0`
-//! with a `PreCommand` whose GBCS payload is a placeholder (the router simulates the SM WAN;
-//! it has no GBCS to transform).
+//! ResponseID), as DCC Boxed sends them. A CV 4 request on the Transform service that passes
+//! every check answers `I0` with a `PreCommand` whose GBCS payload is a placeholder (the
+//! router simulates the SM WAN; it has no GBCS to transform); its counter stays unspent, and
+//! the Signed Pre-Command (CV 5–7, same RequestID, on Send Command) is admitted only while
+//! that transform is outstanding (`state::transforms` in the core).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -233,13 +235,12 @@ impl DuisHandler for DuisFront {
         let sender = peer.map_or(Sender::Embedder, |p| Sender::User(p.user));
         let (tx, rx) = tokio::sync::oneshot::channel();
         let metrics = Arc::clone(&self.metrics);
-        let transform = service == DuisService::Transform;
         // Signing the answer is CPU work: it runs in the callback, on the worker thread that
         // produced the answer (or here, for a refusal at admission).
         self.router
             .submit_duis(sender, request, move |r: Response| {
                 metrics.observe(&r);
-                let body = if transform && r.code == ResponseCode::Success {
+                let body = if r.code == ResponseCode::Success && r.detail == Some("pre-command") {
                     ResponseBody::PreCommand(placeholder_pre_command(id))
                 } else {
                     ResponseBody::Plain

@@ -53,6 +53,9 @@ pub(crate) fn still_allowed(
 /// Commits and dispatches one verified request, or answers its refusal.
 pub(crate) fn commit(shared: &Shared, job: Job) {
     let now_unix = shared.clock.now_unix();
+    if job.header.command_variant.get() == 4 {
+        return transform(shared, job, now_unix);
+    }
     let cert = std::sync::Arc::clone(&job.cert);
     // With a durable store the hand-off (and so the effect) happens in the persist stage.
     let effect = shared
@@ -75,6 +78,10 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
             ReplayVerdict::Duplicate => return Some((job, ResponseCode::Replayed, "duplicate")),
             ReplayVerdict::TooOld => return Some((job, ResponseCode::Replayed, "too-old")),
         }
+        if (5..=7).contains(&h.command_variant.get()) {
+            // The Signed Pre-Command spent the counter its transform left unspent.
+            shared.state.transforms.close(&h.request_id);
+        }
         match &shared.persist {
             Some(queue) => persist::enqueue(queue, job),
             None => dispatch::hand_off(shared, job, cert_use),
@@ -88,5 +95,26 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
                 effects::apply(shared, e);
             }
         }
+    }
+}
+
+/// A critical request sent to be transformed (CV 4, see
+/// [`state::transforms`](crate::state::transforms)): checks 1 and 2 as for any request, then
+/// — without spending the counter, which the Signed Pre-Command will carry again, and without
+/// reaching a device — the transform is recorded and answered I0 `pre-command`.
+fn transform(shared: &Shared, job: Job, now_unix: u64) {
+    let cert = std::sync::Arc::clone(&job.cert);
+    let verdict = cert.with_status(|status| still_allowed(shared, &job, status, now_unix));
+    match verdict {
+        Err((code, detail)) => job.reply.send(code, Some(detail)),
+        Ok(_)
+            if !shared
+                .state
+                .transforms
+                .open(job.header.request_id, now_unix) =>
+        {
+            job.reply.send(ResponseCode::Busy, Some("transforms-full"));
+        }
+        Ok(_) => job.reply.send(ResponseCode::Success, Some("pre-command")),
     }
 }

@@ -1,6 +1,6 @@
 //! Stage 1: decode — the envelope without copying the body (bounded sizes, typed errors); a
 //! DUIS request, which its ingress has parsed and checked ([`DuisRequest::decode`]), mapped
-//! to the same header ([`duis_header`]'s table).
+//! to the same header (`duis_header`'s table).
 
 use dcc_signing::duis::DuisRequest;
 use dcc_signing::envelope::{DecodeError, Envelope, Header, MAGIC};

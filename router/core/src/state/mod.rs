@@ -12,6 +12,7 @@ pub mod devices;
 pub mod maintenance;
 pub mod parties;
 pub mod replay;
+pub mod transforms;
 
 pub use certstore::{
     CertEntry, CertRecord, CertStatus, CertStore, CertUse, RevocationDelay, SrpSendsAs,
@@ -33,6 +34,8 @@ pub struct State {
     pub replay: Replay,
     /// Planned maintenance windows added over the admin channel (DP092).
     pub maintenance: maintenance::Maintenance,
+    /// DUIS transforms (CV 4) waiting for their Signed Pre-Command.
+    pub transforms: transforms::Transforms,
 }
 
 impl State {
