@@ -10,7 +10,7 @@ use dcc_signing::{CertId, Eui64, Srv, UserRole};
 
 use crate::client::admin::{admin_call_with, AdminClient};
 use crate::ingress::tls::{TlsMaterial, ALPN};
-use crate::server::admin_proto::{AdminCall, AdminRequest, DevStatus, DeviceRow, Mode, Right};
+use crate::server::admin_proto::{AdminCall, AdminRequest, DevStatus, DeviceRow, Mode, Right, Wan};
 use crate::server::{self, ServeConfig};
 use crate::store::AuditFilter;
 
@@ -115,6 +115,7 @@ Examples:
   dcc-router admin party 02-DC-C0-00-00-00-00-09 --role IS --role GS --assurance approved
   dcc-router admin assurance 02-DC-C0-00-00-00-00-09 deferred
   dcc-router admin device 02-DC-D0-00-00-00-FF-01 --supplier 02-DC-C0-00-00-00-00-01 --payment-mode prepayment
+  dcc-router admin --reason 'CSP incident 4711' device 02-DC-D0-00-00-00-00-07 --wan none   # DP094
   dcc-router admin decommission 02-DC-D0-00-00-00-FF-01
   dcc-router admin change-supplier 02-DC-D0-00-00-00-00-07 02-DC-C0-00-00-00-00-02
   dcc-router admin rate-limit 02-DC-C0-00-00-00-00-01 --per-second 50 --burst 100
@@ -127,7 +128,7 @@ Every change is durable before it is answered, and audited with the admin certif
 
 import-devices FILE: JSON lines, one object per device
   {\"device\":\"02-DC-D0-00-00-00-00-01\",\"supplier\":\"02-DC-C0-00-00-00-00-01\",\"network_operator\":\"…\",
-   \"export_supplier\":\"…\",\"payment_mode\":\"prepayment\",\"status\":\"commissioned\"}
+   \"export_supplier\":\"…\",\"payment_mode\":\"prepayment\",\"status\":\"commissioned\",\"wan\":\"none\"}
 or CSV with a header naming any of those columns (device first).")]
 struct AdminArgs {
     /// Server address.
@@ -310,6 +311,10 @@ enum AdminOp {
         /// Status.
         #[arg(long, value_enum)]
         status: Option<DevStatus>,
+        /// SM WAN state (DP094): ok, poor, or none (WAN-only command variants are refused E20,
+        /// CV 2/3 answered for local delivery).
+        #[arg(long, value_enum)]
+        wan: Option<Wan>,
     },
     /// Decommission a device (its requests are refused E5 from now on).
     Decommission {
@@ -687,6 +692,7 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             network_operator,
             payment_mode,
             status,
+            wan,
         } => AdminRequest::SetDevice {
             row: DeviceRow {
                 device,
@@ -695,6 +701,7 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
                 network_operator,
                 payment_mode,
                 status,
+                wan,
             },
         },
         AdminOp::Decommission { device } => AdminRequest::SetDeviceStatus {
@@ -811,6 +818,8 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
         payment_mode: Option<Mode>,
         #[serde(default)]
         status: Option<DevStatus>,
+        #[serde(default)]
+        wan: Option<Wan>,
     }
     let text = String::from_utf8(read_file(path)?)
         .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
@@ -832,6 +841,7 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
                 network_operator: d.network_operator,
                 payment_mode: d.payment_mode,
                 status: d.status,
+                wan: d.wan,
             });
         }
         return Ok(rows);
@@ -857,6 +867,7 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
             "network_operator",
             "payment_mode",
             "status",
+            "wan",
         ]
         .contains(&c.as_str())
         {
@@ -878,6 +889,7 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
             network_operator: None,
             payment_mode: None,
             status: None,
+            wan: None,
         };
         for (c, v) in cols.iter().zip(cells) {
             if v.is_empty() {
@@ -896,6 +908,12 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
                     row.payment_mode = Some(
                         <Mode as clap::ValueEnum>::from_str(v, true)
                             .map_err(|e| at(n, format!("payment_mode: {e}")))?,
+                    );
+                }
+                "wan" => {
+                    row.wan = Some(
+                        <Wan as clap::ValueEnum>::from_str(v, true)
+                            .map_err(|e| at(n, format!("wan: {e}")))?,
                     );
                 }
                 _ => {

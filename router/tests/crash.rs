@@ -576,6 +576,7 @@ fn device_row(device: Eui64) -> DeviceRow {
         network_operator: None,
         payment_mode: None,
         status: None,
+        wan: None,
     }
 }
 

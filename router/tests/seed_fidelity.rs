@@ -630,3 +630,123 @@ fn reopen(path: &std::path::Path) -> dcc_router::Router {
     router.admin().restore(None).unwrap();
     router
 }
+
+/// Issue 13 item 6, DP094 (tabasc-dp091-dp095.txt, "Supporting prepayment customers in no SM
+/// WAN scenarios": Suppliers must "fully service their customers where SM WAN coverage is poor
+/// or non-existent"): "CV 1 to a no-WAN device is refused with the DUIS code for it, CV 2/3
+/// return the command for local delivery (CV 3: via WAN if possible, else local), and the
+/// prepayment lane keeps priority." The WAN state is set over the admin channel, audited, and
+/// survives a restart.
+#[test]
+fn dp094_no_wan_prepayment_is_local_delivery() {
+    use dcc_router::state::WanState;
+    use dcc_router::store::{RedbStore, Store};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+    let w = World::with_store(store);
+    let s = &w.supplier;
+    let admin = w
+        .router
+        .admin()
+        .acting_as("admin test", Some("CSP incident 4711".into()));
+    admin.set_wan_state(w.prepay(), WanState::None).unwrap();
+    assert_eq!(
+        w.router.state().devices.get(w.prepay()).unwrap().wan,
+        WanState::None
+    );
+
+    // CV 1 (and its critical twin, CV 5): WAN only — E20, "unable to communicate".
+    for (i, (code, cv)) in [("4.4.4", 1), ("2.3", 5)].into_iter().enumerate() {
+        let r = w.send(Req::new(s, code, cv, w.prepay(), 1 + i as u64).sign(s));
+        assert_eq!(
+            (r.code, r.detail),
+            (C::DeviceUnreachable, Some("no-wan")),
+            "{code} CV {cv}"
+        );
+    }
+    // CV 2/3 (6/7): the command comes back for local delivery, nothing goes over the WAN,
+    // and the prepayment promotion of 4.4.4 (an L3 SRV) to L1 holds.
+    for (i, (code, cv)) in [("4.4.4", 2), ("4.4.4", 3), ("2.3", 6), ("2.3", 7)]
+        .into_iter()
+        .enumerate()
+    {
+        let r = w.send(Req::new(s, code, cv, w.prepay(), 10 + i as u64).sign(s));
+        assert_eq!(
+            (r.code, r.detail),
+            (C::Success, Some("local-delivery")),
+            "{code} CV {cv}"
+        );
+        if code == "4.4.4" {
+            assert_eq!(r.lane, Some(Lane::L1));
+        }
+    }
+    assert!(
+        w.recorder.take().is_empty(),
+        "nothing dispatched over the WAN"
+    );
+
+    // With WAN, CV 3 goes via the WAN; CV 2 is still local (the User asked for it).
+    admin.set_wan_state(w.prepay(), WanState::Poor).unwrap();
+    let r = w.send(Req::new(s, "4.4.4", 3, w.prepay(), 20).sign(s));
+    assert_eq!(
+        (r.code, r.detail, r.lane),
+        (C::Success, None, Some(Lane::L1))
+    );
+    assert_eq!(w.recorder.take().len(), 1);
+    let r = w.send(Req::new(s, "4.4.4", 2, w.prepay(), 21).sign(s));
+    assert_eq!((r.code, r.detail), (C::Success, Some("local-delivery")));
+    let r = w.send(Req::new(s, "4.4.4", 1, w.prepay(), 22).sign(s));
+    assert_eq!((r.code, r.detail), (C::Success, None));
+    admin.set_wan_state(w.prepay(), WanState::None).unwrap();
+
+    let audit = admin
+        .audit(&AuditFilter {
+            subject: Some(w.prepay().to_string()),
+            limit: 0,
+        })
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.op == "set-wan-state" && e.detail.contains("WAN none")),
+        "{audit:?}"
+    );
+    drop(admin);
+    w.router.shutdown();
+    drop(w);
+
+    // The WAN state comes back from the store.
+    let router = reopen(&path);
+    let prepay = router
+        .state()
+        .devices
+        .get(dcc_signing::Eui64::from_u64(PREPAY_METER))
+        .map(|d| d.wan);
+    assert_eq!(prepay, Some(WanState::None));
+    router.shutdown();
+}
+
+/// Issue 13 item 6: "about 9 % of prepayment devices without WAN by default in the demo
+/// population" (DP094's "over 9% (86,000+ messages)"), by a rule of the index alone so that a
+/// load generator knows which devices take local delivery only.
+#[test]
+fn dp094_demo_population_has_about_nine_percent_no_wan_prepayment() {
+    use dcc_router::client::demo::{
+        demo_device_without_wan, DEFAULT_DEMO_DEVICES, DEFAULT_PREPAYMENT_PERCENT,
+    };
+    let p = DEFAULT_PREPAYMENT_PERCENT;
+    let prepay = (0..DEFAULT_DEMO_DEVICES)
+        .filter(|i| i % 100 < u64::from(p))
+        .count();
+    let no_wan = (0..DEFAULT_DEMO_DEVICES)
+        .filter(|&i| demo_device_without_wan(i, p))
+        .count();
+    let share = no_wan as f64 / prepay as f64;
+    assert!((0.085..0.095).contains(&share), "{no_wan}/{prepay}");
+    // Only prepayment devices, never the first thousand (small demo worlds are unchanged).
+    assert!((0..DEFAULT_DEMO_DEVICES)
+        .filter(|&i| demo_device_without_wan(i, p))
+        .all(|i| i % 100 < u64::from(p) && i >= 1000));
+}

@@ -168,6 +168,8 @@ impl Target for InProcTarget {
                     },
                     status: DeviceStatus::Commissioned,
                     gno_slot: Default::default(),
+                    // loadgen's own world keeps every device on the WAN.
+                    wan: Default::default(),
                 },
             ));
             if batch.len() == dcc_router::admin::MAX_DEVICES_PER_CALL || d + 1 == world.devices {

@@ -31,7 +31,7 @@ use crate::policy::RateLimit;
 use crate::state::maintenance::MaintenanceWindow;
 use crate::state::{
     AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, GnoSlot, Party, PaymentMode,
-    RevocationDelay, SrpSendsAs, State, SuspendedRights,
+    RevocationDelay, SrpSendsAs, State, SuspendedRights, WanState,
 };
 use crate::store::{
     assurance_name, AuditEntry, AuditFilter, Change, MemoryStore, Store, StoreError, StoredCert,
@@ -1010,6 +1010,12 @@ impl AdminHandle {
         self.update_device(id, "set-payment-mode", |d| d.payment_mode = mode)
     }
 
+    /// Sets a device's SM WAN state (DP094: ok, poor, none), e.g. from the CSP's incident
+    /// reports; audited like every device change.
+    pub fn set_wan_state(&self, id: Eui64, wan: WanState) -> Result<(), AdminError> {
+        self.update_device(id, "set-wan-state", |d| d.wan = wan)
+    }
+
     /// Change of Supplier: the device's registration moves to `supplier` (MP185: after a SoLR
     /// event the failed Supplier's SRP loses the device from this moment, whatever the
     /// certificate state).
@@ -1247,12 +1253,13 @@ fn describe_device(d: &Device) -> String {
         GnoSlot::Acb => "ACB".to_owned(),
     };
     format!(
-        "status {:?}, {:?}, supplier {}, export supplier {}, network operator {}, GNO slot {gno}",
+        "status {:?}, {:?}, supplier {}, export supplier {}, network operator {}, GNO slot {gno}, WAN {}",
         d.status,
         d.payment_mode,
         opt(d.supplier),
         opt(d.export_supplier),
-        opt(d.network_operator)
+        opt(d.network_operator),
+        d.wan.as_str()
     )
 }
 

@@ -3,7 +3,7 @@
 //!
 //! | code | variant | meaning | refused at |
 //! |------|---------|---------|------------|
-//! | I0   | [`Success`](ResponseCode::Success) | dispatched and the device answered | dispatch |
+//! | I0   | [`Success`](ResponseCode::Success) | dispatched and the device answered; or — detail `local-delivery` — the command is returned to the User for local delivery (DP094: CV 2 and 6 always, CV 3 and 7 when the device has no SM WAN) | dispatch |
 //! | I99  | [`Acknowledged`](ResponseCode::Acknowledged) | passed access control, queued for the device (future-dated / DCC-scheduled) | dispatch |
 //! | E1   | [`InvalidUser`](ResponseCode::InvalidUser) | unknown originator, or it does not hold the User Role it sent in | admit |
 //! | E2   | [`SrvNotAllowed`](ResponseCode::SrvNotAllowed) | the User Role may not send this SRV (or the SRV is not in the catalogue) | admit |
@@ -12,7 +12,7 @@
 //! | E5   | [`DeviceStatusIncompatible`](ResponseCode::DeviceStatusIncompatible) | the device is suspended or decommissioned | admit |
 //! | E12  | [`InvalidCommandVariant`](ResponseCode::InvalidCommandVariant) | the command variant is not allowed for the SRV (detail `cv-not-allowed`); or the request is future-dated / DCC-scheduled and the DUIS request matrix does not allow that for the SRV (details `not-future-datable`, `not-schedulable`: DUIS publishes no separate code, and E12 is its "Command Variant not applicable to the Request type") | admit |
 //! | E19  | [`UnknownDevice`](ResponseCode::UnknownDevice) | the target device does not exist | admit |
-//! | E20  | [`DeviceUnreachable`](ResponseCode::DeviceUnreachable) | the dispatcher could not communicate with the device | dispatch |
+//! | E20  | [`DeviceUnreachable`](ResponseCode::DeviceUnreachable) | the dispatcher could not communicate with the device; or — detail `no-wan`, at admission — a WAN-only command variant (CV 1 or 5) to a device whose SM WAN state is none (DP094; DUIS's "unable to communicate with the device": E17 "not available for local delivery" is the opposite case) | admit, dispatch |
 //! | E21  | [`NoDeviceResponse`](ResponseCode::NoDeviceResponse) | no response from the device (the dispatcher gave up or dropped it) | dispatch |
 //! | R1   | [`Malformed`](ResponseCode::Malformed) | the envelope does not decode; [`Response::detail`] names the defect | decode |
 //! | R2   | [`UnknownCertificate`](ResponseCode::UnknownCertificate) | the signer certificate is not in the store | admit |

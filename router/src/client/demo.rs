@@ -24,3 +24,13 @@ pub const DEFAULT_PREPAYMENT_PERCENT: u8 = 30;
 pub const fn demo_device(i: u64) -> Eui64 {
     Eui64::from_u64(DEMO_DEVICE_BASE + i)
 }
+
+/// Whether demo device `i` has no SM WAN (DP094): a prepayment device (`i mod 100 <
+/// prepayment_percent`) in every eleventh block of 100 devices (blocks 10, 21, 32, …), i.e.
+/// 1 in 11 ≈ 9 % of the prepayment devices — the share tabasc-dp091-dp095.txt reports for
+/// poor-WAN weather ("over 9% (86,000+ messages) would have been entered as a UTRN"). Devices
+/// below 1 000 always have WAN, so small demo populations behave as before. A pure function of
+/// `i`, so a load generator knows which devices only take local delivery.
+pub const fn demo_device_without_wan(i: u64, prepayment_percent: u8) -> bool {
+    i % 100 < prepayment_percent as u64 && (i / 100) % 11 == 10
+}

@@ -14,7 +14,7 @@ use dcc_signing::pki::{CaCertificate, Crl};
 use dcc_signing::{CertId, Eui64, Srv};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{Device, DeviceStatus, PaymentMode, SuspendedRights};
+use crate::state::{Device, DeviceStatus, PaymentMode, SuspendedRights, WanState};
 use crate::store::{parse_assurance, AuditEntry, AuditFilter};
 use crate::{AdminHandle, Lane, Router};
 use dcc_signing::UserRole;
@@ -87,6 +87,28 @@ impl From<Mode> for PaymentMode {
     }
 }
 
+/// A device's SM WAN state (DP094), as the admin CLI spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Wan {
+    /// Reachable over the SM WAN.
+    Ok,
+    /// Poor SM WAN: slower, lossier.
+    Poor,
+    /// No SM WAN: local delivery only.
+    None,
+}
+
+impl From<Wan> for WanState {
+    fn from(w: Wan) -> Self {
+        match w {
+            Wan::Ok => WanState::Ok,
+            Wan::Poor => WanState::Poor,
+            Wan::None => WanState::None,
+        }
+    }
+}
+
 /// A device status, as the admin CLI spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -131,6 +153,9 @@ pub struct DeviceRow {
     /// Status (default commissioned).
     #[serde(rename = "st", default, skip_serializing_if = "Option::is_none")]
     pub status: Option<DevStatus>,
+    /// SM WAN state (default ok; DP094).
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    pub wan: Option<Wan>,
 }
 
 impl DeviceRow {
@@ -143,6 +168,7 @@ impl DeviceRow {
             payment_mode: self.payment_mode.map_or(PaymentMode::Credit, Into::into),
             status: self.status.map_or(DeviceStatus::Commissioned, Into::into),
             gno_slot: crate::state::GnoSlot::Acb,
+            wan: self.wan.map_or(WanState::Ok, Into::into),
         }
     }
 }
@@ -633,6 +659,9 @@ fn apply(
                         }
                         if let Some(s) = row.status {
                             d.status = s.into();
+                        }
+                        if let Some(w) = row.wan {
+                            d.wan = w.into();
                         }
                     })
                     .map(|()| format!("device {id} set")),

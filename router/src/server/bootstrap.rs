@@ -18,6 +18,7 @@
 //! | registered Supplier | the *i* mod *k*-th of the *k* Supplier Users that are not SRPs, by name |
 //! | registered Network Operator | the first Network Operator User, by name |
 //! | payment mode | prepayment when *i* mod 100 < `prepayment_percent`, else credit |
+//! | SM WAN (DP094) | none for a prepayment device with (*i* / 100) mod 11 = 10 (≈ 9 % of them, [`demo_device_without_wan`]), else ok |
 //!
 //! The rule is a pure function of *i*, so a load generator can aim at these devices without
 //! asking the server.
@@ -29,10 +30,10 @@ use dcc_signing::pki::{CaCertificate, ChainValidator, OrgCertificate, TrustAncho
 use dcc_signing::{Eui64, RemotePartyRole};
 
 use crate::admin::{RestoreReport, MAX_DEVICES_PER_CALL};
-use crate::state::{CertRecord, Device, Party, PaymentMode};
+use crate::state::{CertRecord, Device, Party, PaymentMode, WanState};
 use crate::{AdminError, AdminHandle};
 
-pub use crate::client::demo::{demo_device, DEMO_DEVICE_BASE};
+pub use crate::client::demo::{demo_device, demo_device_without_wan, DEMO_DEVICE_BASE};
 
 /// Why the server could not prepare its PKI or state.
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +226,9 @@ pub fn populate(
         d.network_operator = netop;
         if i % 100 < u64::from(prepayment_percent) {
             d.payment_mode = PaymentMode::Prepayment;
+        }
+        if demo_device_without_wan(i, prepayment_percent) {
+            d.wan = WanState::None;
         }
         chunk.push((demo_device(i), d));
         if chunk.len() == MAX_DEVICES_PER_CALL || i + 1 == devices {

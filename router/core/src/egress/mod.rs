@@ -14,6 +14,7 @@ use dcc_signing::Eui64;
 use crate::pipeline::lanes::Lane;
 use crate::pipeline::Reply;
 use crate::response::ResponseCode;
+use crate::state::WanState;
 
 /// A request that passed every check, handed to the dispatcher.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct Command {
     pub acting_for: Option<Eui64>,
     /// The signed request as it arrived.
     pub request: Signed,
+    /// The target device's SM WAN state at hand-off (DP094; `ok` for non-device requests).
+    pub wan: WanState,
 }
 
 /// A signed request as it arrived, in the form its ingress speaks.

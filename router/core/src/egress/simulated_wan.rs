@@ -1,5 +1,10 @@
 //! A simulated SM WAN: each command takes a latency drawn from a model, and the commands of one
 //! device are serialised (a device handles one command at a time, in dispatch order).
+//!
+//! The device's SM WAN state (DP094) shapes it: a device without WAN is answered E20 at once
+//! (admission already refuses WAN-only variants to it; this covers a state changed in flight);
+//! a poor WAN takes [`POOR_LATENCY_FACTOR`] times the drawn latency and loses
+//! [`POOR_LOSS_PER_MILLE`] ‰ of its commands (E21, as a device that never answers).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -10,6 +15,15 @@ use std::time::{Duration, Instant};
 use dcc_signing::Eui64;
 
 use super::{Command, DispatchReply, Dispatcher};
+use crate::state::WanState;
+
+/// How many times slower a poor SM WAN is than the model's draw.
+pub const POOR_LATENCY_FACTOR: u32 = 4;
+
+/// How many commands in a thousand a poor SM WAN loses (answered E21). Ten per cent: the
+/// poor-WAN weather of March 2018 that DP094 cites pushed "over 9%" of one Supplier's
+/// messages to UTRNs.
+pub const POOR_LOSS_PER_MILLE: u64 = 100;
 
 /// Latency model: `base + uniform(0, jitter)`, per command, from a seeded generator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +49,7 @@ impl Default for WanModel {
 
 struct Pending {
     device: Eui64,
+    wan: WanState,
     reply: DispatchReply,
 }
 
@@ -100,11 +115,18 @@ impl Drop for SimulatedWan {
 
 impl Dispatcher for SimulatedWan {
     fn dispatch(&self, command: Command, reply: DispatchReply) {
+        if command.wan == WanState::None {
+            reply.unreachable();
+            return;
+        }
         match &self.tx {
+            // The zero model is for benches of the router itself: a poor WAN is not slowed
+            // (there is no latency to multiply) nor made lossy (runs stay exact).
             None => reply.delivered(),
             Some(tx) => {
                 let p = Pending {
                     device: command.header.request_id.target,
+                    wan: command.wan,
                     reply,
                 };
                 if let Err(flume::SendError(p)) = tx.send(p) {
@@ -126,7 +148,7 @@ fn run_timer(model: WanModel, rx: flume::Receiver<Pending>) {
     };
     let jitter_ns = u64::try_from(model.jitter.as_nanos()).unwrap_or(u64::MAX);
     let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-    let mut waiting: HashMap<u64, DispatchReply> = HashMap::new();
+    let mut waiting: HashMap<u64, (DispatchReply, bool)> = HashMap::new();
     let mut device_free: HashMap<Eui64, Instant> = HashMap::new();
     let mut seq = 0u64;
     let mut open = true;
@@ -137,8 +159,10 @@ fn run_timer(model: WanModel, rx: flume::Receiver<Pending>) {
                 break;
             }
             heap.pop();
-            if let Some(r) = waiting.remove(&id) {
-                r.delivered();
+            match waiting.remove(&id) {
+                Some((r, false)) => r.delivered(),
+                Some((r, true)) => r.no_response(),
+                None => {}
             }
         }
         if heap.is_empty() {
@@ -161,13 +185,18 @@ fn run_timer(model: WanModel, rx: flume::Receiver<Pending>) {
                 } else {
                     next() % jitter_ns
                 };
-                let latency = model.base + Duration::from_nanos(j);
+                let mut latency = model.base + Duration::from_nanos(j);
+                let mut lost = false;
+                if p.wan == WanState::Poor {
+                    latency = latency.saturating_mul(POOR_LATENCY_FACTOR);
+                    lost = next() % 1000 < POOR_LOSS_PER_MILLE;
+                }
                 let start = device_free.get(&p.device).map_or(now, |t| (*t).max(now));
                 let due = start + latency;
                 device_free.insert(p.device, due);
                 seq += 1;
                 heap.push(Reverse((due, seq)));
-                waiting.insert(seq, p.reply);
+                waiting.insert(seq, (p.reply, lost));
             }
             Err(flume::RecvTimeoutError::Timeout) => {}
             Err(flume::RecvTimeoutError::Disconnected) => open = false,

@@ -2,13 +2,43 @@
 //! On-demand requests are answered I0 when the dispatcher reports delivery; future-dated and
 //! DCC-scheduled ones are answered I99 (acknowledged: passed access control, queued for the
 //! device) at hand-off.
+//!
+//! DP094 (tabasc-dp091-dp095.txt, "Supporting prepayment customers in no SM WAN scenarios"):
+//! an on-demand request whose command variant asks for local delivery — CV 2/6, or CV 3/7 to a
+//! device whose SM WAN state is none ("via WAN if possible, else local") — is not sent over
+//! the WAN: the command goes back to the User, answered I0 with detail `local-delivery`, in
+//! the lane it was admitted to (a prepayment device's L1 promotion is kept).
 
-use dcc_signing::ExecutionKind;
+use dcc_signing::{CommandVariant, ExecutionKind};
 
 use super::{Job, Shared};
 use crate::egress::{Command, DispatchReply};
 use crate::response::ResponseCode;
-use crate::state::CertUse;
+use crate::state::{CertUse, WanState};
+
+/// The detail of an I0 answer that returns the command for local delivery.
+pub(crate) const LOCAL_DELIVERY: &str = "local-delivery";
+
+/// How a command reaches its device.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Route {
+    /// Over the SM WAN (the dispatcher).
+    Wan,
+    /// Back to the User for local delivery (HAN, PPMID, technician).
+    Local,
+    /// Neither: WAN-only variant, no WAN (refused E20 at admission).
+    Unreachable,
+}
+
+/// The route for command variant `cv` to a device in WAN state `wan` (DUIS: 1/5 via WAN, 2/6
+/// local, 3/7 both; others are not delivered locally).
+pub(crate) fn route(cv: CommandVariant, wan: WanState) -> Route {
+    match (cv.get(), wan) {
+        (1 | 5, WanState::None) => Route::Unreachable,
+        (2 | 6, _) | (3 | 7, WanState::None) => Route::Local,
+        _ => Route::Wan,
+    }
+}
 
 pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
     let Job {
@@ -18,6 +48,19 @@ pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
         ..
     } = job;
     let lane = reply.lane.unwrap_or(super::lanes::Lane::L3);
+    // The state now, not at admission: an admin change in between is honoured (a device that
+    // lost its WAN since is answered E20 by the dispatcher).
+    let wan = shared
+        .state
+        .devices
+        .get(header.request_id.target)
+        .map_or(WanState::Ok, |d| d.wan);
+    if header.execution == ExecutionKind::OnDemand
+        && route(header.command_variant, wan) == Route::Local
+    {
+        reply.send(ResponseCode::Success, Some(LOCAL_DELIVERY));
+        return;
+    }
     let command = Command {
         header,
         lane,
@@ -26,6 +69,7 @@ pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
             CertUse::Delegated { supplier } => Some(supplier),
         },
         request,
+        wan,
     };
     if header.execution == ExecutionKind::OnDemand {
         shared

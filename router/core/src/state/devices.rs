@@ -1,7 +1,7 @@
 //! Smart-metering devices: registered supplier and network operator, payment mode, status.
 //!
 //! Sized for the national estate (tens of millions of devices): one entry is the 8-byte key
-//! plus a [`Device`] of under 40 bytes (no heap: three optional EUI-64s, the GNO slot and two
+//! plus a [`Device`] of under 40 bytes (no heap: three optional EUI-64s, the GNO slot and three
 //! one-byte enums), i.e. roughly 50–100 bytes per device after load factor and growth slack —
 //! about 3–6 GB for 60 million devices. Pre-size with [`Devices::with_capacity`].
 
@@ -45,6 +45,45 @@ pub enum GnoSlot {
     Gno(Eui64),
 }
 
+/// The device's SM WAN connectivity (DP094, tabasc-dp091-dp095.txt, "Supporting prepayment
+/// customers in no SM WAN scenarios": "where SM WAN coverage is poor or non-existent").
+///
+/// Admission refuses a WAN-only command variant to a device without WAN (E20) and hands a
+/// both-ways variant back for local delivery; the simulated WAN makes a poor link slower and
+/// lossier.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+#[non_exhaustive]
+pub enum WanState {
+    /// Reachable over the SM WAN.
+    #[default]
+    Ok,
+    /// Reachable, slowly and with losses.
+    Poor,
+    /// No SM WAN: only local delivery (e.g. over the HAN by a PPMID or a technician).
+    None,
+}
+
+impl WanState {
+    /// The admin channel's and the CSV's spelling: `ok`, `poor`, `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WanState::Ok => "ok",
+            WanState::Poor => "poor",
+            WanState::None => "none",
+        }
+    }
+
+    /// Parses [`WanState::as_str`]'s spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ok" => Some(WanState::Ok),
+            "poor" => Some(WanState::Poor),
+            "none" => Some(WanState::None),
+            _ => None,
+        }
+    }
+}
+
 /// One device.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Device {
@@ -62,6 +101,8 @@ pub struct Device {
     /// The GNO slot (gas devices; Gas Transporter requests need it to hold the sender's
     /// certificate).
     pub gno_slot: GnoSlot,
+    /// SM WAN connectivity (DP094).
+    pub wan: WanState,
 }
 
 impl Device {
@@ -74,6 +115,7 @@ impl Device {
             payment_mode: PaymentMode::Credit,
             status: DeviceStatus::Commissioned,
             gno_slot: GnoSlot::Acb,
+            wan: WanState::Ok,
         }
     }
 

@@ -17,7 +17,7 @@ pub mod transforms;
 pub use certstore::{
     CertEntry, CertRecord, CertStatus, CertStore, CertUse, RevocationDelay, SrpSendsAs,
 };
-pub use devices::{Device, DeviceStatus, Devices, GnoSlot, PaymentMode};
+pub use devices::{Device, DeviceStatus, Devices, GnoSlot, PaymentMode, WanState};
 pub use parties::{AssuranceStatus, Parties, Party, SuspendedRights};
 pub use replay::{Replay, ReplayVerdict, ReplayWindow};
 

@@ -67,7 +67,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::{RateLimit, RoleSet};
 use crate::state::{
     AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, GnoSlot, Party, PaymentMode,
-    RevocationDelay, SrpSendsAs, SuspendedRights,
+    RevocationDelay, SrpSendsAs, SuspendedRights, WanState,
 };
 
 pub use memory::MemoryStore;
@@ -363,11 +363,16 @@ pub fn parse_assurance(s: &str) -> Option<AssuranceStatus> {
 /// default).
 pub const DEVICE_RECORD_V1_LEN: usize = 3 + 3 * 8;
 
-/// Length of a device record: the version-1 fields, then the GNO slot (one byte: 0 ACB, 1 a
-/// GNO) and the GNO's EUI-64 (zero for the ACB). The length tells the versions apart.
-pub const DEVICE_RECORD_LEN: usize = DEVICE_RECORD_V1_LEN + 1 + 8;
+/// Length of a version-2 device record: the version-1 fields, then the GNO slot (one byte: 0
+/// ACB, 1 a GNO) and the GNO's EUI-64 (zero for the ACB). Still read, with the WAN state `ok`
+/// (every device was reachable before DP094 was modelled).
+pub const DEVICE_RECORD_V2_LEN: usize = DEVICE_RECORD_V1_LEN + 1 + 8;
 
-/// Encodes a device in its fixed 36-byte form (tens of millions are stored: no JSON).
+/// Length of a device record: the version-2 fields, then the WAN state (one byte: 0 ok, 1
+/// poor, 2 none; DP094). The length tells the versions apart.
+pub const DEVICE_RECORD_LEN: usize = DEVICE_RECORD_V2_LEN + 1;
+
+/// Encodes a device in its fixed 37-byte form (tens of millions are stored: no JSON).
 pub fn encode_device(d: &Device) -> [u8; DEVICE_RECORD_LEN] {
     let mut out = [0u8; DEVICE_RECORD_LEN];
     let mut flags = 0u8;
@@ -392,29 +397,44 @@ pub fn encode_device(d: &Device) -> [u8; DEVICE_RECORD_LEN] {
     };
     if let GnoSlot::Gno(gno) = d.gno_slot {
         out[DEVICE_RECORD_V1_LEN] = 1;
-        out[DEVICE_RECORD_V1_LEN + 1..].copy_from_slice(&gno.to_u64().to_be_bytes());
+        out[DEVICE_RECORD_V1_LEN + 1..DEVICE_RECORD_V2_LEN]
+            .copy_from_slice(&gno.to_u64().to_be_bytes());
     }
+    out[DEVICE_RECORD_V2_LEN] = match d.wan {
+        WanState::Ok => 0,
+        WanState::Poor => 1,
+        WanState::None => 2,
+    };
     out
 }
 
-/// Decodes [`encode_device`]'s form, or the version-1 form.
+/// Decodes [`encode_device`]'s form, or the version-1 or version-2 form.
 pub fn decode_device(b: &[u8]) -> Result<Device, String> {
+    let wan = match b.len() {
+        DEVICE_RECORD_V1_LEN | DEVICE_RECORD_V2_LEN => WanState::Ok,
+        DEVICE_RECORD_LEN => match b[DEVICE_RECORD_V2_LEN] {
+            0 => WanState::Ok,
+            1 => WanState::Poor,
+            2 => WanState::None,
+            x => return Err(format!("WAN state {x}")),
+        },
+        n => {
+            return Err(format!(
+                "{n} bytes, expected {DEVICE_RECORD_LEN} (or {DEVICE_RECORD_V2_LEN} or {DEVICE_RECORD_V1_LEN}, earlier versions)"
+            ))
+        }
+    };
     let gno_slot = match b.len() {
         DEVICE_RECORD_V1_LEN => GnoSlot::Acb,
-        DEVICE_RECORD_LEN => match b[DEVICE_RECORD_V1_LEN] {
+        _ => match b[DEVICE_RECORD_V1_LEN] {
             0 => GnoSlot::Acb,
             1 => {
                 let mut a = [0u8; 8];
-                a.copy_from_slice(&b[DEVICE_RECORD_V1_LEN + 1..]);
+                a.copy_from_slice(&b[DEVICE_RECORD_V1_LEN + 1..DEVICE_RECORD_V2_LEN]);
                 GnoSlot::Gno(Eui64::from_u64(u64::from_be_bytes(a)))
             }
             x => return Err(format!("GNO slot {x}")),
         },
-        n => {
-            return Err(format!(
-                "{n} bytes, expected {DEVICE_RECORD_LEN} (or {DEVICE_RECORD_V1_LEN}, version 1)"
-            ))
-        }
     };
     let eui = |i: usize| -> Option<Eui64> {
         if b[0] & (1 << i) == 0 {
@@ -440,6 +460,7 @@ pub fn decode_device(b: &[u8]) -> Result<Device, String> {
             x => return Err(format!("device status {x}")),
         },
         gno_slot,
+        wan,
     })
 }
 
@@ -575,12 +596,13 @@ mod tests {
     }
 
     proptest! {
-        /// Every device survives its 36-byte form; its first 27 bytes are the version-1
-        /// record, which reads back with the ACB in the GNO slot.
+        /// Every device survives its 37-byte form; its first 36 bytes are the version-2
+        /// record, which reads back with the WAN `ok`, and its first 27 the version-1 record,
+        /// which reads back with the ACB in the GNO slot too.
         #[test]
         fn device_records_round_trip(
             supplier in eui(), export in eui(), netop in eui(),
-            prepay in any::<bool>(), status in 0u8..3, gno in eui(),
+            prepay in any::<bool>(), status in 0u8..3, gno in eui(), wan in 0u8..3,
         ) {
             let d = Device {
                 supplier,
@@ -589,11 +611,14 @@ mod tests {
                 payment_mode: if prepay { PaymentMode::Prepayment } else { PaymentMode::Credit },
                 status: [DeviceStatus::Commissioned, DeviceStatus::Suspended, DeviceStatus::Decommissioned][status as usize],
                 gno_slot: gno.map_or(GnoSlot::Acb, GnoSlot::Gno),
+                wan: [WanState::Ok, WanState::Poor, WanState::None][wan as usize],
             };
             let bytes = encode_device(&d);
             prop_assert_eq!(decode_device(&bytes).unwrap(), d);
+            let v2 = decode_device(&bytes[..DEVICE_RECORD_V2_LEN]).unwrap();
+            prop_assert_eq!(v2, Device { wan: WanState::Ok, ..d });
             let v1 = decode_device(&bytes[..DEVICE_RECORD_V1_LEN]).unwrap();
-            prop_assert_eq!(v1, Device { gno_slot: GnoSlot::Acb, ..d });
+            prop_assert_eq!(v1, Device { gno_slot: GnoSlot::Acb, wan: WanState::Ok, ..d });
         }
 
         /// A damaged record is an error, never a panic.
