@@ -361,7 +361,7 @@ fn bad_configuration_values_are_refused_with_file_and_line() {
     ];
     for (text, key) in cases {
         let config = s.path("bad.toml");
-        // The bad value on line 3.
+        // The bad value on line 4.
         std::fs::write(
             &config,
             format!(
@@ -371,7 +371,7 @@ fn bad_configuration_values_are_refused_with_file_and_line() {
         )
         .unwrap();
         let e = s.refused(&["serve", "--config", config.to_str().unwrap()]);
-        let line = if text.starts_with('[') { 4 } else { 3 };
+        let line = if text.starts_with('[') { 5 } else { 4 };
         assert!(
             e.contains(&format!("{}:{line}:", config.display()))
                 // serde's own messages (a type or syntax error) give the line, not the key.
