@@ -54,6 +54,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let f = fixture();
     let who = Eui64::from_u64(0x02DC_C000_0000_007F);
-    let answer = handle_frame(&f.router, Some(&f.issuing), who, data);
+    let answer = handle_frame(&f.router, Some(&f.issuing), who, data, None);
     serde_json::from_slice::<AdminAnswer>(&answer).expect("the answer is an AdminAnswer");
 });

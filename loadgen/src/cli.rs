@@ -9,17 +9,23 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::calibrate;
 use crate::clock::TokioClock;
 use crate::population::World;
 use crate::progress::ProgressDisplay;
 use crate::report::{self, Report};
 use crate::run::{run, RunOptions};
-use crate::scenario::{Overrides, Plan, Scenario, BUILTIN};
+use crate::scenario::{Overrides, Plan, RateSpec, Scenario, BUILTIN};
 use crate::target::{self, mock, Target, TargetKind};
 
 /// Open-loop load generator for dcc-router.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    after_help = "Several generator processes against one server: run each with --out DIR, then\n`loadgen merge DIR1/latency.hlog DIR2/latency.hlog …` prints one per-lane report.\nA scenario rate of \"capacity\" uses the target's published estimate, else a calibration\nramp (printed step by step); --rate skips both."
+)]
 pub struct Args {
     /// Built-in scenario name (steady, overload, solr, attack) or a scenario TOML file.
     #[arg(long, short, default_value = "steady")]
@@ -140,6 +146,45 @@ pub async fn make_target(
     }
 }
 
+/// `loadgen merge`: one per-lane report from the `.hlog` files of several loadgen processes.
+///
+/// Run one loadgen per machine (or per core group) against the same server, each with
+/// `--out DIR`, then merge their `DIR/latency.hlog` files: answers by class (ok, refused,
+/// busy, throttled, error) and latency percentiles of successes per lane, as one process
+/// sending all that traffic would have reported, plus the combined answer rate over the span
+/// the runs overlapped.
+#[derive(Parser, Debug)]
+#[command(name = "loadgen merge", version)]
+pub struct MergeArgs {
+    /// The `.hlog` files to merge (`latency.hlog` from each process's `--out` directory).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs `loadgen merge`: prints the merged report; exit 2 when a file cannot be read.
+pub fn merge_main(args: MergeArgs) -> ExitCode {
+    let mut inputs = Vec::with_capacity(args.files.len());
+    for f in &args.files {
+        match std::fs::read(f) {
+            Ok(b) => inputs.push((f.display().to_string(), b)),
+            Err(e) => {
+                eprintln!("loadgen merge: cannot read {}: {e}", f.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match crate::merge::merge(&inputs) {
+        Ok(m) => {
+            print!("{}", crate::merge::render(&m));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("loadgen merge: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// Runs the command line.
 pub fn main(args: Args) -> ExitCode {
     match run_cli(args) {
@@ -214,10 +259,64 @@ async fn async_main(args: Args) -> Result<bool, String> {
         ramp: args.ramp,
         senders: args.senders,
     };
-    let plan = match Plan::build(scenario, &ov, target.capacity_hint()) {
+    // A scenario rate relative to capacity: the target's own estimate, else a calibration
+    // ramp — never a fixed figure the user did not choose.
+    let wants_capacity = args.rate.is_none() && matches!(scenario.load.rate, RateSpec::Named(_));
+    let mut capacity = target.capacity_hint();
+    let mut capacity_source = None;
+    if wants_capacity {
+        match capacity {
+            Some(c) => {
+                if !args.quiet {
+                    eprintln!("loadgen: the target's capacity estimate: {c:.0}/s");
+                }
+            }
+            None => {
+                if !args.quiet {
+                    eprintln!(
+                        "loadgen: the target gives no capacity estimate: finding it with a \
+                         calibration ramp (pass --rate to skip)…"
+                    );
+                }
+                let quiet = args.quiet;
+                let found = calibrate::discover(
+                    &scenario,
+                    world.clone(),
+                    target.clone(),
+                    &calibrate::RampConfig::default(),
+                    args.signer_threads,
+                    &mut |s: &calibrate::Step| {
+                        if !quiet {
+                            eprintln!(
+                                "loadgen:   {:>8.0}/s: {} ok, {} busy, {} throttled, {} errors, p99 {}",
+                                s.rate,
+                                s.ok,
+                                s.busy,
+                                s.throttled,
+                                s.errors,
+                                s.p99_ms.map_or("-".to_owned(), |v| format!("{v:.2} ms"))
+                            );
+                        }
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                eprintln!("loadgen: capacity {}", found.summary());
+                for w in &found.warnings {
+                    eprintln!("loadgen: warning (calibration): {w}");
+                }
+                capacity = Some(found.capacity);
+                capacity_source = Some(found.summary());
+            }
+        }
+    }
+    let mut plan = match Plan::build(scenario, &ov, capacity) {
         Ok(p) => p,
         Err(e) => return fail(e.to_string()),
     };
+    if let Some(src) = capacity_source {
+        plan.rate_source = src;
+    }
     for w in &plan.warnings {
         eprintln!("loadgen: warning: {w}");
     }

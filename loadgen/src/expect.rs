@@ -255,6 +255,24 @@ impl Expect {
             }
             s
         };
+        // Shedding by lane capacity (busy, R10) and throttling by a per-User rate limit
+        // (throttled, R9) both turn requests away, for different reasons: a check on one
+        // reports the other too, so that "L3 never busy" reads as "throttled instead" when the
+        // server's rate limit, not its lanes, did the shedding.
+        let other = |tag: &Option<String>,
+                     lane: &Option<Lane>,
+                     phase: &Option<String>,
+                     outcome: OutcomeClass| match outcome {
+            OutcomeClass::Busy => format!(
+                "; throttled (R9, per-User rate limit): {}",
+                count(tag, lane, phase, OutcomeClass::Throttled)
+            ),
+            OutcomeClass::Throttled => format!(
+                "; busy (R10, lane capacity): {}",
+                count(tag, lane, phase, OutcomeClass::Busy)
+            ),
+            _ => String::new(),
+        };
         let p_ms = |lane: Lane, phase: Option<usize>, pct: f64| -> Option<f64> {
             let h = totals.latency(phase, Some(lane), &[OutcomeClass::Ok], true);
             if h.is_empty() {
@@ -276,7 +294,11 @@ impl Expect {
                 ExpectResult {
                     check: format!("{}: at most {max} {outcome}", sel(tag, lane, phase)),
                     why: why.clone(),
-                    observed: format!("{n} of {}", all(tag, lane, phase)),
+                    observed: format!(
+                        "{n} of {}{}",
+                        all(tag, lane, phase),
+                        other(tag, lane, phase, *outcome)
+                    ),
                     passed: n <= *max,
                 }
             }
@@ -292,7 +314,11 @@ impl Expect {
                 ExpectResult {
                     check: format!("{}: at least {min} {outcome}", sel(tag, lane, phase)),
                     why: why.clone(),
-                    observed: format!("{n} of {}", all(tag, lane, phase)),
+                    observed: format!(
+                        "{n} of {}{}",
+                        all(tag, lane, phase),
+                        other(tag, lane, phase, *outcome)
+                    ),
                     passed: n >= *min,
                 }
             }
@@ -314,7 +340,11 @@ impl Expect {
                         min * 100.0
                     ),
                     why: why.clone(),
-                    observed: format!("{:.2} % ({n} of {d})", share * 100.0),
+                    observed: format!(
+                        "{:.2} % ({n} of {d}){}",
+                        share * 100.0,
+                        other(tag, lane, phase, *outcome)
+                    ),
                     passed: d > 0 && share >= *min,
                 }
             }
@@ -372,5 +402,62 @@ impl Expect {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::time::Duration;
+
+    use super::*;
+    use crate::outcome::Outcome;
+    use crate::scenario::{Overrides, Scenario};
+
+    #[test]
+    fn busy_and_throttled_are_told_apart_and_both_reported() {
+        let plan = Plan::build(
+            Scenario::load("overload").unwrap(),
+            &Overrides {
+                rate: Some(100.0),
+                ..Overrides::default()
+            },
+            None,
+        )
+        .unwrap();
+        let hold = plan.phase_index("hold").unwrap();
+        let mut totals = Snapshot::new(plan.phase_names.len(), plan.tags.len());
+        let ms = Duration::from_millis(1);
+        // L3 was shed only by the per-User rate limit (R9), never by lane capacity (R10).
+        for _ in 0..5 {
+            let o = Outcome::new(OutcomeClass::Throttled, "R9", Lane::L3);
+            totals.record_outcome(hold, 0, &o, ms, ms);
+        }
+        totals.record_outcome(hold, 0, &Outcome::ok(Lane::L3), ms, ms);
+        let busy = Expect::MinCount {
+            tag: None,
+            lane: Some(Lane::L3),
+            phase: Some("hold".into()),
+            outcome: OutcomeClass::Busy,
+            min: 1,
+            why: String::new(),
+        }
+        .evaluate(&plan, &totals);
+        assert!(!busy.passed);
+        assert_eq!(
+            busy.observed,
+            "0 of 6; throttled (R9, per-User rate limit): 5"
+        );
+        let throttled = Expect::MaxCount {
+            tag: None,
+            lane: Some(Lane::L3),
+            phase: None,
+            outcome: OutcomeClass::Throttled,
+            max: 0,
+            why: String::new(),
+        }
+        .evaluate(&plan, &totals);
+        assert!(!throttled.passed);
+        assert_eq!(throttled.observed, "5 of 6; busy (R10, lane capacity): 0");
     }
 }

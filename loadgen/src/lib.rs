@@ -14,9 +14,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod calibrate;
 pub mod cli;
 pub mod clock;
 pub mod expect;
+pub mod merge;
 pub mod outcome;
 pub mod population;
 pub mod progress;

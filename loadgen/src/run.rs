@@ -285,7 +285,8 @@ pub async fn run(
         let _ = IntervalLogWriterBuilder::new()
             .add_comment(&format!(
                 "loadgen scenario {} against {}; corrected latency (from intended send time) in \
-                 microseconds; one tag per lane",
+                 microseconds; one tag per lane (all answers), and per lane and outcome class \
+                 (`L3.busy`; `L3.ok.raw`: raw latency of successes)",
                 plan.scenario.name,
                 target.describe()
             ))
@@ -330,8 +331,24 @@ pub async fn run(
                 if h.is_empty() {
                     continue;
                 }
-                let _ =
-                    w.write_histogram(&h, last, now.saturating_sub(last), Tag::new(lane.name()));
+                let span = now.saturating_sub(last);
+                let _ = w.write_histogram(&h, last, span, Tag::new(lane.name()));
+                // Per outcome class too (`L3.busy`, …; `L3.ok.raw` for the raw latency of
+                // successes), so that `loadgen merge` rebuilds the per-lane report — counts by
+                // class and latency of successes — from the .hlog files of several processes.
+                for class in OutcomeClass::ALL {
+                    let h = interval.latency(None, Some(lane), &[class], true);
+                    if h.is_empty() {
+                        continue;
+                    }
+                    let tag = format!("{}.{}", lane.name(), class.name());
+                    let _ = w.write_histogram(&h, last, span, Tag::new(&tag));
+                    if class == OutcomeClass::Ok {
+                        let raw = interval.latency(None, Some(lane), &[class], false);
+                        let _ =
+                            w.write_histogram(&raw, last, span, Tag::new(&format!("{tag}.raw")));
+                    }
+                }
             }
         }
         progress(&Progress {

@@ -608,13 +608,13 @@ impl Plan {
             (None, RateSpec::PerSecond(r)) => (*r, "scenario".to_owned()),
             (None, RateSpec::Named(_)) => match capacity {
                 Some(c) => (c, "the target's capacity estimate".to_owned()),
+                // No silent fixed figure: the caller finds the capacity (calibration ramp,
+                // `crate::calibrate`) or the user passes --rate.
                 None => {
-                    warnings.push(
-                        "the scenario's rate is \"capacity\" but the target gives no estimate: \
-                         using 2000/s; pass --rate"
-                            .to_owned(),
-                    );
-                    (2000.0, "fallback (no capacity estimate)".to_owned())
+                    return Err(scenario.invalid(
+                        "the scenario's rate is \"capacity\" but no capacity is known: pass \
+                         --rate, or let loadgen find it with its calibration ramp",
+                    ))
                 }
             },
         };

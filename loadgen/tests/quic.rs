@@ -45,6 +45,12 @@ async fn run_over_quic(name: &str, rate: f64, duration: Duration) -> Report {
     assert!(world.users.iter().all(|u| u.name != "admin"));
     let addr = running.addr.to_string();
     let target = quic::build(&addr, &pki, &world).await.unwrap();
+    // The server's published capacity estimate, read over the admin channel at connect.
+    let capacity = target.capacity_hint();
+    assert!(
+        capacity.is_some_and(|c| c > 0.0),
+        "the QUIC target reads the server's capacity: {capacity:?}"
+    );
     let plan = Plan::build(
         scenario,
         &Overrides {

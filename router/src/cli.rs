@@ -768,6 +768,12 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             s.queued[0], s.queued[1], s.queued[2], s.queued[3]
         );
         println!("parties  {}   devices {}", s.parties, s.devices);
+        if let Some(c) = &s.capacity {
+            println!(
+                "capacity {}/s  ({} verify workers × {}/s measured at start on {} loaded keys)",
+                c.requests_per_s, c.workers, c.verify_per_s, c.keys
+            );
+        }
         println!("responses (lane code count):");
         for (lane, code, n) in &s.counters {
             println!("  {lane:<4} {code:<5} {n}");

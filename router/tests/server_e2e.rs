@@ -145,6 +145,29 @@ async fn valid_request_succeeds_and_metrics_count_it() {
     );
     assert!(body.contains("dcc_router_verify_seconds_count 2"), "{body}");
     assert!(body.contains("dcc_router_lane_queue_depth{lane=\"L0\"} 0"));
+    // The capacity estimate: the same figure in the metrics and in `admin status`.
+    let status = env.admin(AdminRequest::Status).await;
+    let cap = status
+        .status
+        .and_then(|s| s.capacity)
+        .expect("status carries the capacity");
+    assert_eq!(cap.workers, 2, "the configured workers: {cap:?}");
+    assert!(cap.verify_per_s > 0, "{cap:?}");
+    assert_eq!(
+        cap.requests_per_s,
+        cap.verify_per_s * u64::from(cap.workers)
+    );
+    assert!(
+        cap.keys > 0,
+        "measured on the loaded certificates' keys: {cap:?}"
+    );
+    assert!(
+        body.contains(&format!(
+            "dcc_router_capacity_requests_per_second {}",
+            cap.requests_per_s
+        )),
+        "{body}"
+    );
     client.close().await;
     env.running.unwrap().shutdown().await;
 }

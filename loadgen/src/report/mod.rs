@@ -210,29 +210,44 @@ pub struct Report {
     pub passed: bool,
 }
 
+impl LaneRow {
+    /// The row of `lane` from its answer counts by class and its latency histograms
+    /// (corrected and raw of successes, corrected of every answer); `None` when nothing was
+    /// answered in it. Shared by run reports and `loadgen merge`.
+    pub fn from_parts(
+        lane: Lane,
+        count: impl Fn(OutcomeClass) -> u64,
+        corrected: &Histogram<u64>,
+        raw: &Histogram<u64>,
+        corrected_all: &Histogram<u64>,
+    ) -> Option<LaneRow> {
+        let answered: u64 = OutcomeClass::ALL.iter().map(|&c| count(c)).sum();
+        (answered > 0).then(|| LaneRow {
+            lane: lane.name().to_owned(),
+            answered,
+            ok: count(OutcomeClass::Ok),
+            refused: count(OutcomeClass::Refused),
+            busy: count(OutcomeClass::Busy),
+            throttled: count(OutcomeClass::Throttled),
+            error: count(OutcomeClass::Error),
+            corrected: Percentiles::of(corrected),
+            raw: Percentiles::of(raw),
+            corrected_all: Percentiles::of(corrected_all),
+        })
+    }
+}
+
 fn lane_rows(t: &Snapshot, phase: Option<usize>) -> Vec<LaneRow> {
     Lane::ALL
         .iter()
         .filter_map(|&l| {
-            let n = |c| t.completed(phase, Some(l), c);
-            let answered: u64 = OutcomeClass::ALL.iter().map(|&c| n(c)).sum();
-            (answered > 0).then(|| LaneRow {
-                lane: l.name().to_owned(),
-                answered,
-                ok: n(OutcomeClass::Ok),
-                refused: n(OutcomeClass::Refused),
-                busy: n(OutcomeClass::Busy),
-                throttled: n(OutcomeClass::Throttled),
-                error: n(OutcomeClass::Error),
-                corrected: Percentiles::of(&t.latency(phase, Some(l), &[OutcomeClass::Ok], true)),
-                raw: Percentiles::of(&t.latency(phase, Some(l), &[OutcomeClass::Ok], false)),
-                corrected_all: Percentiles::of(&t.latency(
-                    phase,
-                    Some(l),
-                    &OutcomeClass::ALL,
-                    true,
-                )),
-            })
+            LaneRow::from_parts(
+                l,
+                |c| t.completed(phase, Some(l), c),
+                &t.latency(phase, Some(l), &[OutcomeClass::Ok], true),
+                &t.latency(phase, Some(l), &[OutcomeClass::Ok], false),
+                &t.latency(phase, Some(l), &OutcomeClass::ALL, true),
+            )
         })
         .collect()
 }

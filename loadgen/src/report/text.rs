@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{LaneRow, Report};
 
-fn lane_table(s: &mut String, lanes: &[LaneRow]) {
+pub(crate) fn lane_table(s: &mut String, lanes: &[LaneRow]) {
     let _ = writeln!(
         s,
         "  {:<5} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} │ {:>8} {:>8} {:>8} {:>8} {:>8} │ {:>8}",

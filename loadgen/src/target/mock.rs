@@ -5,8 +5,12 @@
 //! request that is in service during a window until the window ends — the classic case where a
 //! closed-loop generator under-reports latency (coordinated omission) and an open-loop one must
 //! not.
+//!
+//! An optional *limit* gives the mock a known capacity: beyond that many requests per second
+//! (a token bucket holding 50 ms of the rate) it answers R10 busy at once, as the router sheds
+//! a lane that is over capacity. Capacity discovery is tested against it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dcc_signing::envelope::Envelope;
@@ -27,6 +31,8 @@ pub struct MockConfig {
     pub stall: Option<(Duration, Duration)>,
     /// What `capacity_hint` reports.
     pub capacity: Option<f64>,
+    /// Requests per second beyond which the mock answers busy (R10); `None`: no limit.
+    pub limit: Option<f64>,
 }
 
 impl Default for MockConfig {
@@ -35,6 +41,7 @@ impl Default for MockConfig {
             service_time: Duration::from_micros(200),
             stall: None,
             capacity: Some(20_000.0),
+            limit: None,
         }
     }
 }
@@ -44,12 +51,23 @@ impl Default for MockConfig {
 pub struct MockTarget<C: Clock> {
     cfg: MockConfig,
     clock: C,
+    /// The limit's token bucket: tokens left, and when it was last filled.
+    bucket: Mutex<(f64, Duration)>,
 }
+
+/// How much of the limit's rate the bucket holds (a burst it absorbs), in seconds.
+const BURST_S: f64 = 0.05;
 
 impl<C: Clock> MockTarget<C> {
     /// A mock with `cfg` reading `clock`.
     pub fn new(cfg: MockConfig, clock: C) -> Self {
-        MockTarget { cfg, clock }
+        let full = cfg.limit.map_or(0.0, |l| l * BURST_S).max(1.0);
+        let now = clock.now();
+        MockTarget {
+            cfg,
+            clock,
+            bucket: Mutex::new((full, now)),
+        }
     }
 }
 
@@ -63,11 +81,41 @@ pub fn rough_lane(major: u8, minor: u8) -> Lane {
     }
 }
 
+impl<C: Clock> MockTarget<C> {
+    /// Takes a token for one request; `false` when the limit is exceeded.
+    fn admit(&self) -> bool {
+        let Some(limit) = self.cfg.limit else {
+            return true;
+        };
+        let now = self.clock.now();
+        // A poisoned lock only means another sender panicked mid-update; the bucket is two
+        // numbers and stays usable.
+        let mut b = self
+            .bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let full = (limit * BURST_S).max(1.0);
+        let dt = now.saturating_sub(b.1).as_secs_f64();
+        b.0 = (b.0 + dt * limit).min(full);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 impl<C: Clock> Target for MockTarget<C> {
     fn describe(&self) -> String {
         format!(
-            "mock (service {:?}{})",
+            "mock (service {:?}{}{})",
             self.cfg.service_time,
+            match self.cfg.limit {
+                Some(l) => format!(", limit {l:.0}/s"),
+                None => String::new(),
+            },
             match self.cfg.stall {
                 Some((a, l)) => format!(", stall {l:?} at {a:?}"),
                 None => String::new(),
@@ -87,6 +135,11 @@ impl<C: Clock> Target for MockTarget<C> {
             }
             Err(_) => None,
         };
+        if let Some(lane) = lane {
+            if !self.admit() {
+                return Box::pin(async move { Outcome::new(OutcomeClass::Busy, "R10", lane) });
+            }
+        }
         let clock = self.clock.clone();
         let service = self.cfg.service_time;
         let stall = self.cfg.stall;

@@ -11,8 +11,11 @@
 //! many devices as the world aims at.
 //!
 //! Scenario events (a Supplier failing) go through the admin protocol as the `admin` User
-//! (`dcc_router::client::admin_call`). The server's capacity is not known to the client:
-//! [`Target::capacity_hint`] is `None`, so `rate = "capacity"` scenarios need `--rate`.
+//! (`dcc_router::client::admin_call`). The server's capacity estimate (verify workers × the
+//! verify rate it measured at start on its loaded keys) is read once, at connect, from
+//! `admin status` ([`Target::capacity_hint`]); a server too old to publish one, or a PKI
+//! without the admin User's credentials, gives none, and loadgen then finds the capacity with
+//! its calibration ramp (`crate::calibrate`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,6 +45,8 @@ pub struct QuicTarget {
     admin: Option<TlsMaterial>,
     pki: PathBuf,
     mode: StreamMode,
+    /// The server's capacity estimate from `admin status`, requests/s.
+    capacity: Option<f64>,
 }
 
 /// The TLS material of User `name` of the PKI directory `pki`.
@@ -88,13 +93,28 @@ pub async fn connect(
         clients.push(Some(Arc::new(c)));
     }
     let admin = user_tls(pki, PKI_ADMIN_NAME).ok();
+    let capacity = match &admin {
+        Some(tls) => server_capacity(server, tls).await,
+        None => None,
+    };
     Ok(QuicTarget {
         addr: server,
         clients,
         admin,
         pki: pki.to_path_buf(),
         mode,
+        capacity,
     })
+}
+
+/// The server's published capacity estimate, requests/s: `None` when the status call fails or
+/// the server publishes none (an older server), so that the caller calibrates instead.
+pub async fn server_capacity(server: SocketAddr, admin: &TlsMaterial) -> Option<f64> {
+    let answer = dcc_router::client::admin_call(server, SERVER_NAME, admin, &AdminRequest::Status)
+        .await
+        .ok()?;
+    let c = answer.status?.capacity?;
+    (c.requests_per_s > 0).then_some(c.requests_per_s as f64)
 }
 
 /// Builds the QUIC target, boxed.
@@ -247,5 +267,9 @@ impl Target for QuicTarget {
             EventSpec::EndDelay => AdminRequest::EndDelay { cert },
         };
         self.admin_blocking(request).map(|_| ())
+    }
+
+    fn capacity_hint(&self) -> Option<f64> {
+        self.capacity
     }
 }

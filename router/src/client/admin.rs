@@ -10,7 +10,8 @@ use crate::client::quic::{client_endpoint, ClientError};
 use crate::ingress::frame::{read_frame, write_frame, FrameError};
 use crate::ingress::tls::TlsMaterial;
 use crate::ingress::wire::WireAnswer;
-pub use crate::server::admin_proto::{AdminAnswer, AdminCall, AdminRequest};
+pub use crate::server::admin_proto::{AdminAnswer, AdminCall, AdminRequest, StatusReport};
+pub use crate::server::capacity::CapacityEstimate;
 
 /// Why an admin call got no answer.
 #[derive(Debug, thiserror::Error)]

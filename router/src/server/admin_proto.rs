@@ -392,10 +392,18 @@ pub struct StatusReport {
     /// Where state is kept (durable file, or in memory).
     #[serde(default)]
     pub store: String,
+    /// The capacity estimate (workers × verify rate measured at start on the loaded keys).
+    /// Absent from older servers (and skipped when unknown, so older clients, which reject
+    /// nothing they do not know, read the report as before).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub capacity: Option<super::capacity::CapacityEstimate>,
 }
 
 /// Builds the status report.
-pub fn status(router: &Router) -> StatusReport {
+pub fn status(
+    router: &Router,
+    capacity: Option<super::capacity::CapacityEstimate>,
+) -> StatusReport {
     let state = router.state();
     let counters = router
         .counters()
@@ -422,16 +430,18 @@ pub fn status(router: &Router) -> StatusReport {
         parties: state.parties.len(),
         devices: state.devices.len(),
         store: router.admin().store().describe(),
+        capacity,
     }
 }
 
 /// Applies one admin request frame from the admin User `who` and returns the answer frame
-/// (JSON).
+/// (JSON). `capacity` is what `status` reports as the server's capacity estimate.
 pub fn handle_frame(
     router: &Router,
     issuing: Option<&CaCertificate>,
     who: Eui64,
     frame: &[u8],
+    capacity: Option<super::capacity::CapacityEstimate>,
 ) -> Vec<u8> {
     let call = serde_json::from_slice::<AdminCall>(frame).or_else(|_| {
         serde_json::from_slice::<AdminRequest>(frame).map(|request| AdminCall {
@@ -445,7 +455,7 @@ pub fn handle_frame(
                 .reason
                 .map(|r| r.chars().take(MAX_REASON).collect::<String>());
             let admin = router.admin().acting_as(format!("admin {who}"), reason);
-            apply(router, &admin, issuing, call.request)
+            apply(router, &admin, issuing, call.request, capacity)
         }
         Err(e) => refused(format!("not an admin request: {e}"), "bad-request"),
     };
@@ -481,6 +491,7 @@ fn apply(
     admin: &AdminHandle,
     issuing: Option<&CaCertificate>,
     req: AdminRequest,
+    capacity: Option<super::capacity::CapacityEstimate>,
 ) -> AdminAnswer {
     match req {
         AdminRequest::Revoke { cert } => {
@@ -594,7 +605,7 @@ fn apply(
         AdminRequest::Status => AdminAnswer {
             ok: true,
             message: "status".into(),
-            status: Some(status(router)),
+            status: Some(status(router, capacity)),
             audit: None,
             code: None,
         },

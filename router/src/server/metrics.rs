@@ -28,9 +28,21 @@ pub struct Metrics {
     verify_buckets: [AtomicU64; BUCKETS.len()],
     verify_count: AtomicU64,
     verify_sum_nanos: AtomicU64,
+    /// The capacity estimate, set once at start (before any answer).
+    capacity: std::sync::OnceLock<super::capacity::CapacityEstimate>,
 }
 
 impl Metrics {
+    /// Publishes the capacity estimate (the first one set stays).
+    pub fn set_capacity(&self, c: super::capacity::CapacityEstimate) {
+        let _ = self.capacity.set(c);
+    }
+
+    /// The capacity estimate, once set.
+    pub fn capacity(&self) -> Option<super::capacity::CapacityEstimate> {
+        self.capacity.get().copied()
+    }
+
     /// Records one answered request.
     pub fn observe(&self, r: &Response) {
         if r.timings.verify.is_zero() {
@@ -55,6 +67,21 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE dcc_router_lane_queue_depth gauge");
         for (i, q) in router.queued().iter().enumerate() {
             let _ = writeln!(out, "dcc_router_lane_queue_depth{{lane=\"L{i}\"}} {q}");
+        }
+        if let Some(c) = self.capacity() {
+            let _ = writeln!(out, "# HELP dcc_router_capacity_requests_per_second Capacity estimate: verify workers x the verify rate measured at start on the loaded keys.");
+            let _ = writeln!(out, "# TYPE dcc_router_capacity_requests_per_second gauge");
+            let _ = writeln!(
+                out,
+                "dcc_router_capacity_requests_per_second {}",
+                c.requests_per_s
+            );
+            let _ = writeln!(
+                out,
+                "# HELP dcc_router_verify_workers Verify worker threads."
+            );
+            let _ = writeln!(out, "# TYPE dcc_router_verify_workers gauge");
+            let _ = writeln!(out, "dcc_router_verify_workers {}", c.workers);
         }
         let _ = writeln!(out, "# HELP dcc_router_responses_total Answers by lane, response code and outcome (admitted, refused, shed, throttled).");
         let _ = writeln!(out, "# TYPE dcc_router_responses_total counter");

@@ -10,6 +10,7 @@
 
 pub mod admin_proto;
 pub mod bootstrap;
+pub mod capacity;
 pub mod config;
 pub mod duis;
 pub mod metrics;
@@ -140,9 +141,10 @@ impl Handler for RouterHandler {
             // An admin change waits for its fsync (and for the admin lock): off the async
             // runtime, so that it never stalls the connections this thread drives.
             let (router, issuing, who) = (self.router.clone(), self.issuing.clone(), peer.user);
+            let capacity = self.metrics.capacity();
             let run = move || {
                 let mut reply =
-                    admin_proto::handle_frame(&router, issuing.as_deref(), who, &request);
+                    admin_proto::handle_frame(&router, issuing.as_deref(), who, &request, capacity);
                 if reply.len() > crate::ingress::frame::MAX_FRAME_LEN {
                     reply = b"{\"ok\":false,\"message\":\"the answer is larger than one frame: narrow the request (e.g. audit --limit)\",\"code\":\"answer-too-large\"}".to_vec();
                 }
@@ -325,6 +327,24 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
     let state_load = loading.elapsed();
     // 5. Serving, on the sockets bound in 2.
     let metrics = Arc::new(Metrics::default());
+    // Before the listener answers anything: the machine is idle and the keys are loaded.
+    // The router's own prepared keys, as its workers will use them.
+    let certs = &router.state().certs;
+    let keys: Vec<_> = certs
+        .list()
+        .into_iter()
+        .take(64)
+        .filter_map(|(r, _)| certs.get(&r.id).map(|e| Arc::clone(e.key())))
+        .collect();
+    let capacity = capacity::calibrate(&keys, router.verifier().as_ref(), cfg.workers_in_force());
+    tracing::info!(
+        requests_per_s = capacity.requests_per_s,
+        workers = capacity.workers,
+        verify_per_s = capacity.verify_per_s,
+        keys = capacity.keys,
+        "capacity estimate"
+    );
+    metrics.set_capacity(capacity);
     let handler = Arc::new(RouterHandler::new(
         router.clone(),
         cfg.admin_users.iter().copied(),
