@@ -16,7 +16,7 @@
 //! | 8 | the device is commissioned | E5 |
 //! | 9 | the sender (for an SRP: the failed Supplier it acts for, MP185) is registered for the device in this role | E4 |
 //! | 9a | a Gas Transporter request (a Gas Network Operator's): the device's GNO slot holds that GNO's certificate, not the ACB's or another GNO's (MP128B) | E4 `gno-slot-holds-acb` / `gno-slot-holds-another-gno` |
-//! | 9b | DP094 no-WAN prepayment (tabasc-dp091-dp095.txt, "Supporting prepayment customers in no SM WAN scenarios"): a WAN-only command variant (CV 1, or 5 for a signed Pre-Command) to a device whose WAN state is none cannot be delivered; CV 2/6 and — for a device without WAN — CV 3/7 are answered I0 `local-delivery` at dispatch ([`super::dispatch::route`]) | E20 `no-wan` |
+//! | 9b | DP094 no-WAN prepayment (tabasc-dp091-dp095.txt, "Supporting prepayment customers in no SM WAN scenarios"): a WAN-only command variant (CV 1, or 5 for a signed Pre-Command) to a device whose WAN state is none cannot be delivered; CV 2/6 and — for a device without WAN — CV 3/7 are answered I0 `local-delivery` at dispatch (`dispatch::route`) | E20 `no-wan` |
 //! | 10 | the SEC M8.6 right this request needs ((d) core as Other User, (e) core in other roles, (f) elective, (g) enrolment, (h) any other Services) is not suspended | R8 `m8.6-X-suspended` |
 //! | 11 | anti-replay pre-check (read only; the commit stage decides) | R7 |
 //! | 12 | lane: SRP-under-delay → L0; future-dated / scheduled → L3; else the SRV's lane, promoted to L1 for a prepayment target only when the SRV is in the policy's `prepayment_priority` list (staying on supply); then an originator over the demotion threshold ([`super::reputation`]) → L3 whatever it claimed | — |
