@@ -260,16 +260,11 @@ impl DuisHandler for DuisFront {
 /// characters, also valid base64) — enough for a client to correlate and sign; the router has
 /// no GBCS to transform.
 fn placeholder_pre_command(id: RequestId) -> String {
-    use std::fmt::Write;
     let mut raw = Vec::with_capacity(24);
     raw.extend_from_slice(&id.originator.0);
     raw.extend_from_slice(&id.target.0);
     raw.extend_from_slice(&id.counter.to_be_bytes());
-    let mut hex = String::with_capacity(48);
-    for b in raw {
-        let _ = write!(hex, "{b:02X}");
-    }
-    hex
+    hex::encode_upper(raw)
 }
 
 /// The RequestID of a document that did not parse, when a plain scan finds one (so that the
