@@ -11,14 +11,13 @@
 //! bottleneck by design; admission runs on the submitting thread).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::scenario::VerifierChoice;
 use dcc_router::{
     CertRecord, Device, DeviceStatus, Party, PaymentMode, Policy, Response, ResponseCode, Router,
 };
 use dcc_signing::verify::P256Verifier;
-use dcc_signing::Signer;
 
 use super::{OutcomeFuture, Request, Target, TargetError};
 use crate::outcome::{Outcome, OutcomeClass};
@@ -36,23 +35,10 @@ pub struct InProcTarget {
     verify_rate: f64,
 }
 
-/// Single-core verify rate of `verifier` on this machine (~50 ms).
+/// Single-core verify rate of `verifier` on this machine (~100 ms): the same best-of-trials
+/// measure a server publishes ([`dcc_router::capacity::calibrate`]).
 pub fn measure_verify_rate(verifier: &dyn dcc_signing::verify::Verifier) -> f64 {
-    let signer = Signer::random();
-    let digest = [7u8; 32];
-    let Ok(sig) = signer.sign_prehash(&digest) else {
-        return 0.0;
-    };
-    let key = verifier.prepare(&signer.public_key());
-    let t0 = Instant::now();
-    let mut n = 0u64;
-    while t0.elapsed() < Duration::from_millis(50) || n < 10 {
-        if key.verify_prehash(&digest, &sig).is_err() {
-            return 0.0;
-        }
-        n += 1;
-    }
-    n as f64 / t0.elapsed().as_secs_f64()
+    dcc_router::capacity::calibrate(&[], verifier, 1).verify_per_s as f64
 }
 
 impl InProcTarget {

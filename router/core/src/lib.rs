@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod capacity;
 pub mod clock;
 pub mod counters;
 pub mod egress;

@@ -10,7 +10,8 @@
 
 pub mod admin_proto;
 pub mod bootstrap;
-pub mod capacity;
+/// The capacity estimate (measured in the core, published by the server).
+pub use crate::capacity;
 pub mod config;
 pub mod duis;
 pub mod metrics;

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `loadgen -s overload` over QUIC against a real `dcc-router serve`, as a performance engineer
+# runs it, with the CPU each process spent per request (from /proc/PID/stat).
+#
+# Usage: scripts/quic-overload.sh [SERVE_ARGS...]
+#   scripts/quic-overload.sh --workers 1                      # the router's default verifier
+#   scripts/quic-overload.sh --workers 1 --verifier p256      # 2-core machines (BENCHMARKS.md)
+#
+# Environment:
+#   LOADGEN_ARGS  extra loadgen arguments (e.g. "--rate 5000" or "-s steady -d 10s")
+#   KEEP_DIR      keep the server's data dir and logs here instead of a temporary dir
+#
+# Builds the release binaries first (cargo decides whether anything is stale). The server runs
+# in memory (no fsync in the figures) with DUIS and metrics off; the exit status is loadgen's
+# (0 only when every expectation held).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release -q -p dcc-router -p loadgen
+bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"
+
+dir="${KEEP_DIR:-$(mktemp -d)}"
+mkdir -p "$dir"
+port=$((20000 + RANDOM % 20000))
+"$bin/dcc-router" serve --listen "127.0.0.1:$port" --data-dir "$dir/data" --in-memory \
+    --duis '' --metrics '' "$@" >"$dir/serve.log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; [ -n "${KEEP_DIR:-}" ] || rm -rf "$dir"' EXIT
+for _ in $(seq 1 300); do
+    grep -q "listening on" "$dir/serve.log" && break
+    kill -0 "$server" 2>/dev/null || { cat "$dir/serve.log" >&2; exit 1; }
+    sleep 0.1
+done
+grep -E "verify|capacity" "$dir/serve.log" | head -2
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+before=$(ticks "$server")
+set +e
+# shellcheck disable=SC2086
+/usr/bin/env time -f "%U %S" -o "$dir/loadgen.time" "$bin/loadgen" -s overload \
+    --target "quic://127.0.0.1:$port" --pki "$dir/data/pki" ${LOADGEN_ARGS:-} >"$dir/loadgen.txt" 2>&1
+status=$?
+set -e
+after=$(ticks "$server")
+sed -n '/^rate:/,$p' "$dir/loadgen.txt"
+sent=$(sed -n 's/^generator: [0-9]* scheduled, \([0-9]*\) sent.*/\1/p' "$dir/loadgen.txt")
+read -r lu ls < <(tail -n 1 "$dir/loadgen.time")
+python3 - "$sent" "$before" "$after" "$hz" "$lu" "$ls" <<'PY'
+import sys
+sent, before, after, hz, lu, ls = sys.argv[1:]
+sent = max(int(sent or 0), 1)
+server = (int(after) - int(before)) / int(hz)
+gen = float(lu) + float(ls)
+print(f"cpu: server {server:.2f} s = {server / sent * 1e6:.1f} µs/request; "
+      f"loadgen {gen:.2f} s = {gen / sent * 1e6:.1f} µs/request (setup and signing ahead included); "
+      f"{sent} requests")
+PY
+exit $status
