@@ -12,7 +12,7 @@ use hyper::client::conn::http1;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use crate::ingress::https::DuisService;
+use crate::ingress::https::{DuisService, LANE_HEADER};
 use crate::ingress::tls::{https_client_config, TlsError, TlsMaterial};
 
 /// Why a DUIS request got no answer.
@@ -51,6 +51,10 @@ pub struct DuisReply {
     pub content_type: Option<String>,
     /// The body.
     pub body: Bytes,
+    /// The lane that carried the request, from the router's
+    /// [`LANE_HEADER`](crate::ingress::https::LANE_HEADER) (absent from DCC Boxed, and for
+    /// requests refused before classification).
+    pub lane: Option<crate::Lane>,
 }
 
 /// One connection to a DUIS endpoint.
@@ -133,11 +137,17 @@ impl DuisClient {
             .get(hyper::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let lane = res
+            .headers()
+            .get(LANE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let body = res.into_body().collect().await?.to_bytes();
         Ok(DuisReply {
             status,
             content_type,
             body,
+            lane,
         })
     }
 }

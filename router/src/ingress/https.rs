@@ -19,7 +19,9 @@
 //! | a TLS handshake slower than [`HttpLimits::handshake_timeout`] | connection closed |
 //!
 //! Everything else — including a request sent to the wrong one of the three services (E13)
-//! — is a DUIS answer (`200`, `application/xml`) written by the handler.
+//! — is a DUIS answer (`200`, `application/xml`) written by the handler, with the lane that
+//! carried the request in the [`LANE_HEADER`] response header (a router extension, for load
+//! generators' per-lane reports).
 //!
 //! With TLS, the client certificate is verified against the configured CA (as on QUIC) and
 //! names the User the connection speaks for ([`PeerIdentity`]); the handler passes it to the
@@ -93,21 +95,32 @@ impl DuisService {
     }
 }
 
-/// What the handler answers: an HTTP status and an XML body.
+/// The HTTP response header naming the priority lane that carried a request (`L0`…`L3`),
+/// absent when the request was refused before classification.
+///
+/// Why a header outside DUIS: the DUIS Response has no field for it, and a load generator
+/// reports latency per lane as it does over QUIC (whose answer carries the lane). DUIS clients
+/// ignore headers they do not know.
+pub const LANE_HEADER: &str = "x-dcc-router-lane";
+
+/// What the handler answers: an HTTP status, an XML body, and the lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpAnswer {
     /// The HTTP status (200 for every DUIS answer, refusals included).
     pub status: StatusCode,
     /// The body (`application/xml`).
     pub body: Bytes,
+    /// The lane that carried the request, sent as [`LANE_HEADER`].
+    pub lane: Option<crate::Lane>,
 }
 
 impl HttpAnswer {
-    /// A DUIS document, 200.
+    /// A DUIS document, 200, no lane.
     pub fn xml(body: impl Into<Bytes>) -> Self {
         HttpAnswer {
             status: StatusCode::OK,
             body: body.into(),
+            lane: None,
         }
     }
 }
@@ -320,7 +333,22 @@ async fn respond(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/xml"),
     );
+    if let Some(lane) = answer.lane {
+        r.headers_mut().insert(
+            LANE_HEADER,
+            hyper::header::HeaderValue::from_static(lane_name(lane)),
+        );
+    }
     r
+}
+
+const fn lane_name(lane: crate::Lane) -> &'static str {
+    match lane {
+        crate::Lane::L0 => "L0",
+        crate::Lane::L1 => "L1",
+        crate::Lane::L2 => "L2",
+        crate::Lane::L3 => "L3",
+    }
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
