@@ -32,8 +32,14 @@ pub enum DuisClientError {
         source: std::io::Error,
     },
     /// The server name is not a valid DNS name or IP address.
-    #[error("server name {0:?} is not a DNS name or IP address")]
-    ServerName(String),
+    #[error("server name {name:?} is not a DNS name or IP address")]
+    ServerName {
+        /// The name given.
+        name: String,
+        /// Why.
+        #[source]
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
     /// HTTP failed (the connection closed, a malformed answer).
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
@@ -74,7 +80,10 @@ impl DuisClient {
     ) -> Result<Self, DuisClientError> {
         let config = https_client_config(tls)?;
         let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
-            .map_err(|_| DuisClientError::ServerName(server_name.to_owned()))?;
+            .map_err(|source| DuisClientError::ServerName {
+                name: server_name.to_owned(),
+                source,
+            })?;
         let tcp = tokio::net::TcpStream::connect(server)
             .await
             .map_err(|source| DuisClientError::Connect { server, source })?;
