@@ -23,6 +23,8 @@
 #   ROUNDS       alternating quic/https pairs (default 3)
 #   SCENARIO     loadgen scenario (default steady)
 #   WORKERS      the server's verify workers (default 1)
+#   SERVE_ARGS   more `serve` flags, e.g. `--in-memory` (no durable store: the ingresses' and
+#                the pipeline's cost without the per-request anti-replay fsync group commit)
 #   PIN          1 (default when nproc >= 2): server on CPU 0, loadgen on CPU 1
 #   TEMPLATES    --duis-templates for loadgen (default ../shared/vectors/dccboxed/templates,
 #                else builtin)
@@ -71,7 +73,8 @@ trap cleanup EXIT
 
 data="$tmp/data"
 RUST_LOG=warn "${on_server[@]}" "$router" serve --data-dir "$data" --listen 127.0.0.1:0 \
-    --duis 127.0.0.1:0 --metrics '' --workers "$workers" >"$tmp/server.out" 2>"$tmp/server.err" &
+    --duis 127.0.0.1:0 --metrics '' --workers "$workers" ${SERVE_ARGS:-} \
+    >"$tmp/server.out" 2>"$tmp/server.err" &
 server_pid=$!
 quic="" https=""
 for _ in $(seq 1 600); do
@@ -85,7 +88,8 @@ done
 sleep 0.5
 pki="$data/pki"
 clk="$(getconf CLK_TCK)"
-echo "server pid $server_pid: quic://$quic, https://$https; workers $workers; templates $templates"
+echo "server pid $server_pid: quic://$quic, https://$https; workers $workers${SERVE_ARGS:+, $SERVE_ARGS};" \
+    "templates $templates"
 echo "machine: $ncpu CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')," \
     "pinning $([ "$pin" = 1 ] && echo "server CPU 0, loadgen CPU 1" || echo off)," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -130,7 +134,8 @@ done
 q="$(echo "${cpu[quic]} / $clk * 1000000 / ${answered[quic]}" | bc -l)"
 h="$(echo "${cpu[https]} / $clk * 1000000 / ${answered[https]}" | bc -l)"
 echo
-echo "date $(date -u +%FT%TZ); scenario $scenario at $rate/s, ${run_s} s x $rounds rounds each; server workers $workers"
+echo "date $(date -u +%FT%TZ); scenario $scenario at $rate/s, ${run_s} s x $rounds rounds each;" \
+    "server workers $workers${SERVE_ARGS:+, $SERVE_ARGS}"
 printf 'server CPU per request: quic %.1f µs, https (DUIS XML) %.1f µs; https/quic %.2fx\n' "$q" "$h" \
     "$(echo "$h / $q" | bc -l)"
 printf 'ok: quic %s of %s, https %s of %s\n' "${okc[quic]}" "${answered[quic]}" "${okc[https]}" "${answered[https]}"
