@@ -79,10 +79,12 @@ impl DuisClient {
         tls: &TlsMaterial,
     ) -> Result<Self, DuisClientError> {
         let config = https_client_config(tls)?;
-        let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
-            .map_err(|source| DuisClientError::ServerName {
-                name: server_name.to_owned(),
-                source,
+        let name =
+            rustls::pki_types::ServerName::try_from(server_name.to_owned()).map_err(|source| {
+                DuisClientError::ServerName {
+                    name: server_name.to_owned(),
+                    source,
+                }
             })?;
         let tcp = tokio::net::TcpStream::connect(server)
             .await

@@ -16,6 +16,7 @@
 //! | a body over [`HttpLimits::max_body`] | 413 |
 //! | a body that stops arriving ([`HttpLimits::request_timeout`]) | connection closed |
 //! | more than [`HttpLimits::max_connections`] connections | new ones closed at accept |
+//! | more than [`HttpLimits::max_connections_per_source`] from one address | its new ones closed at accept |
 //! | a TLS handshake slower than [`HttpLimits::handshake_timeout`] | connection closed |
 //!
 //! Everything else — including a request sent to the wrong one of the three services (E13)
@@ -144,6 +145,11 @@ pub trait DuisHandler: Send + Sync + 'static {
 pub struct HttpLimits {
     /// Connections at once (TLS handshakes included); more are closed at accept.
     pub max_connections: usize,
+    /// Connections at once from one source address; more from it are closed at accept, so
+    /// that one client cannot take every slot of [`HttpLimits::max_connections`]. Higher than
+    /// QUIC's per-source cap: HTTP/1.1 carries one request at a time per connection, so a
+    /// busy client (several Users behind one address, each with a pool) needs many.
+    pub max_connections_per_source: usize,
     /// Largest request body (DUIS requests are kilobytes; firmware images are the largest).
     pub max_body: usize,
     /// Longest TLS handshake.
@@ -159,6 +165,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             max_connections: 1024,
+            max_connections_per_source: 256,
             max_body: 1 << 20,
             handshake_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
@@ -216,6 +223,48 @@ impl HttpsServer {
     }
 }
 
+/// Open connections by source address.
+type PerSource = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection's place in its source's count, given back when the connection ends.
+struct SourceSlot {
+    counts: PerSource,
+    source: std::net::IpAddr,
+}
+
+impl SourceSlot {
+    /// A place for a connection from `source`, `None` when it has its cap.
+    fn take(counts: &PerSource, source: std::net::IpAddr, limits: HttpLimits) -> Option<Self> {
+        let mut c = counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = c.entry(source).or_insert(0);
+        if *n >= limits.max_connections_per_source {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            counts: Arc::clone(counts),
+            source,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut c = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = c.get_mut(&self.source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.remove(&self.source);
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
@@ -224,6 +273,7 @@ async fn accept_loop(
     stop: Arc<Notify>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_source: PerSource = Arc::default();
     let mut conns = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -231,7 +281,7 @@ async fn accept_loop(
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             a = listener.accept() => a,
         };
-        let (tcp, _from) = match accepted {
+        let (tcp, from) = match accepted {
             Ok(a) => a,
             // Out of descriptors and the like: back off rather than spin.
             Err(_) => {
@@ -245,11 +295,15 @@ async fn accept_loop(
             drop(tcp);
             continue;
         };
+        let Some(source_slot) = SourceSlot::take(&per_source, from.ip(), limits) else {
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let handler = Arc::clone(&handler);
         let acceptor = acceptor.clone();
         conns.spawn(async move {
-            let _slot = slot;
+            let _slot = (slot, source_slot);
             match acceptor {
                 None => serve_connection(tcp, None, limits, handler).await,
                 Some(acceptor) => {
@@ -380,5 +434,67 @@ mod tests {
         assert!(!DuisService::SendCommand.accepts(4));
         assert!(DuisService::Transform.accepts(4));
         assert!(DuisService::NonDevice.accepts(8));
+    }
+
+    struct Echo;
+
+    impl DuisHandler for Echo {
+        fn handle(
+            &self,
+            _peer: Option<Arc<PeerIdentity>>,
+            _service: DuisService,
+            body: Bytes,
+        ) -> HandlerFuture {
+            Box::pin(async move { HttpAnswer::xml(body) })
+        }
+    }
+
+    async fn post(
+        c: &mut crate::client::DuisClient,
+    ) -> Result<crate::client::DuisReply, crate::client::DuisClientError> {
+        c.post(DuisService::SendCommand, Bytes::from_static(b"<x/>"))
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_source_cannot_hold_more_than_its_connections() {
+        use crate::client::DuisClient;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let limits = HttpLimits {
+            max_connections_per_source: 2,
+            ..HttpLimits::default()
+        };
+        let server = HttpsServer::start(listener, None, limits, Arc::new(Echo)).unwrap();
+        let addr = server.local_addr();
+        let mut a = DuisClient::connect_plain(addr).await.unwrap();
+        let mut b = DuisClient::connect_plain(addr).await.unwrap();
+        assert_eq!(post(&mut a).await.unwrap().body, "<x/>");
+        assert_eq!(post(&mut b).await.unwrap().body, "<x/>");
+        // A third from the same address is closed at accept: no answer on it.
+        let third = match DuisClient::connect_plain(addr).await {
+            Ok(mut c) => post(&mut c).await.is_err(),
+            Err(_) => true,
+        };
+        assert!(third, "a third connection from one source was served");
+        // One of the two ends: its place is given back, and a new connection is served (once
+        // the server has seen the close).
+        drop(a);
+        let mut served = false;
+        for _ in 0..200 {
+            if let Ok(mut c) = DuisClient::connect_plain(addr).await {
+                if post(&mut c).await.is_ok() {
+                    served = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(served, "the freed place was not given back");
+        assert!(
+            post(&mut b).await.is_ok(),
+            "the other connection still works"
+        );
+        drop(b);
+        server.shutdown().await;
     }
 }
