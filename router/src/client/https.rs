@@ -58,7 +58,7 @@ pub struct DuisReply {
     /// The body.
     pub body: Bytes,
     /// The lane that carried the request, from the router's
-    /// [`LANE_HEADER`](crate::ingress::https::LANE_HEADER) (absent from DCC Boxed, and for
+    /// [`LANE_HEADER`] (absent from DCC Boxed, and for
     /// requests refused before classification).
     pub lane: Option<crate::Lane>,
 }
