@@ -39,9 +39,20 @@ pub struct Args {
     /// Ramp-up from zero to the first phase's rate, e.g. `2s`.
     #[arg(long, value_parser = parse_duration)]
     pub ramp: Option<Duration>,
-    /// `inproc` (embedded router), `mock` (scripted stand-in) or `quic://HOST:PORT`.
+    /// `inproc` (embedded router), `mock` (scripted stand-in), `quic://HOST:PORT` (binary
+    /// envelopes over QUIC), `https://HOST:PORT` (DUIS XML over HTTPS with client certificates)
+    /// or `http://HOST:PORT` (DUIS XML over plain HTTP: `serve --duis-plain`).
     #[arg(long, short, default_value = "inproc")]
     pub target: String,
+    /// DUIS request templates (https/http only): a directory of DUIS XML templates (the DCC
+    /// Reference Test Data Set's, in this project's layout), or `builtin` for loadgen's minimal
+    /// documents (header and an empty body element).
+    #[arg(long, default_value = crate::duis::DEFAULT_TEMPLATES)]
+    pub duis_templates: String,
+    /// The server's QUIC address (https/http only): its admin channel carries scenario events,
+    /// the device-count check and the capacity estimate (the DUIS ingress has none).
+    #[arg(long)]
+    pub admin: Option<String>,
     /// Print the report as JSON on stdout instead of the text summary.
     #[arg(long)]
     pub json: bool,
@@ -54,14 +65,14 @@ pub struct Args {
     /// Signing threads (default: enough for the peak rate).
     #[arg(long)]
     pub signer_threads: Option<usize>,
-    /// PKI directory of the server (quic only): the population (Users, signing keys,
+    /// PKI directory of the server (quic, https, http): the population (Users, signing keys,
     /// certificates) and every connection's TLS client certificate come from it.
     #[arg(long, default_value = "dcc-router-data/pki")]
     pub pki: PathBuf,
-    /// Demo devices the server registered (quic only; `dcc-router serve --demo-devices`).
+    /// Demo devices the server registered (quic, https, http; `dcc-router serve --demo-devices`).
     #[arg(long, default_value_t = dcc_router::client::demo::DEFAULT_DEMO_DEVICES)]
     pub devices: u64,
-    /// Percentage of the server's demo devices in prepayment mode (quic only).
+    /// Percentage of the server's demo devices in prepayment mode (quic, https, http).
     #[arg(long, default_value_t = dcc_router::client::demo::DEFAULT_PREPAYMENT_PERCENT)]
     pub prepayment_percent: u8,
     /// Worker threads of the embedded router (inproc only; default: its own default).
@@ -106,15 +117,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Builds the world the scenario runs in: loadgen's own population, or for a QUIC target the
-/// server's, read from `--pki` ([`World::from_pki_dir`]).
+/// Builds the world the scenario runs in: loadgen's own population, or for a server target
+/// (QUIC, HTTPS) the server's, read from `--pki` ([`World::from_pki_dir`]).
 pub fn make_world(args: &Args, scenario: &Scenario) -> Result<World, String> {
-    match target::parse_kind(&args.target).map_err(|e| e.to_string())? {
-        TargetKind::Quic(_) => {
-            World::from_pki_dir(&args.pki, scenario, args.devices, args.prepayment_percent)
-                .map_err(|e| e.to_string())
-        }
-        _ => Ok(World::new(&scenario.population)),
+    if target::parse_kind(&args.target)
+        .map_err(|e| e.to_string())?
+        .is_server()
+    {
+        World::from_pki_dir(&args.pki, scenario, args.devices, args.prepayment_percent)
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(World::new(&scenario.population))
     }
 }
 
@@ -141,6 +154,28 @@ pub async fn make_target(
             TokioClock::start_now(),
         )),
         TargetKind::Quic(addr) => target::quic::build(&addr, &args.pki, world).await,
+        TargetKind::Https { addr, tls } => {
+            let templates = crate::duis::TemplateSet::from_arg(&args.duis_templates)?;
+            let t = target::https::connect(
+                &addr,
+                tls,
+                &args.pki,
+                world,
+                scenario,
+                &templates,
+                args.admin.as_deref(),
+            )
+            .await?;
+            if !args.quiet {
+                eprintln!(
+                    "loadgen: DUIS templates from {} ({} loaded): {}",
+                    templates.source(),
+                    templates.len(),
+                    t.templates_chosen()
+                );
+            }
+            Ok(Arc::new(t))
+        }
         #[allow(unreachable_patterns)]
         _ => Err(target::TargetError::Unknown(args.target.clone())),
     }
@@ -235,7 +270,7 @@ async fn async_main(args: Args) -> Result<bool, String> {
         }
     }
     let world = Arc::new(make_world(&args, &scenario)?);
-    if !args.quiet && matches!(target::parse_kind(&args.target), Ok(TargetKind::Quic(_))) {
+    if !args.quiet && target::parse_kind(&args.target).is_ok_and(|k| k.is_server()) {
         eprintln!(
             "loadgen: population from {} (the scenario's [population] does not apply): {} \
              Suppliers, {} network operator(s), {} SRP(s), {} Other User(s); {} devices, {} % \
@@ -402,8 +437,15 @@ mod tests {
         let sc = Scenario::load("steady").unwrap();
         let err = make_world(&args, &sc).unwrap_err();
         assert!(err.contains("PKI directory"), "{err}");
-        let args = Args::parse_from(["loadgen", "--target", "http://x"]);
+        let args = Args::parse_from(["loadgen", "--target", "ftp://x"]);
         assert!(make_world(&args, &sc).is_err());
+        // https and http are server targets: their population comes from the PKI directory.
+        for t in ["https://127.0.0.1:8443", "http://127.0.0.1:8080"] {
+            let args =
+                Args::parse_from(["loadgen", "--target", t, "--pki", missing.to_str().unwrap()]);
+            let err = make_world(&args, &sc).unwrap_err();
+            assert!(err.contains("PKI directory"), "{t}: {err}");
+        }
     }
 
     fn scenario_file(expect_max_ms: f64) -> tempfile::NamedTempFile {

@@ -9,7 +9,7 @@
 //! ```text
 //! scenario (TOML) ─► Plan (schedule, phases, events) ─► signer_pool threads (sign ahead)
 //!     ─► per-sender channels ─► sender tasks (wait for intended time, send, never block)
-//!     ─► target (inproc router | mock | quic) ─► per-task recorder ─► collector each second
+//!     ─► target (inproc router | mock | quic | https) ─► per-task recorder ─► collector each second
 //!     ─► report: text, JSON, .hgrm per lane, .hlog, HTML
 //! ```
 #![forbid(unsafe_code)]
@@ -17,6 +17,7 @@
 pub mod calibrate;
 pub mod cli;
 pub mod clock;
+pub mod duis;
 pub mod expect;
 pub mod merge;
 pub mod outcome;

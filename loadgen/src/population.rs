@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::path::{Path, PathBuf};
 
+use dcc_signing::duis::IssuerSerial;
 use dcc_signing::pki::demo::DemoPki;
 use dcc_signing::{CertId, Eui64, RemotePartyRole, Signer, UserRole};
 
@@ -62,6 +63,9 @@ pub struct User {
     pub cert: CertId,
     /// Its signing key.
     pub signer: Signer,
+    /// How DUIS XML-DSig names its certificate (`X509IssuerSerial`): known for a population
+    /// read from a PKI directory, `None` for loadgen's own (which has no certificates).
+    pub xml_id: Option<IssuerSerial>,
     counter: AtomicU64,
 }
 
@@ -151,6 +155,7 @@ impl World {
                         remote_role: rr,
                         cert: CertId::new(issuer, &serial).unwrap_or_else(unreachable_cert),
                         signer: Signer::random(),
+                        xml_id: None,
                         counter: AtomicU64::new(start),
                     });
                     idx
@@ -302,6 +307,7 @@ impl World {
                 roles: u.user_roles,
                 remote_role: u.role,
                 cert: u.cert.id,
+                xml_id: Some(IssuerSerial::of(&u.cert)),
                 signer: u.signer,
                 counter: AtomicU64::new(start),
             });

@@ -180,8 +180,8 @@ pub async fn run(
 ) -> RunResult {
     let mut warnings = plan.warnings.clone();
     let schedule = Arc::new(plan.schedule.clone());
-    let workload = Arc::new(Workload::new(&plan, world.clone()));
-    let per_thread = measure_sign_rate(&world);
+    let workload = Arc::new(Workload::new(&plan, world.clone()).with_wire(target.wire()));
+    let per_thread = measure_sign_rate(&workload);
     let peak = schedule.peak_rate();
     let threads = opts
         .signer_threads

@@ -154,6 +154,9 @@ pub async fn run_sender<C: Clock>(
         recorder.with(|s| s.record_send(item.phase, lag, lag > LATE_THRESHOLD));
         let fut = target.send(Request {
             bytes,
+            // None for a replay: it resends the request alone (a Signed Pre-Command without
+            // its transform, which the router refuses E12).
+            transform: item.transform,
             via: item.via,
         });
         let deadline = sent_at + cfg.request_timeout;

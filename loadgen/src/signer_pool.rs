@@ -26,6 +26,7 @@ use dcc_signing::{FastSigner, Signer};
 use crate::population::World;
 use crate::scenario::Attack;
 use crate::schedule::Schedule;
+use crate::target::WireForm;
 use crate::workload::{Draft, SignWith, Workload};
 
 /// A request ready to send.
@@ -37,8 +38,10 @@ pub struct Prepared {
     pub phase: usize,
     /// Tag index.
     pub tag: usize,
-    /// The signed envelope (empty for a replay: the sender fills it in).
+    /// The signed envelope or DUIS document (empty for a replay: the sender fills it in).
     pub bytes: Vec<u8>,
+    /// DUIS Signed Pre-Commands: the CV 4 form sent to the Transform service first.
+    pub transform: Option<Vec<u8>>,
     /// The User whose connection carries it (the originator).
     pub via: Option<usize>,
     /// A replay of an earlier accepted request.
@@ -112,20 +115,31 @@ pub fn sign_draft(world: &World, draft: &Draft, index: u64) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
+/// Signs `draft` in the workload's wire form: (request, transform request).
+fn encode(workload: &Workload, draft: &Draft, index: u64) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    match workload.wire() {
+        WireForm::Duis(enc) => enc
+            .encode(workload.world(), draft, index)
+            .map(|w| (w.document, w.transform)),
+        _ => sign_draft(workload.world(), draft, index).map(|b| (b, None)),
+    }
+}
+
 fn prepare(workload: &Workload, schedule: &Schedule, index: u64) -> Option<Prepared> {
     let phase = schedule.phase_of(index);
     let draft = workload.draft(index, phase)?;
     let replay = draft.attack == Some(Attack::Replay);
-    let bytes = if replay {
-        Vec::new()
+    let (bytes, transform) = if replay {
+        (Vec::new(), None)
     } else {
-        sign_draft(workload.world(), &draft, index)?
+        encode(workload, &draft, index)?
     };
     Some(Prepared {
         index,
         phase,
         tag: draft.tag,
         bytes,
+        transform,
         via: draft.via,
         replay,
     })
@@ -256,35 +270,20 @@ impl SignerPool {
     }
 }
 
-/// Measures how many envelopes one thread signs per second on this machine (~50 ms).
-pub fn measure_sign_rate(world: &World) -> f64 {
-    use dcc_signing::{CommandVariant, ExecutionKind, RequestId, Srv, UserRole};
-    let Some(user) = world.users.first() else {
-        return 0.0;
-    };
-    let mut header = Header {
-        role: UserRole::ImportSupplier,
-        command_variant: CommandVariant::NON_CRITICAL_WAN,
-        execution: ExecutionKind::OnDemand,
-        srv: Srv::new2(2, 2),
-        request_id: RequestId {
-            originator: user.eui,
-            target: world.device_eui(0),
-            counter: 1,
-        },
-        execute_at: 0,
-        signer: user.cert,
-    };
-    let body = body(48, 0);
+/// Measures how many requests one thread prepares per second on this machine (~50 ms), in
+/// the workload's wire form and mix (envelopes, or DUIS documents — two for a Signed
+/// Pre-Command). Uses fresh counters, which the run then skips.
+pub fn measure_sign_rate(workload: &Workload) -> f64 {
     let t0 = Instant::now();
     let mut n = 0u64;
     while t0.elapsed() < Duration::from_millis(50) || n < 20 {
-        header.request_id.counter = n + 1;
-        if sign_envelope(&user.signer, &header, &body).is_some() {
-            n += 1;
-        } else {
+        let Some(draft) = workload.draft(n, 0) else {
+            return 0.0;
+        };
+        if encode(workload, &draft, n).is_none() {
             return 0.0;
         }
+        n += 1;
     }
     n as f64 / t0.elapsed().as_secs_f64()
 }

@@ -14,7 +14,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::population::World;
-use crate::scenario::{Attack, DeviceSel, Party, Plan};
+use crate::scenario::{Attack, DeviceSel, MixSpec, Party, Plan, Scenario};
+use crate::target::WireForm;
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -64,6 +65,26 @@ pub struct Workload {
     /// Per schedule phase: cumulative weights and entry indices.
     tables: Vec<Vec<(f64, usize)>>,
     seed: u64,
+    wire: WireForm,
+}
+
+/// A mix entry's SRV, command variant and execution, defaults applied.
+fn resolve(m: &MixSpec) -> (Srv, CommandVariant, ExecutionKind) {
+    let srv: Srv = m.srv.parse().unwrap_or(Srv::new2(2, 2));
+    let cv =
+        m.cv.and_then(CommandVariant::new)
+            .unwrap_or(if m.device == DeviceSel::Dcc {
+                CommandVariant::NON_DEVICE
+            } else {
+                CommandVariant::NON_CRITICAL_WAN
+            });
+    (srv, cv, m.execution.unwrap_or(ExecutionKind::OnDemand))
+}
+
+/// Every (SRV, command variant, execution) `scenario`'s mix sends: what a wire form other than
+/// the envelope prepares for before the run (the DUIS target's template shapes).
+pub fn request_kinds(scenario: &Scenario) -> Vec<(Srv, CommandVariant, ExecutionKind)> {
+    scenario.mix.iter().map(resolve).collect()
 }
 
 impl Workload {
@@ -74,14 +95,7 @@ impl Workload {
             .mix
             .iter()
             .map(|m| {
-                let srv: Srv = m.srv.parse().unwrap_or(Srv::new2(2, 2));
-                let cv =
-                    m.cv.and_then(CommandVariant::new)
-                        .unwrap_or(if m.device == DeviceSel::Dcc {
-                            CommandVariant::NON_DEVICE
-                        } else {
-                            CommandVariant::NON_CRITICAL_WAN
-                        });
+                let (srv, cv, execution) = resolve(m);
                 Entry {
                     tag: plan.tag_index(&m.tag).unwrap_or(0),
                     srv,
@@ -90,7 +104,7 @@ impl Workload {
                     device: m.device,
                     role: m.role,
                     cv,
-                    execution: m.execution.unwrap_or(ExecutionKind::OnDemand),
+                    execution,
                     attack: m.attack,
                     body_len: m.body_len.unwrap_or(48),
                 }
@@ -118,7 +132,19 @@ impl Workload {
             entries,
             tables,
             seed: sc.seed,
+            wire: WireForm::Envelope,
         }
+    }
+
+    /// The same workload in another wire form (DUIS XML for the https/http targets).
+    pub fn with_wire(mut self, wire: WireForm) -> Self {
+        self.wire = wire;
+        self
+    }
+
+    /// The wire form requests are prepared in.
+    pub fn wire(&self) -> &WireForm {
+        &self.wire
     }
 
     /// The world.

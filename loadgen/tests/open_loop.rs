@@ -44,6 +44,7 @@ fn prefilled(n: u64, bytes: &[u8]) -> flume::Receiver<Prepared> {
             phase: 0,
             tag: 0,
             bytes: bytes.to_vec(),
+            transform: None,
             via: None,
             replay: false,
         })
@@ -217,6 +218,7 @@ async fn generator_lag_is_counted_and_corrected_latency_includes_it() {
                 phase: 0,
                 tag: 0,
                 bytes: bytes.clone(),
+                transform: None,
                 via: None,
                 replay: false,
             };

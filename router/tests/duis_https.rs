@@ -151,6 +151,9 @@ async fn a_signed_duis_request_over_https_gets_a_signed_duis_response() {
         .unwrap();
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.content_type.as_deref(), Some("application/xml"));
+    // A top-up to a prepayment device went through the prepayment lane; the router says so in
+    // its lane header (loadgen's per-lane report reads it).
+    assert_eq!(r.lane, Some(dcc_router::Lane::L1));
     let (code, id, response_id) = env.read_answer(&r.body);
     assert_eq!(code, "I0", "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(id.unwrap().counter, 1);

@@ -490,6 +490,15 @@ async fn requests_fail_promptly_when_the_connection_ends_and_after() {
             .expect("failed promptly, not at the 30 s request timeout")
             .unwrap();
         assert!(matches!(r, Err(ClientError::Transport(_))), "{r:?}");
+        // The cause travels as a typed source (the connection's or stream's error), not a
+        // string.
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), "transport");
+        assert!(
+            std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<dcc_router::client::TransportError>()),
+            "{e:?}"
+        );
     }
     // Sent after the failure: refused at once.
     let r = tokio::time::timeout(

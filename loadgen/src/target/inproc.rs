@@ -20,7 +20,7 @@ use dcc_router::{
 use dcc_signing::verify::P256Verifier;
 
 use super::{OutcomeFuture, Request, Target, TargetError};
-use crate::outcome::{Outcome, OutcomeClass};
+use crate::outcome::{Lane, Outcome, OutcomeClass};
 use crate::population::World;
 use crate::scenario::EventSpec;
 
@@ -93,6 +93,24 @@ pub fn class_of(code: ResponseCode) -> OutcomeClass {
         | ResponseCode::DeviceUnreachable
         | ResponseCode::NoDeviceResponse => OutcomeClass::Error,
         _ => OutcomeClass::Refused,
+    }
+}
+
+/// Maps a response code as a remote target writes it (QUIC answer, DUIS `ResponseCode`) to an
+/// outcome, through `ResponseCode: FromStr`. A code this build does not know (a newer server)
+/// counts as a refusal under its own name rather than being dropped.
+pub fn outcome_of_code(code: &str, lane: Lane) -> Outcome {
+    match code.parse::<ResponseCode>() {
+        Ok(c) => Outcome {
+            class: class_of(c),
+            code: c.code().into(),
+            lane,
+        },
+        Err(_) => Outcome {
+            class: OutcomeClass::Refused,
+            code: code.chars().take(32).collect::<String>().into(),
+            lane,
+        },
     }
 }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dcc_router::client::admin::{AdminAnswer, AdminRequest};
 use dcc_router::client::{Client, ClientError, StreamMode, TlsMaterial, WireAnswer};
 
-use super::inproc::class_of;
+use super::inproc::outcome_of_code;
 use super::{OutcomeFuture, Request, Target, TargetError};
 use crate::outcome::{Lane, Outcome, OutcomeClass};
 use crate::population::{World, PKI_ADMIN_NAME};
@@ -42,11 +42,20 @@ pub struct QuicTarget {
     addr: SocketAddr,
     /// One connection per User of the world, by index (`None`: the User sends nothing).
     clients: Vec<Option<Arc<Client>>>,
-    admin: Option<TlsMaterial>,
-    pki: PathBuf,
+    admin: AdminLink,
     mode: StreamMode,
     /// The server's capacity estimate from `admin status`, requests/s.
     capacity: Option<f64>,
+}
+
+/// The server's admin channel (QUIC), as the PKI directory's `admin` User: scenario events,
+/// the device-count check at setup, the capacity estimate. Shared by the QUIC and HTTPS
+/// targets (the DUIS ingress has no admin protocol).
+#[derive(Debug, Clone)]
+pub struct AdminLink {
+    addr: SocketAddr,
+    tls: Option<TlsMaterial>,
+    pki: PathBuf,
 }
 
 /// The TLS material of User `name` of the PKI directory `pki`.
@@ -65,7 +74,7 @@ pub async fn resolve(addr: &str) -> Result<SocketAddr, TargetError> {
         .and_then(|mut it| it.next())
         .ok_or_else(|| {
             TargetError::Admin(format!(
-                "quic://{addr}: not a HOST:PORT that resolves (e.g. quic://127.0.0.1:4433)"
+                "{addr}: not a HOST:PORT that resolves (e.g. 127.0.0.1:4433)"
             ))
         })
 }
@@ -92,16 +101,12 @@ pub async fn connect(
             })?;
         clients.push(Some(Arc::new(c)));
     }
-    let admin = user_tls(pki, PKI_ADMIN_NAME).ok();
-    let capacity = match &admin {
-        Some(tls) => server_capacity(server, tls).await,
-        None => None,
-    };
+    let admin = AdminLink::new(server, pki);
+    let capacity = admin.capacity().await;
     Ok(QuicTarget {
         addr: server,
         clients,
         admin,
-        pki: pki.to_path_buf(),
         mode,
         capacity,
     })
@@ -126,20 +131,7 @@ pub async fn build(addr: &str, pki: &Path, world: &World) -> Result<Arc<dyn Targ
 
 /// Maps a wire answer to an outcome, as [`super::inproc::outcome_of`] maps a router response.
 pub fn outcome_of_wire(a: &WireAnswer) -> Outcome {
-    // A code this build does not know (a newer server) counts as a refusal under its own
-    // name rather than being dropped.
-    match a.response_code() {
-        Ok(c) => Outcome {
-            class: class_of(c),
-            code: c.code().into(),
-            lane: a.lane().into(),
-        },
-        Err(_) => Outcome {
-            class: OutcomeClass::Refused,
-            code: a.code.clone().into(),
-            lane: a.lane().into(),
-        },
-    }
+    outcome_of_code(&a.code, a.lane().into())
 }
 
 /// Maps a client error (no answer) to an outcome.
@@ -161,12 +153,27 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-impl QuicTarget {
+impl AdminLink {
+    /// The admin channel of the server whose QUIC address is `addr`, with the `admin` User's
+    /// credentials from `pki` when they are there.
+    pub fn new(addr: SocketAddr, pki: &Path) -> Self {
+        AdminLink {
+            addr,
+            tls: user_tls(pki, PKI_ADMIN_NAME).ok(),
+            pki: pki.to_path_buf(),
+        }
+    }
+
+    /// The server's capacity estimate (`None` without admin credentials or an estimate).
+    pub async fn capacity(&self) -> Option<f64> {
+        server_capacity(self.addr, self.tls.as_ref()?).await
+    }
+
     /// Runs one admin request as the `admin` User. Blocking: it runs on a thread of its own
     /// with its own runtime, so that it works from synchronous trait methods whatever runtime
     /// the caller is on (events are rare; a handshake costs milliseconds).
-    pub fn admin_blocking(&self, request: AdminRequest) -> Result<AdminAnswer, TargetError> {
-        let tls = self.admin.clone().ok_or_else(|| {
+    pub fn call_blocking(&self, request: AdminRequest) -> Result<AdminAnswer, TargetError> {
+        let tls = self.tls.clone().ok_or_else(|| {
             TargetError::Admin(format!(
                 "no admin credentials under {}/users/{PKI_ADMIN_NAME}",
                 self.pki.display()
@@ -203,6 +210,53 @@ impl QuicTarget {
             Err(TargetError::Admin(answer.message))
         }
     }
+
+    /// [`Target::setup`] for a server target: the server registered its Users and demo
+    /// devices when it started; checks that it has the devices the world aims at (unregistered
+    /// devices would be refused E7). Nothing to check without admin credentials.
+    pub fn check_devices(&self, world: &World) -> Result<(), TargetError> {
+        if self.tls.is_none() {
+            return Ok(());
+        }
+        let answer = self.call_blocking(AdminRequest::Status)?;
+        if let Some(s) = answer.status {
+            if (s.devices as u64) < world.devices {
+                return Err(TargetError::Admin(format!(
+                    "the server has {} devices and the run aims at {}: pass --devices {} (or \
+                     start the server with more demo devices)",
+                    s.devices, world.devices, s.devices
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Target::apply`] for a server target: the event as an admin request.
+    pub fn apply(&self, world: &World, event: &EventSpec) -> Result<(), TargetError> {
+        let failed = world
+            .failed
+            .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
+        let cert = world.users[failed].cert;
+        let request = match event {
+            EventSpec::DelayRevocation => AdminRequest::DelayRevocation {
+                cert,
+                srps: world.srps.iter().map(|&i| world.users[i].eui).collect(),
+                // Empty: the server's policy's safe-mode set.
+                srvs: Vec::new(),
+                until: now_unix() + DELAY.as_secs(),
+            },
+            EventSpec::Revoke => AdminRequest::Revoke { cert },
+            EventSpec::EndDelay => AdminRequest::EndDelay { cert },
+        };
+        self.call_blocking(request).map(|_| ())
+    }
+}
+
+impl QuicTarget {
+    /// Runs one admin request as the `admin` User (see [`AdminLink::call_blocking`]).
+    pub fn admin_blocking(&self, request: AdminRequest) -> Result<AdminAnswer, TargetError> {
+        self.admin.call_blocking(request)
+    }
 }
 
 impl Target for QuicTarget {
@@ -216,22 +270,7 @@ impl Target for QuicTarget {
     }
 
     fn setup(&self, world: &World) -> Result<(), TargetError> {
-        // The server registered its Users and demo devices when it started: check that it has
-        // the devices the world aims at (unregistered devices would be refused E7).
-        if self.admin.is_none() {
-            return Ok(());
-        }
-        let answer = self.admin_blocking(AdminRequest::Status)?;
-        if let Some(s) = answer.status {
-            if (s.devices as u64) < world.devices {
-                return Err(TargetError::Admin(format!(
-                    "the server has {} devices and the run aims at {}: pass --devices {} (or \
-                     start the server with more demo devices)",
-                    s.devices, world.devices, s.devices
-                )));
-            }
-        }
-        Ok(())
+        self.admin.check_devices(world)
     }
 
     fn send(&self, request: Request) -> OutcomeFuture {
@@ -251,22 +290,7 @@ impl Target for QuicTarget {
     }
 
     fn apply(&self, world: &World, event: &EventSpec) -> Result<(), TargetError> {
-        let failed = world
-            .failed
-            .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
-        let cert = world.users[failed].cert;
-        let request = match event {
-            EventSpec::DelayRevocation => AdminRequest::DelayRevocation {
-                cert,
-                srps: world.srps.iter().map(|&i| world.users[i].eui).collect(),
-                // Empty: the server's policy's safe-mode set.
-                srvs: Vec::new(),
-                until: now_unix() + DELAY.as_secs(),
-            },
-            EventSpec::Revoke => AdminRequest::Revoke { cert },
-            EventSpec::EndDelay => AdminRequest::EndDelay { cert },
-        };
-        self.admin_blocking(request).map(|_| ())
+        self.admin.apply(world, event)
     }
 
     fn capacity_hint(&self) -> Option<f64> {

@@ -12,7 +12,7 @@ use hyper::client::conn::http1;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use crate::ingress::https::DuisService;
+use crate::ingress::https::{DuisService, LANE_HEADER};
 use crate::ingress::tls::{https_client_config, TlsError, TlsMaterial};
 
 /// Why a DUIS request got no answer.
@@ -32,8 +32,14 @@ pub enum DuisClientError {
         source: std::io::Error,
     },
     /// The server name is not a valid DNS name or IP address.
-    #[error("server name {0:?} is not a DNS name or IP address")]
-    ServerName(String),
+    #[error("server name {name:?} is not a DNS name or IP address")]
+    ServerName {
+        /// The name given.
+        name: String,
+        /// Why.
+        #[source]
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
     /// HTTP failed (the connection closed, a malformed answer).
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
@@ -51,6 +57,10 @@ pub struct DuisReply {
     pub content_type: Option<String>,
     /// The body.
     pub body: Bytes,
+    /// The lane that carried the request, from the router's
+    /// [`LANE_HEADER`] (absent from DCC Boxed, and for
+    /// requests refused before classification).
+    pub lane: Option<crate::Lane>,
 }
 
 /// One connection to a DUIS endpoint.
@@ -69,8 +79,13 @@ impl DuisClient {
         tls: &TlsMaterial,
     ) -> Result<Self, DuisClientError> {
         let config = https_client_config(tls)?;
-        let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
-            .map_err(|_| DuisClientError::ServerName(server_name.to_owned()))?;
+        let name =
+            rustls::pki_types::ServerName::try_from(server_name.to_owned()).map_err(|source| {
+                DuisClientError::ServerName {
+                    name: server_name.to_owned(),
+                    source,
+                }
+            })?;
         let tcp = tokio::net::TcpStream::connect(server)
             .await
             .map_err(|source| DuisClientError::Connect { server, source })?;
@@ -133,11 +148,17 @@ impl DuisClient {
             .get(hyper::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let lane = res
+            .headers()
+            .get(LANE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let body = res.into_body().collect().await?.to_bytes();
         Ok(DuisReply {
             status,
             content_type,
             body,
+            lane,
         })
     }
 }

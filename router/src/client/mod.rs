@@ -19,4 +19,4 @@ pub use crate::ingress::tls::TlsMaterial;
 pub use crate::ingress::wire::WireAnswer;
 pub use admin::{admin_call, admin_call_with, AdminClient, AdminClientError};
 pub use https::{DuisClient, DuisClientError, DuisReply};
-pub use quic::{Client, ClientError, ClientOptions, StreamMode};
+pub use quic::{Client, ClientError, ClientOptions, ConnectError, StreamMode, TransportError};

@@ -34,9 +34,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ingress::frame::FrameError;
 use crate::ingress::frame::{append_frame, read_frame, write_frame, FrameReader};
 use crate::ingress::tls::{client_config, client_transport, TlsError, TlsMaterial};
-use crate::ingress::wire::{peek_request_id, WireAnswer};
+use crate::ingress::wire::{peek_request_id, AnswerDecodeError, WireAnswer};
 use dcc_signing::RequestId;
 
 /// How requests map to QUIC streams.
@@ -97,23 +98,73 @@ pub enum ClientError {
     Tls(#[from] TlsError),
     /// Connecting failed (handshake refused, unreachable…).
     #[error("connect: {0}")]
-    Connect(String),
+    Connect(#[source] ConnectError),
     /// The request is not an envelope with a Request ID (the client refuses to send it, since
     /// its answer could not be matched).
     #[error("not an envelope: {0}")]
-    NotAnEnvelope(String),
+    NotAnEnvelope(#[source] dcc_signing::envelope::DecodeError),
     /// A request with the same Request ID is already waiting for its answer on this client.
     #[error("request {0} already in flight")]
     Duplicate(RequestId),
     /// The stream or connection failed before the answer came.
     #[error("transport: {0}")]
-    Transport(String),
+    Transport(#[source] TransportError),
     /// The answer could not be parsed.
     #[error("bad answer: {0}")]
-    BadAnswer(String),
+    BadAnswer(#[source] AnswerDecodeError),
     /// No answer within the request timeout ([`ClientOptions::request_timeout`]).
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+}
+
+impl ClientError {
+    /// A stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClientError::Tls(_) => "tls",
+            ClientError::Connect(_) => "connect",
+            ClientError::NotAnEnvelope(_) => "not-an-envelope",
+            ClientError::Duplicate(_) => "duplicate",
+            ClientError::Transport(_) => "transport",
+            ClientError::BadAnswer(_) => "bad-answer",
+            ClientError::Timeout(_) => "timeout",
+        }
+    }
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The client's UDP endpoint could not be bound.
+    #[error("client endpoint: {0}")]
+    Endpoint(#[source] std::io::Error),
+    /// quinn refused to start the connection (bad server name, endpoint stopping…).
+    #[error(transparent)]
+    Start(#[from] quinn::ConnectError),
+    /// The handshake or opening the pipelined streams failed.
+    #[error(transparent)]
+    Connection(#[from] quinn::ConnectionError),
+}
+
+/// Why a request's stream or connection failed. Clone: one failure of a pipelined
+/// connection fails every request waiting on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The connection was closed or lost.
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    /// A stream failed, or its framing broke.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// An answer on a pipelined stream could not be decoded (nothing after it can be
+    /// trusted).
+    #[error("bad answer: {0}")]
+    BadAnswer(#[from] AnswerDecodeError),
+    /// The stream ended (or the client's pipeline stopped) before the answer.
+    #[error("{0}")]
+    Closed(&'static str),
 }
 
 type Waiter = oneshot::Sender<Result<WireAnswer, ClientError>>;
@@ -126,17 +177,17 @@ type Waiter = oneshot::Sender<Result<WireAnswer, ClientError>>;
 struct Table {
     waiting: HashMap<RequestId, Waiter>,
     /// Why the pipeline failed, once it has.
-    failed: Option<String>,
+    failed: Option<TransportError>,
 }
 
 type Pending = Arc<Mutex<Table>>;
 
 /// Marks the pipeline failed (the first reason stays) and fails every request waiting.
-fn fail_all(pending: &Pending, why: &str) {
+fn fail_all(pending: &Pending, why: TransportError) {
     let waiters: Vec<Waiter> = match pending.lock() {
         Ok(mut t) => {
             if t.failed.is_none() {
-                t.failed = Some(why.to_owned());
+                t.failed = Some(why.clone());
             }
             t.waiting.drain().map(|(_, w)| w).collect()
         }
@@ -145,7 +196,7 @@ fn fail_all(pending: &Pending, why: &str) {
     };
     // Completed outside the lock: a waiter's task may run on this thread at once.
     for w in waiters {
-        let _ = w.send(Err(ClientError::Transport(why.to_owned())));
+        let _ = w.send(Err(ClientError::Transport(why.clone())));
     }
 }
 
@@ -197,9 +248,9 @@ impl Client {
         config.transport_config(client_transport(options.keep_alive));
         let conn = endpoint
             .connect_with(config, server, server_name)
-            .map_err(|e| ClientError::Connect(e.to_string()))?
+            .map_err(|e| ClientError::Connect(e.into()))?
             .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
+            .map_err(|e| ClientError::Connect(e.into()))?;
         let mut pipeline = None;
         if let StreamMode::Pipelined { streams } = mode {
             let mut opened = Vec::new();
@@ -207,7 +258,7 @@ impl Client {
                 opened.push(
                     conn.open_bi()
                         .await
-                        .map_err(|e| ClientError::Connect(e.to_string()))?,
+                        .map_err(|e| ClientError::Connect(e.into()))?,
                 );
             }
             pipeline = Some(spawn_pipeline(&conn, opened));
@@ -234,16 +285,15 @@ impl Client {
                     .map_err(|_| ClientError::Timeout(self.request_timeout))?
             }
             StreamMode::Pipelined { .. } => {
-                let lane = self
-                    .pipeline
-                    .as_ref()
-                    .ok_or_else(|| ClientError::Transport("no pipelined streams".into()))?;
+                let lane = self.pipeline.as_ref().ok_or(ClientError::Transport(
+                    TransportError::Closed("no pipelined streams"),
+                ))?;
                 let (tx, rx) = oneshot::channel();
                 {
                     let mut p = lane
                         .pending
                         .lock()
-                        .map_err(|_| ClientError::Transport("poisoned".into()))?;
+                        .map_err(|_| ClientError::Transport(TransportError::Closed("poisoned")))?;
                     if let Some(why) = &p.failed {
                         return Err(ClientError::Transport(why.clone()));
                     }
@@ -254,11 +304,13 @@ impl Client {
                 }
                 if lane.tx.send(envelope).is_err() {
                     // The writer is gone: the pipeline has failed (and this request with it).
-                    fail_all(&lane.pending, "stream closed");
+                    fail_all(&lane.pending, TransportError::Closed("stream closed"));
                 }
                 match tokio::time::timeout(self.request_timeout, rx).await {
                     Ok(answer) => answer.map_err(|_| {
-                        ClientError::Transport("stream closed before the answer".into())
+                        ClientError::Transport(TransportError::Closed(
+                            "stream closed before the answer",
+                        ))
                     })?,
                     Err(_) => {
                         // Forget it, so that a late answer is dropped and the ID may be reused.
@@ -278,15 +330,17 @@ impl Client {
             .conn
             .open_bi()
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(|e| ClientError::Transport(e.into()))?;
         write_frame(&mut send, &envelope)
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(|e| ClientError::Transport(e.into()))?;
         let _ = send.finish();
         let frame = read_frame(&mut recv)
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .ok_or_else(|| ClientError::Transport("stream ended without answer".into()))?;
+            .map_err(|e| ClientError::Transport(e.into()))?
+            .ok_or(ClientError::Transport(TransportError::Closed(
+                "stream ended without answer",
+            )))?;
         WireAnswer::decode(&frame).map_err(ClientError::BadAnswer)
     }
 
@@ -319,8 +373,8 @@ pub fn client_endpoint(
         (false, true) => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
         (false, false) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let mut endpoint =
-        quinn::Endpoint::client(bind).map_err(|e| ClientError::Connect(e.to_string()))?;
+    let mut endpoint = quinn::Endpoint::client(bind)
+        .map_err(|e| ClientError::Connect(ConnectError::Endpoint(e)))?;
     endpoint.set_default_client_config(client_config(tls)?);
     Ok(endpoint)
 }
@@ -365,7 +419,7 @@ fn spawn_pipeline(
             if let Err(e) = send.write_chunk(batch.into()).await {
                 // The requests of this batch will never be answered: fail them (and the rest)
                 // now rather than leave them to their timeout.
-                fail_all(&writer_pending, &format!("write: {e}"));
+                fail_all(&writer_pending, FrameError::Write(e).into());
                 break;
             }
         }
@@ -384,7 +438,7 @@ fn spawn_pipeline(
     let watcher_pending = pending.clone();
     tokio::spawn(async move {
         let why = conn.closed().await;
-        fail_all(&watcher_pending, &why.to_string());
+        fail_all(&watcher_pending, why.into());
     });
     Pipeline { tx, pending }
 }
@@ -410,16 +464,16 @@ fn spawn_reader(recv: quinn::RecvStream, pending: Pending) {
                         }
                     }
                     Err(e) => {
-                        fail_all(&pending, &format!("bad answer: {e}"));
+                        fail_all(&pending, e.into());
                         return;
                     }
                 },
                 Ok(None) => {
-                    fail_all(&pending, "stream finished");
+                    fail_all(&pending, TransportError::Closed("stream finished"));
                     return;
                 }
                 Err(e) => {
-                    fail_all(&pending, &e.to_string());
+                    fail_all(&pending, e.into());
                     return;
                 }
             }

@@ -14,8 +14,8 @@ use quinn::{ReadExactError, RecvStream, SendStream};
 /// The largest frame either side accepts: one maximal envelope.
 pub const MAX_FRAME_LEN: usize = dcc_signing::envelope::MAX_ENVELOPE_LEN;
 
-/// Why a frame could not be read.
-#[derive(Debug, thiserror::Error)]
+/// Why a frame could not be read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
     /// The peer declared a frame over [`MAX_FRAME_LEN`].
@@ -24,9 +24,24 @@ pub enum FrameError {
     /// The stream ended inside a frame.
     #[error("stream ended inside a frame")]
     Truncated,
-    /// The stream failed (reset, connection lost).
+    /// Reading the stream failed (reset by the peer, connection lost).
     #[error("stream error: {0}")]
-    Stream(String),
+    Read(#[from] quinn::ReadError),
+    /// Writing the stream failed (stopped by the peer, connection lost).
+    #[error("stream error: {0}")]
+    Write(#[from] quinn::WriteError),
+}
+
+impl FrameError {
+    /// A stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FrameError::TooLong(_) => "frame-too-long",
+            FrameError::Truncated => "frame-truncated",
+            FrameError::Read(_) => "stream-read",
+            FrameError::Write(_) => "stream-write",
+        }
+    }
 }
 
 /// Reads the next frame; `Ok(None)` when the peer finished the stream between frames.
@@ -36,7 +51,7 @@ pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<Vec<u8>>, FrameE
         Ok(()) => {}
         Err(ReadExactError::FinishedEarly(0)) => return Ok(None),
         Err(ReadExactError::FinishedEarly(_)) => return Err(FrameError::Truncated),
-        Err(ReadExactError::ReadError(e)) => return Err(FrameError::Stream(e.to_string())),
+        Err(ReadExactError::ReadError(e)) => return Err(FrameError::Read(e)),
     }
     let n = u32::from_be_bytes(len);
     if n as usize > MAX_FRAME_LEN {
@@ -46,7 +61,7 @@ pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<Vec<u8>>, FrameE
     match recv.read_exact(&mut buf).await {
         Ok(()) => Ok(Some(buf)),
         Err(ReadExactError::FinishedEarly(_)) => Err(FrameError::Truncated),
-        Err(ReadExactError::ReadError(e)) => Err(FrameError::Stream(e.to_string())),
+        Err(ReadExactError::ReadError(e)) => Err(FrameError::Read(e)),
     }
 }
 
@@ -57,7 +72,7 @@ pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<Vec<u8>>, FrameE
 pub async fn write_frame(send: &mut SendStream, payload: &[u8]) -> Result<(), FrameError> {
     send.write_chunk(framed(payload)?)
         .await
-        .map_err(|e| FrameError::Stream(e.to_string()))
+        .map_err(FrameError::Write)
 }
 
 /// Bytes received but not yet taken as frames: the parsing half of [`FrameReader`], apart
@@ -186,7 +201,7 @@ impl FrameReader {
                 Ok(Some(chunk)) => self.buf.extend(&chunk.bytes),
                 Ok(None) if self.buf.is_empty() => return Ok(false),
                 Ok(None) => return Err(FrameError::Truncated),
-                Err(e) => return Err(FrameError::Stream(e.to_string())),
+                Err(e) => return Err(FrameError::Read(e)),
             }
         }
     }
@@ -236,7 +251,7 @@ pub async fn write_frames(
     let r = send
         .write_all_chunks(frames)
         .await
-        .map_err(|e| FrameError::Stream(e.to_string()));
+        .map_err(FrameError::Write);
     frames.clear();
     r
 }

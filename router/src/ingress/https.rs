@@ -16,10 +16,13 @@
 //! | a body over [`HttpLimits::max_body`] | 413 |
 //! | a body that stops arriving ([`HttpLimits::request_timeout`]) | connection closed |
 //! | more than [`HttpLimits::max_connections`] connections | new ones closed at accept |
+//! | more than [`HttpLimits::max_connections_per_source`] from one address | its new ones closed at accept |
 //! | a TLS handshake slower than [`HttpLimits::handshake_timeout`] | connection closed |
 //!
 //! Everything else — including a request sent to the wrong one of the three services (E13)
-//! — is a DUIS answer (`200`, `application/xml`) written by the handler.
+//! — is a DUIS answer (`200`, `application/xml`) written by the handler, with the lane that
+//! carried the request in the [`LANE_HEADER`] response header (a router extension, for load
+//! generators' per-lane reports).
 //!
 //! With TLS, the client certificate is verified against the configured CA (as on QUIC) and
 //! names the User the connection speaks for ([`PeerIdentity`]); the handler passes it to the
@@ -93,21 +96,32 @@ impl DuisService {
     }
 }
 
-/// What the handler answers: an HTTP status and an XML body.
+/// The HTTP response header naming the priority lane that carried a request (`L0`…`L3`),
+/// absent when the request was refused before classification.
+///
+/// Why a header outside DUIS: the DUIS Response has no field for it, and a load generator
+/// reports latency per lane as it does over QUIC (whose answer carries the lane). DUIS clients
+/// ignore headers they do not know.
+pub const LANE_HEADER: &str = "x-dcc-router-lane";
+
+/// What the handler answers: an HTTP status, an XML body, and the lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpAnswer {
     /// The HTTP status (200 for every DUIS answer, refusals included).
     pub status: StatusCode,
     /// The body (`application/xml`).
     pub body: Bytes,
+    /// The lane that carried the request, sent as [`LANE_HEADER`].
+    pub lane: Option<crate::Lane>,
 }
 
 impl HttpAnswer {
-    /// A DUIS document, 200.
+    /// A DUIS document, 200, no lane.
     pub fn xml(body: impl Into<Bytes>) -> Self {
         HttpAnswer {
             status: StatusCode::OK,
             body: body.into(),
+            lane: None,
         }
     }
 }
@@ -131,6 +145,11 @@ pub trait DuisHandler: Send + Sync + 'static {
 pub struct HttpLimits {
     /// Connections at once (TLS handshakes included); more are closed at accept.
     pub max_connections: usize,
+    /// Connections at once from one source address; more from it are closed at accept, so
+    /// that one client cannot take every slot of [`HttpLimits::max_connections`]. Higher than
+    /// QUIC's per-source cap: HTTP/1.1 carries one request at a time per connection, so a
+    /// busy client (several Users behind one address, each with a pool) needs many.
+    pub max_connections_per_source: usize,
     /// Largest request body (DUIS requests are kilobytes; firmware images are the largest).
     pub max_body: usize,
     /// Longest TLS handshake.
@@ -146,6 +165,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             max_connections: 1024,
+            max_connections_per_source: 256,
             max_body: 1 << 20,
             handshake_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
@@ -203,6 +223,48 @@ impl HttpsServer {
     }
 }
 
+/// Open connections by source address.
+type PerSource = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection's place in its source's count, given back when the connection ends.
+struct SourceSlot {
+    counts: PerSource,
+    source: std::net::IpAddr,
+}
+
+impl SourceSlot {
+    /// A place for a connection from `source`, `None` when it has its cap.
+    fn take(counts: &PerSource, source: std::net::IpAddr, limits: HttpLimits) -> Option<Self> {
+        let mut c = counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = c.entry(source).or_insert(0);
+        if *n >= limits.max_connections_per_source {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            counts: Arc::clone(counts),
+            source,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut c = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = c.get_mut(&self.source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.remove(&self.source);
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
@@ -211,6 +273,7 @@ async fn accept_loop(
     stop: Arc<Notify>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_source: PerSource = Arc::default();
     let mut conns = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -218,7 +281,7 @@ async fn accept_loop(
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
             a = listener.accept() => a,
         };
-        let (tcp, _from) = match accepted {
+        let (tcp, from) = match accepted {
             Ok(a) => a,
             // Out of descriptors and the like: back off rather than spin.
             Err(_) => {
@@ -232,11 +295,15 @@ async fn accept_loop(
             drop(tcp);
             continue;
         };
+        let Some(source_slot) = SourceSlot::take(&per_source, from.ip(), limits) else {
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let handler = Arc::clone(&handler);
         let acceptor = acceptor.clone();
         conns.spawn(async move {
-            let _slot = slot;
+            let _slot = (slot, source_slot);
             match acceptor {
                 None => serve_connection(tcp, None, limits, handler).await,
                 Some(acceptor) => {
@@ -320,7 +387,22 @@ async fn respond(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/xml"),
     );
+    if let Some(lane) = answer.lane {
+        r.headers_mut().insert(
+            LANE_HEADER,
+            hyper::header::HeaderValue::from_static(lane_name(lane)),
+        );
+    }
     r
+}
+
+const fn lane_name(lane: crate::Lane) -> &'static str {
+    match lane {
+        crate::Lane::L0 => "L0",
+        crate::Lane::L1 => "L1",
+        crate::Lane::L2 => "L2",
+        crate::Lane::L3 => "L3",
+    }
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
@@ -352,5 +434,67 @@ mod tests {
         assert!(!DuisService::SendCommand.accepts(4));
         assert!(DuisService::Transform.accepts(4));
         assert!(DuisService::NonDevice.accepts(8));
+    }
+
+    struct Echo;
+
+    impl DuisHandler for Echo {
+        fn handle(
+            &self,
+            _peer: Option<Arc<PeerIdentity>>,
+            _service: DuisService,
+            body: Bytes,
+        ) -> HandlerFuture {
+            Box::pin(async move { HttpAnswer::xml(body) })
+        }
+    }
+
+    async fn post(
+        c: &mut crate::client::DuisClient,
+    ) -> Result<crate::client::DuisReply, crate::client::DuisClientError> {
+        c.post(DuisService::SendCommand, Bytes::from_static(b"<x/>"))
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_source_cannot_hold_more_than_its_connections() {
+        use crate::client::DuisClient;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let limits = HttpLimits {
+            max_connections_per_source: 2,
+            ..HttpLimits::default()
+        };
+        let server = HttpsServer::start(listener, None, limits, Arc::new(Echo)).unwrap();
+        let addr = server.local_addr();
+        let mut a = DuisClient::connect_plain(addr).await.unwrap();
+        let mut b = DuisClient::connect_plain(addr).await.unwrap();
+        assert_eq!(post(&mut a).await.unwrap().body, "<x/>");
+        assert_eq!(post(&mut b).await.unwrap().body, "<x/>");
+        // A third from the same address is closed at accept: no answer on it.
+        let third = match DuisClient::connect_plain(addr).await {
+            Ok(mut c) => post(&mut c).await.is_err(),
+            Err(_) => true,
+        };
+        assert!(third, "a third connection from one source was served");
+        // One of the two ends: its place is given back, and a new connection is served (once
+        // the server has seen the close).
+        drop(a);
+        let mut served = false;
+        for _ in 0..200 {
+            if let Ok(mut c) = DuisClient::connect_plain(addr).await {
+                if post(&mut c).await.is_ok() {
+                    served = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(served, "the freed place was not given back");
+        assert!(
+            post(&mut b).await.is_ok(),
+            "the other connection still works"
+        );
+        drop(b);
+        server.shutdown().await;
     }
 }

@@ -24,7 +24,7 @@ pub enum IdentityError {
     NoCertificate,
     /// The certificate's subject carries no EUI-64.
     #[error("client certificate: {0}")]
-    Certificate(String),
+    Certificate(#[from] dcc_signing::pki::PkiError),
 }
 
 impl PeerIdentity {
@@ -43,9 +43,7 @@ impl PeerIdentity {
 
     /// Reads the identity from a DER certificate.
     pub fn from_cert_der(der: &[u8]) -> Result<Self, IdentityError> {
-        let user = dcc_signing::pki::OrgCertificate::from_der(der)
-            .map_err(|e| IdentityError::Certificate(e.to_string()))?
-            .subject_eui64;
+        let user = dcc_signing::pki::OrgCertificate::from_der(der)?.subject_eui64;
         Ok(PeerIdentity { user })
     }
 }

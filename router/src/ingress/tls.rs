@@ -21,11 +21,41 @@ pub enum TlsError {
     #[error("{0}: no certificate found in PEM")]
     NoCertificate(&'static str),
     /// A PEM input was not a private key.
-    #[error("{0}: not a PEM private key: {1}")]
-    Key(&'static str, String),
+    #[error("{what}: not a PEM private key: {source}")]
+    Key {
+        /// Which input.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
-    Rustls(String),
+    Rustls(#[from] rustls::Error),
+    /// A CA certificate was refused as a trust anchor.
+    #[error("TLS configuration: {what}: {source}")]
+    Root {
+        /// Which input.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: rustls::Error,
+    },
+    /// The key does not go with the certificate chain's leaf.
+    #[error("TLS configuration: {source} (certificate chain {})", chain.display())]
+    KeyMismatch {
+        /// The chain file.
+        chain: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: rustls::Error,
+    },
+    /// The client-certificate verifier could not be built (e.g. no usable CA).
+    #[error("TLS configuration: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// The rustls configuration has no cipher suite QUIC can use.
+    #[error("TLS configuration: {0}")]
+    Quic(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
     /// A file of a PKI directory could not be read.
     #[error("{}: {source}", path.display())]
     Io {
@@ -108,11 +138,12 @@ fn from_files(
     let leaf = certs(&m.cert_pem, "certificate chain").map_err(|e| e.in_file(chain))?;
     let k = key(&m.key_pem, "private key").map_err(|e| e.in_file(key_file))?;
     let certified = rustls::sign::CertifiedKey::from_der(leaf, k, &provider());
-    if let Err(e) = certified {
-        return Err(
-            TlsError::Rustls(format!("{e} (certificate chain {})", chain.display()))
-                .in_file(key_file),
-        );
+    if let Err(source) = certified {
+        return Err(TlsError::KeyMismatch {
+            chain: chain.to_path_buf(),
+            source,
+        }
+        .in_file(key_file));
     }
     Ok(m)
 }
@@ -183,7 +214,7 @@ fn certs(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>,
 }
 
 fn key(pem: &[u8], what: &'static str) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| TlsError::Key(what, e.to_string()))
+    PrivateKeyDer::from_pem_slice(pem).map_err(|source| TlsError::Key { what, source })
 }
 
 fn roots(pem: &[u8], what: &'static str) -> Result<Arc<rustls::RootCertStore>, TlsError> {
@@ -191,7 +222,7 @@ fn roots(pem: &[u8], what: &'static str) -> Result<Arc<rustls::RootCertStore>, T
     for c in certs(pem, what)? {
         store
             .add(c)
-            .map_err(|e| TlsError::Rustls(format!("{what}: {e}")))?;
+            .map_err(|source| TlsError::Root { what, source })?;
     }
     Ok(Arc::new(store))
 }
@@ -215,8 +246,7 @@ pub fn client_transport(keep_alive: std::time::Duration) -> Arc<quinn::Transport
 /// installs the transport of the limits it is given.
 pub fn server_config(m: &TlsMaterial, max_streams: u32) -> Result<quinn::ServerConfig, TlsError> {
     let cfg = rustls_server_config(m, &[&rustls::version::TLS13], ALPN)?;
-    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(cfg)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(cfg)?;
     let mut sc = quinn::ServerConfig::with_crypto(Arc::new(quic));
     let limits = super::server::Limits {
         max_streams_per_connection: max_streams,
@@ -249,31 +279,26 @@ fn rustls_server_config(
         roots(&m.ca_pem, "client CA")?,
         provider(),
     )
-    .build()
-    .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    .build()?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_protocol_versions(versions)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(
             certs(&m.cert_pem, "server certificate")?,
             key(&m.key_pem, "server key")?,
-        )
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        )?;
     cfg.alpn_protocols = vec![alpn.to_vec()];
     Ok(cfg)
 }
 
 fn rustls_client_config(m: &TlsMaterial, alpn: &[u8]) -> Result<rustls::ClientConfig, TlsError> {
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots(&m.ca_pem, "server CA")?)
         .with_client_auth_cert(
             certs(&m.cert_pem, "client certificate")?,
             key(&m.key_pem, "client key")?,
-        )
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        )?;
     cfg.alpn_protocols = vec![alpn.to_vec()];
     Ok(cfg)
 }
@@ -286,8 +311,7 @@ pub fn https_client_config(m: &TlsMaterial) -> Result<Arc<rustls::ClientConfig>,
 /// The client side: trusts `m.ca_pem` for the server and presents `m.cert_pem`.
 pub fn client_config(m: &TlsMaterial) -> Result<quinn::ClientConfig, TlsError> {
     let cfg = rustls_client_config(m, ALPN)?;
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(cfg)?;
     let mut cc = quinn::ClientConfig::new(Arc::new(quic));
     cc.transport_config(client_transport(crate::client::quic::DEFAULT_KEEP_ALIVE));
     Ok(cc)

@@ -20,6 +20,44 @@ const VERSION: u8 = 1;
 const MAX_CODE: usize = 16;
 const MAX_DETAIL: usize = 1024;
 
+/// Why an answer frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerDecodeError {
+    /// The frame ends before a field.
+    #[error("answer too short")]
+    TooShort,
+    /// Another version of the answer format.
+    #[error("unknown answer version {0}")]
+    Version(u8),
+    /// A lane byte that is no lane.
+    #[error("bad lane {0}")]
+    Lane(u8),
+    /// A code length of 0 or over the maximum.
+    #[error("bad code length {0}")]
+    CodeLength(usize),
+    /// The code is not UTF-8.
+    #[error("code is not UTF-8")]
+    CodeNotUtf8(#[source] std::str::Utf8Error),
+    /// The detail length is over the maximum or disagrees with the frame's.
+    #[error("bad detail length")]
+    DetailLength,
+}
+
+impl AnswerDecodeError {
+    /// A stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AnswerDecodeError::TooShort => "answer-too-short",
+            AnswerDecodeError::Version(_) => "answer-version",
+            AnswerDecodeError::Lane(_) => "answer-lane",
+            AnswerDecodeError::CodeLength(_) => "answer-code-length",
+            AnswerDecodeError::CodeNotUtf8(_) => "answer-code-utf8",
+            AnswerDecodeError::DetailLength => "answer-detail-length",
+        }
+    }
+}
+
 /// An answer as it travels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireAnswer {
@@ -61,48 +99,50 @@ impl WireAnswer {
     }
 
     /// Decodes an answer frame.
-    pub fn decode(b: &[u8]) -> Result<WireAnswer, String> {
-        let get = |r: std::ops::Range<usize>| b.get(r).ok_or_else(|| "answer too short".to_owned());
-        if *get(0..1)?.first().unwrap_or(&0) != VERSION {
-            return Err("unknown answer version".into());
+    pub fn decode(b: &[u8]) -> Result<WireAnswer, AnswerDecodeError> {
+        let get = |r: std::ops::Range<usize>| b.get(r).ok_or(AnswerDecodeError::TooShort);
+        let version = *get(0..1)?.first().unwrap_or(&0);
+        if version != VERSION {
+            return Err(AnswerDecodeError::Version(version));
         }
         let flags = get(1..2)?[0];
-        let eui = |r| -> Result<Eui64, String> {
+        let eui = |r| -> Result<Eui64, AnswerDecodeError> {
             let mut a = [0u8; 8];
             a.copy_from_slice(get(r)?);
             Ok(Eui64(a))
         };
         let mut counter = [0u8; 8];
         counter.copy_from_slice(get(18..26)?);
-        let request_id = (flags & 1 == 1)
-            .then_some(())
-            .map(|_| -> Result<RequestId, String> {
-                Ok(RequestId {
-                    originator: eui(2..10)?,
-                    target: eui(10..18)?,
-                    counter: u64::from_be_bytes(counter),
-                })
-            });
+        let request_id =
+            (flags & 1 == 1)
+                .then_some(())
+                .map(|_| -> Result<RequestId, AnswerDecodeError> {
+                    Ok(RequestId {
+                        originator: eui(2..10)?,
+                        target: eui(10..18)?,
+                        counter: u64::from_be_bytes(counter),
+                    })
+                });
         let request_id = request_id.transpose()?;
         let lane = match get(26..27)?[0] {
             0xFF => None,
             l @ 0..=3 => Some(l),
-            other => return Err(format!("bad lane {other}")),
+            other => return Err(AnswerDecodeError::Lane(other)),
         };
         let mut micros = [0u8; 4];
         micros.copy_from_slice(get(27..31)?);
         let c = get(31..32)?[0] as usize;
         if c == 0 || c > MAX_CODE {
-            return Err("bad code length".into());
+            return Err(AnswerDecodeError::CodeLength(c));
         }
         let code = std::str::from_utf8(get(32..32 + c)?)
-            .map_err(|_| "code is not UTF-8".to_owned())?
+            .map_err(AnswerDecodeError::CodeNotUtf8)?
             .to_owned();
         let mut dl = [0u8; 2];
         dl.copy_from_slice(get(32 + c..34 + c)?);
         let d = u16::from_be_bytes(dl) as usize;
         if d > MAX_DETAIL || b.len() != 34 + c + d {
-            return Err("bad detail length".into());
+            return Err(AnswerDecodeError::DetailLength);
         }
         let detail = String::from_utf8_lossy(&b[34 + c..]).into_owned();
         Ok(WireAnswer {
@@ -158,10 +198,8 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 /// The Request ID of an encoded envelope, checking only what that needs.
-pub fn peek_request_id(envelope: &[u8]) -> Result<RequestId, String> {
-    dcc_signing::envelope::Envelope::decode(envelope)
-        .map(|e| e.header.request_id)
-        .map_err(|e| e.to_string())
+pub fn peek_request_id(envelope: &[u8]) -> Result<RequestId, dcc_signing::envelope::DecodeError> {
+    dcc_signing::envelope::Envelope::decode(envelope).map(|e| e.header.request_id)
 }
 
 #[cfg(test)]

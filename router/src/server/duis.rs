@@ -186,6 +186,7 @@ fn answer(
     srv: Option<Srv>,
     code: &str,
     body: ResponseBody,
+    lane: Option<crate::Lane>,
 ) -> HttpAnswer {
     let mut r = match request_id {
         Some(id) if code == "I0" => DuisResponse::new(id, srv, code, now_ms()),
@@ -197,12 +198,16 @@ fn answer(
     };
     r.body = body;
     match signer.sign_response(&r) {
-        Ok(xml) => HttpAnswer::xml(xml),
+        Ok(xml) => HttpAnswer {
+            lane,
+            ..HttpAnswer::xml(xml)
+        },
         // Signing a document we built cannot fail short of a bug; say so rather than answer
         // unsigned.
         Err(_) => HttpAnswer {
             status: hyper::StatusCode::INTERNAL_SERVER_ERROR,
             body: Bytes::from_static(b"the router could not sign its answer\n"),
+            lane,
         },
     }
 }
@@ -219,7 +224,14 @@ impl DuisHandler for DuisFront {
             Ok(r) => r,
             Err(e) => {
                 let id = salvage_request_id(&body);
-                let a = answer(&signer, id, None, e.response_code(), ResponseBody::Plain);
+                let a = answer(
+                    &signer,
+                    id,
+                    None,
+                    e.response_code(),
+                    ResponseBody::Plain,
+                    None,
+                );
                 return Box::pin(async move { a });
             }
         };
@@ -229,7 +241,14 @@ impl DuisHandler for DuisFront {
             request.header.command_variant.get(),
         );
         if !service.accepts(cv) {
-            let a = answer(&signer, Some(id), Some(srv), "E13", ResponseBody::Plain);
+            let a = answer(
+                &signer,
+                Some(id),
+                Some(srv),
+                "E13",
+                ResponseBody::Plain,
+                None,
+            );
             return Box::pin(async move { a });
         }
         let sender = peer.map_or(Sender::Embedder, |p| Sender::User(p.user));
@@ -245,12 +264,20 @@ impl DuisHandler for DuisFront {
                 } else {
                     ResponseBody::Plain
                 };
-                let _ = tx.send(answer(&signer, Some(id), Some(srv), r.code.code(), body));
+                let _ = tx.send(answer(
+                    &signer,
+                    Some(id),
+                    Some(srv),
+                    r.code.code(),
+                    body,
+                    r.lane,
+                ));
             });
         Box::pin(async move {
             rx.await.unwrap_or_else(|_| HttpAnswer {
                 status: hyper::StatusCode::SERVICE_UNAVAILABLE,
                 body: Bytes::from_static(b"the router stopped before answering\n"),
+                lane: None,
             })
         })
     }

@@ -41,7 +41,7 @@ pub use c14n::C14nMode;
 pub use error::DuisError;
 pub use parse::{canonicalize, DuisDocument, Limits};
 pub use request::{parse_request_id, RequestHeader, ResponseHeader};
-pub use sign::{date_time_ms, DuisResponse, ResponseBody, XmlSigner};
+pub use sign::{date_time_ms, signature_element_with, DuisResponse, ResponseBody, XmlSigner};
 pub use verify::{
     DuisRequest, IssuerSerial, KeyringEntry, SignedDuis, Verified, XmlKeyring, XmlSignature,
 };

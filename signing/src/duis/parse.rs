@@ -149,6 +149,18 @@ impl DuisDocument {
         &self.canonical
     }
 
+    /// The byte range of the enveloped `ds:Signature` in the input (after a byte-order mark,
+    /// if any, is stripped), when there is one: where a signer puts the new one.
+    pub fn signature_span(&self) -> Option<(usize, usize)> {
+        self.signature_span
+    }
+
+    /// The byte offset of the root's end tag in the input (after a byte-order mark is
+    /// stripped): where a signer appends a Signature when there is none.
+    pub fn root_end(&self) -> Option<usize> {
+        self.root_end
+    }
+
     /// Whether the document has a `ds:Signature` under its root.
     pub fn has_signature(&self) -> bool {
         self.signature.is_some()

@@ -79,28 +79,45 @@ impl XmlSigner {
 
     /// The `ds:Signature` element for a document whose Reference digest is `digest`.
     fn signature_element(&self, digest: &[u8; 32]) -> Result<String, DuisError> {
-        let (written, canonical) = signed_info(&base64_encode(digest));
-        let prehash: [u8; 32] = Sha256::digest(canonical.as_bytes()).into();
-        let sig = self
-            .signer
-            .sign_prehash(&prehash)
-            .map_err(|_| DuisError::KeyMismatch)?;
-        let mut issuer = Vec::new();
-        escape_text(&mut issuer, &self.id.issuer);
-        Ok(format!(
-            "<ds:Signature xmlns:ds=\"{DSIG_NS}\">{written}<ds:SignatureValue>{}</ds:SignatureValue>\
-<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>{}</ds:X509IssuerName>\
-<ds:X509SerialNumber>{}</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo></ds:Signature>",
-            base64_encode(&sig),
-            String::from_utf8_lossy(&issuer),
-            self.id.serial_decimal()
-        ))
+        signature_element_with(&self.id, digest, |prehash| {
+            self.signer.sign_prehash(prehash)
+        })
     }
 
     /// Builds and signs a DUIS Response.
     pub fn sign_response(&self, response: &DuisResponse) -> Result<Vec<u8>, DuisError> {
         self.sign_document(response.to_xml().as_bytes())
     }
+}
+
+/// The enveloped `ds:Signature` element, as [`XmlSigner::sign_document`] writes it, for a
+/// document whose Reference digest (SHA-256 of [`DuisDocument::canonical`]) is `digest`,
+/// naming the signer `id` and signing the SignedInfo's prehash with `sign` (which returns the
+/// raw `r ‖ s`).
+///
+/// Why public: a load generator signs the same document shape thousands of times a second
+/// with only the RequestID changing; it keeps the canonical and written forms of the shape,
+/// hashes the two with the new RequestID in between, and signs with a faster (variable-time)
+/// signer of its own — see `loadgen`'s DUIS module. Everyone else calls
+/// [`XmlSigner::sign_document`].
+pub fn signature_element_with(
+    id: &IssuerSerial,
+    digest: &[u8; 32],
+    sign: impl FnOnce(&[u8; 32]) -> Result<[u8; 64], crate::SignError>,
+) -> Result<String, DuisError> {
+    let (written, canonical) = signed_info(&base64_encode(digest));
+    let prehash: [u8; 32] = Sha256::digest(canonical.as_bytes()).into();
+    let sig = sign(&prehash).map_err(|_| DuisError::KeyMismatch)?;
+    let mut issuer = Vec::new();
+    escape_text(&mut issuer, &id.issuer);
+    Ok(format!(
+        "<ds:Signature xmlns:ds=\"{DSIG_NS}\">{written}<ds:SignatureValue>{}</ds:SignatureValue>\
+<ds:KeyInfo><ds:X509Data><ds:X509IssuerSerial><ds:X509IssuerName>{}</ds:X509IssuerName>\
+<ds:X509SerialNumber>{}</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data></ds:KeyInfo></ds:Signature>",
+        base64_encode(&sig),
+        String::from_utf8_lossy(&issuer),
+        id.serial_decimal()
+    ))
 }
 
 /// `SignedInfo` as written into the document and in its exclusive canonical form.
