@@ -10,12 +10,14 @@
 //! times this machine's measured single-core verify rate (the verify workers are the
 //! bottleneck by design; admission runs on the submitting thread).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::scenario::VerifierChoice;
+use dcc_router::state::maintenance::MaintenanceWindow;
 use dcc_router::{
-    CertRecord, Device, DeviceStatus, Party, PaymentMode, Policy, Response, ResponseCode, Router,
+    CertRecord, Clock, Device, DeviceStatus, Party, PaymentMode, Policy, Response, ResponseCode,
+    Router,
 };
 use dcc_signing::verify::P256Verifier;
 use dcc_signing::Signer;
@@ -34,6 +36,23 @@ pub struct InProcTarget {
     router: Router,
     workers: usize,
     verify_rate: f64,
+    /// The start of the maintenance window a `maintenance_start` event planned.
+    window: Mutex<Option<u64>>,
+}
+
+/// How long a window planned by `maintenance_start` lasts unless `maintenance_end` removes it.
+pub const WINDOW: Duration = Duration::from_secs(3600);
+
+/// The next 20:00:00 UTC after `now` (Unix seconds): where a simulated clock starts so that a
+/// DP092 maintenance window (20:00–08:00 only) can be planned at its "now".
+pub fn next_evening(now: u64) -> u64 {
+    let day = now - now % 86_400;
+    let evening = day + 20 * 3600;
+    if evening > now {
+        evening
+    } else {
+        evening + 86_400
+    }
 }
 
 /// Single-core verify rate of `verifier` on this machine (~50 ms).
@@ -57,12 +76,19 @@ pub fn measure_verify_rate(verifier: &dyn dcc_signing::verify::Verifier) -> f64 
 
 impl InProcTarget {
     /// Starts a router with the default policy and `workers` verify threads (default: cores).
+    ///
+    /// `night_clock`: run the router on a simulated clock starting at the next 20:00 UTC (for
+    /// scenarios that plan a DP092 maintenance window; tests and demonstrations only).
     pub fn new(
         workers: Option<usize>,
         policy: Policy,
         verifier: VerifierChoice,
+        night_clock: bool,
     ) -> Result<Self, TargetError> {
         let mut b = Router::builder().policy(policy);
+        if night_clock {
+            b = b.clock(Clock::simulated(next_evening(now_unix())));
+        }
         if verifier == VerifierChoice::P256 {
             b = b.verifier(std::sync::Arc::new(P256Verifier));
         }
@@ -78,6 +104,7 @@ impl InProcTarget {
             router,
             workers,
             verify_rate,
+            window: Mutex::new(None),
         })
     }
 
@@ -88,6 +115,7 @@ impl InProcTarget {
             router,
             workers: workers.max(1),
             verify_rate: capacity / workers.max(1) as f64,
+            window: Mutex::new(None),
         }
     }
 
@@ -104,6 +132,7 @@ pub fn class_of(code: ResponseCode) -> OutcomeClass {
         ResponseCode::Busy => OutcomeClass::Busy,
         ResponseCode::Throttled => OutcomeClass::Throttled,
         ResponseCode::Unavailable
+        | ResponseCode::CosKeyUnavailable
         | ResponseCode::DeviceUnreachable
         | ResponseCode::NoDeviceResponse => OutcomeClass::Error,
         _ => OutcomeClass::Refused,
@@ -170,6 +199,7 @@ impl Target for InProcTarget {
                     gno_slot: Default::default(),
                     // loadgen's own world keeps every device on the WAN.
                     wan: Default::default(),
+                    cos: Default::default(),
                 },
             ));
             if batch.len() == dcc_router::admin::MAX_DEVICES_PER_CALL || d + 1 == world.devices {
@@ -189,6 +219,31 @@ impl Target for InProcTarget {
 
     fn apply(&self, world: &World, event: &EventSpec) -> Result<(), TargetError> {
         let admin = self.router.admin();
+        let err = |e: dcc_router::AdminError| TargetError::Admin(e.to_string());
+        match event {
+            EventSpec::MaintenanceStart { impact } => {
+                let start = self.router.clock().now_unix();
+                admin
+                    .add_maintenance_window(MaintenanceWindow {
+                        start,
+                        end: start + WINDOW.as_secs(),
+                        impact: *impact,
+                    })
+                    .map_err(err)?;
+                *self.window.lock().unwrap_or_else(PoisonError::into_inner) = Some(start);
+                return Ok(());
+            }
+            EventSpec::MaintenanceEnd => {
+                let start = self
+                    .window
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                    .ok_or_else(|| TargetError::Admin("no maintenance window planned".into()))?;
+                return admin.remove_maintenance_window(start).map_err(err);
+            }
+            _ => {}
+        }
         let failed = world
             .failed
             .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
@@ -202,8 +257,9 @@ impl Target for InProcTarget {
             ),
             EventSpec::Revoke => admin.revoke(&cert),
             EventSpec::EndDelay => admin.end_delay(&cert),
+            _ => return Err(TargetError::Admin(format!("event {event:?} not supported"))),
         };
-        r.map_err(|e| TargetError::Admin(e.to_string()))
+        r.map_err(err)
     }
 
     fn capacity_hint(&self) -> Option<f64> {
@@ -216,6 +272,12 @@ pub fn build(
     workers: Option<usize>,
     policy: Policy,
     verifier: VerifierChoice,
+    night_clock: bool,
 ) -> Result<Arc<dyn Target>, TargetError> {
-    Ok(Arc::new(InProcTarget::new(workers, policy, verifier)?))
+    Ok(Arc::new(InProcTarget::new(
+        workers,
+        policy,
+        verifier,
+        night_clock,
+    )?))
 }

@@ -19,7 +19,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dcc_router::client::admin::{AdminAnswer, AdminRequest};
@@ -47,6 +47,8 @@ pub struct QuicTarget {
     mode: StreamMode,
     /// The server's capacity estimate from `admin status`, requests/s.
     capacity: Option<f64>,
+    /// The start of the maintenance window a `maintenance_start` event planned.
+    window: Mutex<Option<u64>>,
 }
 
 /// The TLS material of User `name` of the PKI directory `pki`.
@@ -104,6 +106,7 @@ pub async fn connect(
         pki: pki.to_path_buf(),
         mode,
         capacity,
+        window: Mutex::new(None),
     })
 }
 
@@ -251,6 +254,39 @@ impl Target for QuicTarget {
     }
 
     fn apply(&self, world: &World, event: &EventSpec) -> Result<(), TargetError> {
+        match event {
+            EventSpec::MaintenanceStart { impact } => {
+                // The window starts at the server's "now" (its clock may be simulated:
+                // `serve --simulated-clock-start`, tests only), read over the admin channel.
+                let now = self
+                    .admin_blocking(AdminRequest::Status)?
+                    .status
+                    .map(|s| s.clock_unix)
+                    .filter(|t| *t > 0)
+                    .ok_or_else(|| TargetError::Admin("the server reports no clock".into()))?;
+                let minutes = super::inproc::WINDOW.as_secs() / 60;
+                self.admin_blocking(AdminRequest::AddMaintenanceWindow {
+                    start: now,
+                    minutes,
+                    impact: *impact,
+                })
+                .map(|_| ())?;
+                *self.window.lock().unwrap_or_else(PoisonError::into_inner) = Some(now);
+                return Ok(());
+            }
+            EventSpec::MaintenanceEnd => {
+                let start = self
+                    .window
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                    .ok_or_else(|| TargetError::Admin("no maintenance window planned".into()))?;
+                return self
+                    .admin_blocking(AdminRequest::RemoveMaintenanceWindow { start })
+                    .map(|_| ());
+            }
+            _ => {}
+        }
         let failed = world
             .failed
             .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
@@ -265,6 +301,7 @@ impl Target for QuicTarget {
             },
             EventSpec::Revoke => AdminRequest::Revoke { cert },
             EventSpec::EndDelay => AdminRequest::EndDelay { cert },
+            _ => return Err(TargetError::Admin(format!("event {event:?} not supported"))),
         };
         self.admin_blocking(request).map(|_| ())
     }

@@ -310,6 +310,11 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         .store(store)
         .trust(trust)
         .workers(cfg.workers_in_force())
+        .clock(match cfg.simulated_clock_start {
+            // Tests and demonstrations only (see `ServeConfig::simulated_clock_start`).
+            Some(start) => crate::Clock::simulated(start),
+            None => crate::Clock::system(),
+        })
         .build()?;
     let loading = std::time::Instant::now();
     let admin = router.admin();

@@ -7,7 +7,8 @@
 //! 3. accept the counter in the originator's anti-replay window (check-and-set, atomic per
 //!    originator: two copies of one request verified in parallel cannot both pass);
 //! 4. with a durable store, hand over to [`super::persist`] (the mark is made durable, then
-//!    the request is dispatched); in memory, hand off to the dispatcher ([`super::dispatch`]).
+//!    the request is dispatched); in memory, hand off to the dispatcher ([`super::dispatch`],
+//!    through the CoS Party stage [`super::cos`] for SRV 6.23).
 //!
 //! Because a revocation takes the same lock for writing, every hand-off happens either before
 //! the revocation begins or after it ended and saw the new state: once `revoke` has returned,
@@ -57,16 +58,10 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
         return transform(shared, job, now_unix);
     }
     let cert = std::sync::Arc::clone(&job.cert);
-    // With a durable store the hand-off (and so the effect) happens in the persist stage.
-    let effect = shared
-        .persist
-        .is_none()
-        .then(|| effects::of(&job.header))
-        .flatten();
-    let refused = cert.with_status(|status| {
+    let outcome = cert.with_status(|status| {
         let cert_use = match still_allowed(shared, &job, status, now_unix) {
             Ok(u) => u,
-            Err((code, detail)) => return Some((job, code, detail)),
+            Err((code, detail)) => return Err((job, code, detail)),
         };
         let h = &job.header;
         match shared
@@ -75,26 +70,26 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
             .accept(h.request_id.originator, h.request_id.counter)
         {
             ReplayVerdict::Fresh => {}
-            ReplayVerdict::Duplicate => return Some((job, ResponseCode::Replayed, "duplicate")),
-            ReplayVerdict::TooOld => return Some((job, ResponseCode::Replayed, "too-old")),
+            ReplayVerdict::Duplicate => return Err((job, ResponseCode::Replayed, "duplicate")),
+            ReplayVerdict::TooOld => return Err((job, ResponseCode::Replayed, "too-old")),
         }
         if (5..=7).contains(&h.command_variant.get()) {
             // The Signed Pre-Command spent the counter its transform left unspent.
             shared.state.transforms.close(&h.request_id);
         }
-        match &shared.persist {
-            Some(queue) => persist::enqueue(queue, job),
-            None => dispatch::hand_off(shared, job, cert_use),
-        }
-        None
-    });
-    match refused {
-        Some((job, code, detail)) => job.reply.send(code, Some(detail)),
-        None => {
-            if let Some(e) = effect {
-                effects::apply(shared, e);
+        // With a durable store the hand-off (and so the effect) happens in the persist stage.
+        Ok(match &shared.persist {
+            Some(queue) => {
+                persist::enqueue(queue, job);
+                None
             }
-        }
+            None => dispatch::hand_off(shared, job, cert_use),
+        })
+    });
+    match outcome {
+        Err((job, code, detail)) => job.reply.send(code, Some(detail)),
+        Ok(Some(e)) => effects::apply(shared, e),
+        Ok(None) => {}
     }
 }
 

@@ -1,0 +1,230 @@
+//! Issue 13 item 8, BEIS 2022 key transfer under load, end to end: the real server
+//! (`server::start`), the QUIC client library and the admin channel.
+//!
+//! beis-2022-sec-changes-consultation.txt 3.1: the transfer of the TCoS Private Key to the
+//! ECoS Party "would allow the TCoS Service to be shut down without the risk of being unable
+//! to continue to exchange CoS Party and Supplier Party credentials on devices that continue
+//! to hold TCoS Certificates"; 3.3: "subject to the DCC gaining the SMKI PMA's approval". The
+//! issue: "both keys serve during the overlap, and no request fails during a rollover under
+//! load".
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use dcc_router::client::admin::AdminClient;
+use dcc_router::client::{Client, StreamMode};
+use dcc_router::ingress::tls::TlsMaterial;
+use dcc_router::server::admin_proto::{AdminAnswer, AdminCall, AdminRequest};
+use dcc_router::server::bootstrap::demo_device;
+use dcc_router::server::{self, ServeConfig};
+use dcc_router::store::AuditFilter;
+use dcc_router::KeyPurpose;
+use dcc_signing::envelope::Header;
+use dcc_signing::pki::demo::DemoPki;
+use dcc_signing::{CommandVariant, ExecutionKind, RequestId, UserRole};
+
+/// Devices whose supply changes during the run (supplier-a's: even demo indices).
+const DEVICES: u64 = 240;
+/// Requests in flight at once.
+const IN_FLIGHT: usize = 24;
+
+async fn call(admin: &AdminClient, request: AdminRequest, reason: &str) -> AdminAnswer {
+    admin
+        .call(&AdminCall {
+            request,
+            reason: Some(reason.into()),
+        })
+        .await
+        .unwrap()
+}
+
+/// The gaining Supplier (supplier-b) sends 6.23 for 240 devices over QUIC, 24 in flight;
+/// after a third of them the TCoS key is imported a second time (the ECoS Party's copy), after
+/// two thirds the TCoS service's copy is retired. Every request is answered I0, every device
+/// moves to supplier-b, and the audit log shows both holders signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_6_23_fails_during_a_cos_key_rollover_under_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics: None,
+        duis: None,
+        duis_plain: None,
+        data_dir: dir.path().to_path_buf(),
+        workers: 2,
+        demo_devices: 2 * DEVICES,
+        ..ServeConfig::default()
+    };
+    let running = server::start(&cfg).await.unwrap();
+    let pki = DemoPki::load_from_dir(&cfg.pki_dir()).unwrap();
+    let tls = |name: &str| TlsMaterial::client_of_demo(&pki, name).unwrap();
+    let admin = AdminClient::connect(running.addr, "localhost", &tls("admin"))
+        .await
+        .unwrap();
+    let b = pki.user("supplier-b").unwrap();
+
+    // A key import without a reason is refused, whatever the PMA reference.
+    let key = dcc_signing::Signer::random();
+    let pem = {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        key.signing_key()
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap()
+            .to_string()
+    };
+    let import = |id: &str| AdminRequest::KeyImport {
+        id: id.into(),
+        purpose: KeyPurpose::Tcos,
+        pem: pem.clone(),
+        pma_ref: "PMA-2022-17".into(),
+    };
+    let no_reason = admin
+        .call(&AdminCall {
+            request: import("tcos@tcos-sp"),
+            reason: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        no_reason.code.as_deref(),
+        Some("no-reason"),
+        "{no_reason:?}"
+    );
+    let a = call(&admin, import("tcos@tcos-sp"), "TCoS service key").await;
+    assert!(a.ok, "{a:?}");
+    let a = call(
+        &admin,
+        AdminRequest::SetRateLimit {
+            user: b.eui64,
+            limit: Some((100_000, 100_000)),
+        },
+        "load test",
+    )
+    .await;
+    assert!(a.ok, "{a:?}");
+    for i in 0..DEVICES {
+        let a = call(
+            &admin,
+            AdminRequest::ChangeSupplier {
+                device: demo_device(2 * i),
+                supplier: b.eui64,
+                export: false,
+                pending: true,
+            },
+            "registration data",
+        )
+        .await;
+        assert!(a.ok, "{a:?}");
+    }
+
+    let client = Arc::new(
+        Client::connect(
+            running.addr,
+            "localhost",
+            &tls("supplier-b"),
+            StreamMode::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let request = |i: u64| {
+        let h = Header {
+            role: UserRole::ImportSupplier,
+            command_variant: CommandVariant::new(1).unwrap(),
+            execution: ExecutionKind::OnDemand,
+            srv: "6.23".parse().unwrap(),
+            request_id: RequestId {
+                originator: b.eui64,
+                target: demo_device(2 * i),
+                counter: 1 + i,
+            },
+            execute_at: 0,
+            signer: b.cert.id,
+        };
+        b.signer.sign_envelope(&h, b"cos-update").unwrap()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut answers = Vec::new();
+    for i in 0..DEVICES {
+        if tasks.len() >= IN_FLIGHT {
+            answers.push(tasks.join_next().await.unwrap().unwrap());
+        }
+        if i == DEVICES / 3 {
+            let a = call(
+                &admin,
+                import("tcos@ecos-party"),
+                "TCoS key to the ECoS Party",
+            )
+            .await;
+            assert!(a.ok, "{a:?}");
+        }
+        if i == 2 * DEVICES / 3 {
+            let a = call(
+                &admin,
+                AdminRequest::KeyRetire {
+                    id: "tcos@tcos-sp".into(),
+                    pma_ref: "PMA-2022-17".into(),
+                },
+                "TCoS service shut down",
+            )
+            .await;
+            assert!(a.ok, "{a:?}");
+        }
+        let c = Arc::clone(&client);
+        let envelope = request(i);
+        tasks.spawn(async move { (i, c.send(envelope).await.unwrap()) });
+    }
+    while let Some(r) = tasks.join_next().await {
+        answers.push(r.unwrap());
+    }
+    let failed: Vec<_> = answers.iter().filter(|(_, a)| a.code != "I0").collect();
+    println!(
+        "{} 6.23 requests during the rollover: {} I0, {} failed",
+        answers.len(),
+        answers.len() - failed.len(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failed during the rollover: {failed:?}");
+    assert_eq!(answers.len() as u64, DEVICES);
+
+    // Every device moved to the gaining Supplier (the effect lands right after each
+    // hand-off); both holders of the key signed some of them.
+    let state = running.router.state();
+    for _ in 0..500 {
+        if state.gaining.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    for i in 0..DEVICES {
+        assert_eq!(
+            state.devices.get(demo_device(2 * i)).unwrap().supplier,
+            Some(b.eui64)
+        );
+    }
+    let audit = running
+        .router
+        .admin()
+        .audit(&AuditFilter {
+            subject: None,
+            limit: 10_000,
+        })
+        .unwrap();
+    let signed_by = |id: &str| {
+        audit
+            .iter()
+            .filter(|e| {
+                e.op == "change-of-supplier-cos" && e.detail.contains(&format!("key {id};"))
+            })
+            .count()
+    };
+    let (old, new) = (signed_by("tcos@tcos-sp"), signed_by("tcos@ecos-party"));
+    println!("signed by the TCoS service's copy: {old}, by the ECoS Party's: {new}");
+    assert!(old > 0 && new > 0, "old {old}, new {new}");
+    assert_eq!(old + new, DEVICES as usize);
+    let keys = state.keys.all();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].id, "tcos@ecos-party");
+    admin.close().await;
+    running.shutdown().await;
+}
