@@ -185,8 +185,10 @@ fn one() -> f64 {
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum EventSpec {
-    /// The failed Supplier's certificates go into revocation-delayed state: the population's
-    /// SRPs may send safe-mode SRVs with them; the Supplier's own traffic is refused.
+    /// The failed Supplier's certificates go into revocation-delayed state, MP134A as written:
+    /// the SMKI PMA's delay (the policy's safe-mode set), then the Authority's direction of the
+    /// population's SRPs, which send safe-mode SRVs originated as the failed Supplier, signed
+    /// with its key, over their own connections; the Supplier's own traffic is refused.
     DelayRevocation,
     /// The failed Supplier's certificates are revoked outright.
     Revoke,

@@ -228,3 +228,62 @@ async fn no_6_23_fails_during_a_cos_key_rollover_under_load() {
     admin.close().await;
     running.shutdown().await;
 }
+
+/// Issue 13 item 8: "The router holds its own keys (the CoS Party keys, and the DUIS
+/// response-signing key when it exists) in its store". The key `serve` makes at first start
+/// for signing DUIS answers is moved from `DATA_DIR/dcc-xml-sign/key.pem` into the store (the
+/// file removed, an audited `key-import` by `bootstrap`); the next start signs with the stored
+/// key, which matches the certificate clients pin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_duis_signing_key_lives_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics: None,
+        duis: Some("127.0.0.1:0".parse().unwrap()),
+        duis_plain: None,
+        data_dir: dir.path().to_path_buf(),
+        workers: 1,
+        demo_devices: 4,
+        ..ServeConfig::default()
+    };
+    let signing = dir.path().join(dcc_router::server::duis::SIGNING_DIR);
+    let running = server::start(&cfg).await.unwrap();
+    assert!(
+        !signing.join("key.pem").exists(),
+        "the key file is gone once the key is in the store"
+    );
+    let cert =
+        dcc_signing::pki::OrgCertificate::parse(&std::fs::read(signing.join("cert.pem")).unwrap())
+            .unwrap();
+    let held = |r: &server::Running| -> Vec<(String, p256::PublicKey)> {
+        r.router
+            .state()
+            .keys
+            .all()
+            .iter()
+            .filter(|k| k.purpose == KeyPurpose::DuisSign)
+            .map(|k| (k.id.clone(), k.signer.public_key()))
+            .collect()
+    };
+    let first = held(&running);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].1, cert.public_key);
+    let audit = running
+        .router
+        .admin()
+        .audit(&AuditFilter::default())
+        .unwrap();
+    assert!(
+        audit.iter().any(|e| e.op == "key-import"
+            && e.who == "bootstrap"
+            && e.detail.contains("duis-sign")),
+        "{audit:?}"
+    );
+    running.shutdown().await;
+    // The second start finds the key in the store (there is no file any more) and signs with it.
+    let running = server::start(&cfg).await.unwrap();
+    assert!(running.duis_addr.is_some());
+    assert_eq!(held(&running), first);
+    running.shutdown().await;
+}

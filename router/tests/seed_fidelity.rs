@@ -1123,3 +1123,83 @@ fn beis_2022_key_transfer_with_pma_approval() {
     );
     router.shutdown();
 }
+
+/// Issue 13 item 6 (DP094), the simulated SM WAN (tabasc-dp091-dp095.txt, "Supporting
+/// prepayment customers in no SM WAN scenarios": "where SM WAN coverage is poor or
+/// non-existent"; the March 2018 weather pushed "over 9%" of one Supplier's messages to
+/// UTRNs): a device on a poor WAN loses about 10 % of its commands (`POOR_LOSS_PER_MILLE`;
+/// E21, as a device that never answers) and a device on a good one none; a device whose WAN
+/// goes down while its command waits is answered E20 by the WAN itself, not by admission.
+#[test]
+fn dp094_the_simulated_wan_loses_on_a_poor_link_and_cannot_reach_a_dead_one() {
+    use dcc_router::egress::{SimulatedWan, WanModel};
+    use dcc_router::state::WanState;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let gate = Arc::new(GatedVerifier::default());
+    let router = dcc_router::Router::builder()
+        .dispatcher(Arc::new(SimulatedWan::new(WanModel {
+            base: Duration::from_micros(200),
+            jitter: Duration::ZERO,
+            seed: 7,
+        })))
+        .verifier(gate.clone())
+        .workers(1)
+        .clock(dcc_router::Clock::manual(NOW))
+        .build()
+        .unwrap();
+    let admin = router.admin();
+    let s = User::new(SUPPLIER);
+    admin
+        .upsert_party(
+            s.eui,
+            dcc_router::Party::approved(&[UserRole::ImportSupplier]),
+        )
+        .unwrap();
+    admin.add_certificate(s.record()).unwrap();
+    let (good, poor) = (Eui64::from_u64(CREDIT_METER), Eui64::from_u64(PREPAY_METER));
+    for d in [good, poor] {
+        admin
+            .upsert_device(d, dcc_router::Device::new(s.eui))
+            .unwrap();
+    }
+    admin.set_wan_state(poor, WanState::Poor).unwrap();
+
+    // A command waiting for verification when its device loses the WAN: the WAN answers E20.
+    let waiting = router.submit(Req::new(&s, "2.2", 1, good, 1).sign(&s));
+    gate.wait_entered(1);
+    admin.set_wan_state(good, WanState::None).unwrap();
+    gate.open();
+    let r = waiting.wait();
+    assert_eq!((r.code, r.detail), (C::DeviceUnreachable, None), "{r:?}");
+    // Admission refuses the next one itself (DP094's E20 `no-wan`).
+    let r = router.submit_blocking(Req::new(&s, "2.2", 1, good, 2).sign(&s));
+    assert_eq!((r.code, r.detail), (C::DeviceUnreachable, Some("no-wan")));
+    admin.set_wan_state(good, WanState::Ok).unwrap();
+
+    let n = 300u64;
+    let count = |device: Eui64, first: u64| {
+        let pending: Vec<_> = (0..n)
+            .map(|i| router.submit(Req::new(&s, "2.2", 1, device, first + i).sign(&s)))
+            .collect();
+        let mut lost = 0;
+        for p in pending {
+            match p.wait().code {
+                C::Success => {}
+                C::NoDeviceResponse => lost += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        lost
+    };
+    let lost_good = count(good, 10);
+    let lost_poor = count(poor, 10 + n);
+    println!("lost: good WAN {lost_good}/{n}, poor WAN {lost_poor}/{n}");
+    assert_eq!(lost_good, 0);
+    // 10 % expected (30 of 300); a seeded draw, bounded loosely.
+    assert!(
+        (12..=60).contains(&lost_poor),
+        "poor WAN lost {lost_poor} of {n}"
+    );
+    router.shutdown();
+}

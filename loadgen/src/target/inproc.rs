@@ -38,6 +38,9 @@ pub struct InProcTarget {
     verify_rate: f64,
     /// The start of the maintenance window a `maintenance_start` event planned.
     window: Mutex<Option<u64>>,
+    /// The world's Shared Resource Providers: user index → EUI-64 (their requests are sent
+    /// as from their connection).
+    srps: std::sync::OnceLock<Vec<(usize, dcc_signing::Eui64)>>,
 }
 
 /// How long a window planned by `maintenance_start` lasts unless `maintenance_end` removes it.
@@ -105,6 +108,7 @@ impl InProcTarget {
             workers,
             verify_rate,
             window: Mutex::new(None),
+            srps: std::sync::OnceLock::new(),
         })
     }
 
@@ -116,6 +120,7 @@ impl InProcTarget {
             workers: workers.max(1),
             verify_rate: capacity / workers.max(1) as f64,
             window: Mutex::new(None),
+            srps: std::sync::OnceLock::new(),
         }
     }
 
@@ -164,6 +169,13 @@ impl Target for InProcTarget {
     }
 
     fn setup(&self, world: &World) -> Result<(), TargetError> {
+        let _ = self.srps.set(
+            world
+                .srps
+                .iter()
+                .map(|&i| (i, world.users[i].eui))
+                .collect(),
+        );
         let admin = self.router.admin();
         let now = now_unix();
         for u in &world.users {
@@ -213,6 +225,28 @@ impl Target for InProcTarget {
     }
 
     fn send(&self, request: Request) -> OutcomeFuture {
+        // A Shared Resource Provider's request is carried by the SRP's "connection" (MP134A as
+        // written: originated as the failed Supplier, sent by the SRP), as over QUIC.
+        let srp = request.via.and_then(|i| {
+            self.srps
+                .get()
+                .and_then(|m| m.iter().find(|(k, _)| *k == i).map(|(_, e)| *e))
+        });
+        if let Some(eui) = srp {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.router
+                .submit_from(dcc_router::Sender::User(eui), request.bytes, move |r| {
+                    let _ = tx.send(r);
+                });
+            return Box::pin(async move {
+                match rx.await {
+                    Ok(r) => outcome_of(&r),
+                    Err(_) => {
+                        Outcome::new(OutcomeClass::Error, "DROPPED", crate::outcome::Lane::None)
+                    }
+                }
+            });
+        }
         let fut = self.router.submit(request.bytes);
         Box::pin(async move { outcome_of(&fut.await) })
     }
@@ -249,12 +283,21 @@ impl Target for InProcTarget {
             .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
         let cert = world.users[failed].cert;
         let r = match event {
-            EventSpec::DelayRevocation => admin.delay_revocation(
-                &cert,
-                world.srps.iter().map(|&i| world.users[i].eui),
-                self.router.policy().catalogue.safe_mode_srvs(),
-                now_unix() + DELAY.as_secs(),
-            ),
+            // MP134A as written: the SMKI PMA's delay (the policy's safe-mode set), then the
+            // Authority's direction of the SRPs, which send as the failed Supplier.
+            EventSpec::DelayRevocation => admin
+                .pma_delay_revocation(
+                    &cert,
+                    self.router.policy().catalogue.safe_mode_srvs(),
+                    Some(self.router.clock().now_unix() + DELAY.as_secs()),
+                )
+                .and_then(|()| {
+                    admin.direct_srps(
+                        &cert,
+                        world.srps.iter().map(|&i| world.users[i].eui),
+                        dcc_router::state::SrpSendsAs::FailedSupplier,
+                    )
+                }),
             EventSpec::Revoke => admin.revoke(&cert),
             EventSpec::EndDelay => admin.end_delay(&cert),
             _ => return Err(TargetError::Admin(format!("event {event:?} not supported"))),

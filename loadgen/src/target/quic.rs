@@ -292,13 +292,21 @@ impl Target for QuicTarget {
             .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
         let cert = world.users[failed].cert;
         let request = match event {
-            EventSpec::DelayRevocation => AdminRequest::DelayRevocation {
-                cert,
-                srps: world.srps.iter().map(|&i| world.users[i].eui).collect(),
-                // Empty: the server's policy's safe-mode set.
-                srvs: Vec::new(),
-                until: now_unix() + DELAY.as_secs(),
-            },
+            // MP134A as written: the SMKI PMA's delay, then the Authority's direction of the
+            // SRPs, which send as the failed Supplier over their own connections.
+            EventSpec::DelayRevocation => {
+                self.admin_blocking(AdminRequest::PmaDelay {
+                    cert,
+                    // Empty: the server's policy's safe-mode set.
+                    srvs: Vec::new(),
+                    until: Some(now_unix() + DELAY.as_secs()),
+                })?;
+                AdminRequest::AuthorityDirect {
+                    cert,
+                    srps: world.srps.iter().map(|&i| world.users[i].eui).collect(),
+                    srp_own_eui: false,
+                }
+            }
             EventSpec::Revoke => AdminRequest::Revoke { cert },
             EventSpec::EndDelay => AdminRequest::EndDelay { cert },
             _ => return Err(TargetError::Admin(format!("event {event:?} not supported"))),
