@@ -9,6 +9,8 @@
 //! load".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use dcc_router::client::admin::AdminClient;
@@ -27,6 +29,16 @@ use dcc_signing::{CommandVariant, ExecutionKind, RequestId, UserRole};
 const DEVICES: u64 = 240;
 /// Requests in flight at once.
 const IN_FLIGHT: usize = 24;
+
+/// A fresh P-256 private key, PKCS#8 PEM (what `admin key import` reads).
+fn key_pem() -> String {
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+    dcc_signing::Signer::random()
+        .signing_key()
+        .to_pkcs8_pem(LineEnding::LF)
+        .unwrap()
+        .to_string()
+}
 
 async fn call(admin: &AdminClient, request: AdminRequest, reason: &str) -> AdminAnswer {
     admin
@@ -64,14 +76,7 @@ async fn no_6_23_fails_during_a_cos_key_rollover_under_load() {
     let b = pki.user("supplier-b").unwrap();
 
     // A key import without a reason is refused, whatever the PMA reference.
-    let key = dcc_signing::Signer::random();
-    let pem = {
-        use p256::pkcs8::{EncodePrivateKey, LineEnding};
-        key.signing_key()
-            .to_pkcs8_pem(LineEnding::LF)
-            .unwrap()
-            .to_string()
-    };
+    let pem = key_pem();
     let import = |id: &str| AdminRequest::KeyImport {
         id: id.into(),
         purpose: KeyPurpose::Tcos,
@@ -286,4 +291,76 @@ async fn the_duis_signing_key_lives_in_the_store() {
     assert!(running.duis_addr.is_some());
     assert_eq!(held(&running), first);
     running.shutdown().await;
+}
+
+/// The same operations from the command line, as an operator runs them against `serve` (a
+/// process): `admin key import` needs `--reason` and `--pma-ref`; `key list` shows the PMA
+/// reference and never the key; the last key of a purpose is not retired; `change-supplier
+/// --pending` and `device --cos-cert` set what the CoS Party stage reads.
+#[test]
+fn admin_key_commands_from_the_cli() {
+    use common::serve::Server;
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(&dir.path().join("data"));
+    let pem = key_pem();
+    let file = dir.path().join("tcos.pem");
+    std::fs::write(&file, &pem).unwrap();
+    let file = file.to_str().unwrap();
+    let import = ["key", "import", file, "--id", "tcos-1", "--purpose", "tcos"];
+    let out = srv.admin(&[&import[..], &["--pma-ref", "PMA-1"]].concat());
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("--reason"), "{out:?}");
+    let out = srv.admin(&[&["--reason", "TCoS key"][..], &import[..]].concat());
+    assert_ne!(out.code, 0, "no --pma-ref: {out:?}");
+    let out = srv.admin(
+        &[
+            &["--reason", "TCoS key"][..],
+            &import[..],
+            &["--pma-ref", "PMA-1"],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = srv.admin(&["key", "list"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("tcos-1") && out.stdout.contains("PMA-1"),
+        "{out:?}"
+    );
+    assert!(
+        !out.stdout.contains(&pem[30..70]),
+        "the private key is never listed"
+    );
+    let out = srv.admin(&[
+        "--reason",
+        "r",
+        "key",
+        "retire",
+        "tcos-1",
+        "--pma-ref",
+        "PMA-2",
+    ]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(format!("{out:?}").contains("last"), "{out:?}");
+
+    let pki = DemoPki::load_from_dir(&srv.pki).unwrap();
+    let b = pki.user("supplier-b").unwrap().eui64.to_string();
+    let device = demo_device(0).to_string();
+    let out = srv.admin(&[
+        "--reason",
+        "registration data",
+        "change-supplier",
+        "--pending",
+        &device,
+        &b,
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = srv.admin(&["device", &device, "--cos-cert", "ecos"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = srv.admin(&["audit", "--device", &device]);
+    assert!(
+        out.stdout.contains("change-of-supplier-pending")
+            && out.stdout.contains("CoS certificate ecos"),
+        "{out:?}"
+    );
 }

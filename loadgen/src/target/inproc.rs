@@ -10,7 +10,7 @@
 //! times this machine's measured single-core verify rate (the verify workers are the
 //! bottleneck by design; admission runs on the submitting thread).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::scenario::VerifierChoice;
@@ -37,7 +37,7 @@ pub struct InProcTarget {
     workers: usize,
     verify_rate: f64,
     /// The start of the maintenance window a `maintenance_start` event planned.
-    window: Mutex<Option<u64>>,
+    window: super::PlannedWindow,
     /// The world's Shared Resource Providers: user index → EUI-64 (their requests are sent
     /// as from their connection).
     srps: std::sync::OnceLock<Vec<(usize, dcc_signing::Eui64)>>,
@@ -107,7 +107,7 @@ impl InProcTarget {
             router,
             workers,
             verify_rate,
-            window: Mutex::new(None),
+            window: super::PlannedWindow::default(),
             srps: std::sync::OnceLock::new(),
         })
     }
@@ -119,7 +119,7 @@ impl InProcTarget {
             router,
             workers: workers.max(1),
             verify_rate: capacity / workers.max(1) as f64,
-            window: Mutex::new(None),
+            window: super::PlannedWindow::default(),
             srps: std::sync::OnceLock::new(),
         }
     }
@@ -264,16 +264,11 @@ impl Target for InProcTarget {
                         impact: *impact,
                     })
                     .map_err(err)?;
-                *self.window.lock().unwrap_or_else(PoisonError::into_inner) = Some(start);
+                self.window.set(start);
                 return Ok(());
             }
             EventSpec::MaintenanceEnd => {
-                let start = self
-                    .window
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take()
-                    .ok_or_else(|| TargetError::Admin("no maintenance window planned".into()))?;
+                let start = self.window.take()?;
                 return admin.remove_maintenance_window(start).map_err(err);
             }
             _ => {}

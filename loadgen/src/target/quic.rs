@@ -19,7 +19,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dcc_router::client::admin::{AdminAnswer, AdminRequest};
@@ -48,7 +48,7 @@ pub struct QuicTarget {
     /// The server's capacity estimate from `admin status`, requests/s.
     capacity: Option<f64>,
     /// The start of the maintenance window a `maintenance_start` event planned.
-    window: Mutex<Option<u64>>,
+    window: super::PlannedWindow,
 }
 
 /// The TLS material of User `name` of the PKI directory `pki`.
@@ -106,7 +106,7 @@ pub async fn connect(
         pki: pki.to_path_buf(),
         mode,
         capacity,
-        window: Mutex::new(None),
+        window: super::PlannedWindow::default(),
     })
 }
 
@@ -271,16 +271,11 @@ impl Target for QuicTarget {
                     impact: *impact,
                 })
                 .map(|_| ())?;
-                *self.window.lock().unwrap_or_else(PoisonError::into_inner) = Some(now);
+                self.window.set(now);
                 return Ok(());
             }
             EventSpec::MaintenanceEnd => {
-                let start = self
-                    .window
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take()
-                    .ok_or_else(|| TargetError::Admin("no maintenance window planned".into()))?;
+                let start = self.window.take()?;
                 return self
                     .admin_blocking(AdminRequest::RemoveMaintenanceWindow { start })
                     .map(|_| ());
