@@ -58,10 +58,11 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
         return transform(shared, job, now_unix);
     }
     let cert = std::sync::Arc::clone(&job.cert);
-    let outcome = cert.with_status(|status| {
+    let mut effect = None;
+    let refused = cert.with_status(|status| {
         let cert_use = match still_allowed(shared, &job, status, now_unix) {
             Ok(u) => u,
-            Err((code, detail)) => return Err((job, code, detail)),
+            Err((code, detail)) => return Some((job, code, detail)),
         };
         let h = &job.header;
         match shared
@@ -70,26 +71,25 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
             .accept(h.request_id.originator, h.request_id.counter)
         {
             ReplayVerdict::Fresh => {}
-            ReplayVerdict::Duplicate => return Err((job, ResponseCode::Replayed, "duplicate")),
-            ReplayVerdict::TooOld => return Err((job, ResponseCode::Replayed, "too-old")),
+            ReplayVerdict::Duplicate => return Some((job, ResponseCode::Replayed, "duplicate")),
+            ReplayVerdict::TooOld => return Some((job, ResponseCode::Replayed, "too-old")),
         }
         if (5..=7).contains(&h.command_variant.get()) {
             // The Signed Pre-Command spent the counter its transform left unspent.
             shared.state.transforms.close(&h.request_id);
         }
         // With a durable store the hand-off (and so the effect) happens in the persist stage.
-        Ok(match &shared.persist {
-            Some(queue) => {
-                persist::enqueue(queue, job);
-                None
-            }
-            None => dispatch::hand_off(shared, job, cert_use),
-        })
+        match &shared.persist {
+            Some(queue) => persist::enqueue(queue, job),
+            None => effect = dispatch::hand_off(shared, job, cert_use),
+        }
+        None
     });
-    match outcome {
-        Err((job, code, detail)) => job.reply.send(code, Some(detail)),
-        Ok(Some(e)) => effects::apply(shared, e),
-        Ok(None) => {}
+    if let Some((job, code, detail)) = refused {
+        job.reply.send(code, Some(detail));
+    }
+    if let Some(e) = effect {
+        effects::apply(shared, e);
     }
 }
 
