@@ -20,18 +20,24 @@ const DEVICES: u64 = 1000;
 // Runtime-agnostic, so it serialises tests that each run their own runtime.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn run_over_quic(name: &str, rate: f64, duration: Duration) -> Report {
-    let _guard = ONE_AT_A_TIME.lock().await;
-    let data = tempfile::tempdir().unwrap();
-    let cfg = ServeConfig {
+/// A one-worker server with `DEVICES` demo devices in `data`, QUIC on a free port, no metrics
+/// or DUIS listener.
+fn config(data: &std::path::Path) -> ServeConfig {
+    ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics: None,
         duis: None,
-        data_dir: data.path().to_path_buf(),
+        data_dir: data.to_path_buf(),
         workers: 1,
         demo_devices: DEVICES,
         ..ServeConfig::default()
-    };
+    }
+}
+
+async fn run_over_quic(name: &str, rate: f64, duration: Duration) -> Report {
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let data = tempfile::tempdir().unwrap();
+    let cfg = config(data.path());
     let running = server::start(&cfg).await.unwrap();
     assert!(running.created_pki);
     let pki = cfg.pki_dir();
@@ -120,14 +126,8 @@ async fn maintenance_window_crossed_by_the_loadgen_process() {
         .unwrap()
         .as_secs();
     let cfg = ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics: None,
-        duis: None,
-        data_dir: data.path().to_path_buf(),
-        workers: 1,
-        demo_devices: DEVICES,
         simulated_clock_start: Some(loadgen::target::inproc::next_evening(now)),
-        ..ServeConfig::default()
+        ..config(data.path())
     };
     let running = server::start(&cfg).await.unwrap();
     let pki = cfg.pki_dir();

@@ -438,15 +438,31 @@ fn mp134a_delay_and_direction_survive_a_restart() {
     router.shutdown();
 }
 
-fn wait_for_slot(w: &World, device: dcc_signing::Eui64, want: dcc_router::state::GnoSlot) {
-    // The slot changes right after the hand-off, outside the certificate lock (effects.rs).
+/// Waits (at most 5 s) until `device` satisfies `done`: the pipeline's effects (the GNO slot
+/// after a 6.15.1, the registration after a 6.23) land right after the hand-off, outside the
+/// certificate lock (effects.rs), so just after the answer.
+fn wait_for_device(
+    router: &dcc_router::Router,
+    device: dcc_signing::Eui64,
+    what: &str,
+    done: impl Fn(&dcc_router::Device) -> bool,
+) {
     for _ in 0..500 {
-        if w.router.state().devices.get(device).unwrap().gno_slot == want {
+        if done(&router.state().devices.get(device).unwrap()) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    panic!("GNO slot never became {want:?}");
+    panic!("device {device} never {what}");
+}
+
+fn wait_for_slot(w: &World, device: dcc_signing::Eui64, want: dcc_router::state::GnoSlot) {
+    wait_for_device(
+        &w.router,
+        device,
+        &format!("had {want:?} in its GNO slot"),
+        |d| d.gno_slot == want,
+    );
 }
 
 /// Issue 13 item 4, MP128B (mp128b-gno-certificates.txt): "where an unrevoked SMKI
@@ -766,14 +782,9 @@ fn cos_key() -> (String, p256::PublicKey) {
 }
 
 fn wait_for_supplier(router: &dcc_router::Router, device: dcc_signing::Eui64, want: Eui64) {
-    // The registration moves right after the hand-off, outside the certificate lock.
-    for _ in 0..500 {
-        if router.state().devices.get(device).unwrap().supplier == Some(want) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("device {device} never moved to {want}");
+    wait_for_device(router, device, &format!("moved to {want}"), |d| {
+        d.supplier == Some(want)
+    });
 }
 
 use dcc_router::{CosCertificate, KeyPurpose};
