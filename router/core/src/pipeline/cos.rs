@@ -15,7 +15,7 @@
 //!
 //! On success, once the command is handed off, the device's registered (import / gas) Supplier
 //! becomes the gaining Supplier and the pending change is cleared — a durable, audited effect
-//! naming the key that signed ([`super::effects`]). A Supplier holding several MPIDs is one
+//! naming the key that signed (`pipeline/effects.rs`). A Supplier holding several MPIDs is one
 //! Party keyed by its User ID (EUI-64): the router never chooses a key by MPID (the CoS key
 //! depends only on the device's certificate), and the device moves to the Party, whichever of
 //! its roles (Import Supplier, Gas Supplier) sent the 6.23.
