@@ -213,6 +213,10 @@ pub struct Running {
     pub populated: bootstrap::Populated,
     /// How long restoring and populating the state took.
     pub state_load: std::time::Duration,
+    /// The verifier in force.
+    pub verifier: config::VerifierMode,
+    /// The capacity estimate measured at start (also in `admin status` and the metrics).
+    pub capacity: capacity::CapacityEstimate,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -309,6 +313,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         )))
         .store(store)
         .trust(trust)
+        .verifier(cfg.verifier.build())
         .workers(cfg.workers_in_force())
         .clock(match cfg.simulated_clock_start {
             // Tests and demonstrations only (see `ServeConfig::simulated_clock_start`).
@@ -347,6 +352,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         workers = capacity.workers,
         verify_per_s = capacity.verify_per_s,
         keys = capacity.keys,
+        verifier = cfg.verifier.name(),
         "capacity estimate"
     );
     metrics.set_capacity(capacity);
@@ -446,6 +452,8 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         restored,
         populated,
         state_load,
+        verifier: cfg.verifier,
+        capacity,
         metrics_task,
     })
 }
