@@ -27,7 +27,7 @@ use crate::target::{self, mock, Target, TargetKind};
     after_help = "Several generator processes against one server: run each with --out DIR, then\n`loadgen merge DIR1/latency.hlog DIR2/latency.hlog …` prints one per-lane report.\nA scenario rate of \"capacity\" uses the target's published estimate, else a calibration\nramp (printed step by step); --rate skips both."
 )]
 pub struct Args {
-    /// Built-in scenario name (steady, overload, solr, attack) or a scenario TOML file.
+    /// Built-in scenario name (steady, overload, solr, maintenance, attack) or a scenario TOML file.
     #[arg(long, short, default_value = "steady")]
     pub scenario: String,
     /// Base rate in requests per second (overrides the scenario's).
@@ -148,6 +148,9 @@ pub async fn make_target(
             args.verifier
                 .or(scenario.load.verifier)
                 .unwrap_or(crate::scenario::VerifierChoice::KnownSigner),
+            // A DP092 window may only be planned 20:00–08:00 UTC: such scenarios run the
+            // embedded router on a simulated clock from the next 20:00.
+            scenario.plans_maintenance(),
         ),
         TargetKind::Mock => Ok(mock::shared(
             mock::MockConfig::default(),

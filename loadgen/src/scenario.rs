@@ -35,6 +35,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("steady", include_str!("../scenarios/steady.toml")),
     ("overload", include_str!("../scenarios/overload.toml")),
     ("solr", include_str!("../scenarios/solr.toml")),
+    ("maintenance", include_str!("../scenarios/maintenance.toml")),
     ("attack", include_str!("../scenarios/attack.toml")),
 ];
 
@@ -184,13 +185,26 @@ fn one() -> f64 {
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum EventSpec {
-    /// The failed Supplier's certificates go into revocation-delayed state: the population's
-    /// SRPs may send safe-mode SRVs with them; the Supplier's own traffic is refused.
+    /// The failed Supplier's certificates go into revocation-delayed state, MP134A as written:
+    /// the SMKI PMA's delay (the policy's safe-mode set), then the Authority's direction of the
+    /// population's SRPs, which send safe-mode SRVs originated as the failed Supplier, signed
+    /// with its key, over their own connections; the Supplier's own traffic is refused.
     DelayRevocation,
     /// The failed Supplier's certificates are revoked outright.
     Revoke,
     /// The delay ends: the certificates are revoked.
     EndDelay,
+    /// DP092: a planned maintenance window of this impact starts now, by the target's clock
+    /// (planned over the admin channel, one hour long, until `maintenance_end`). Windows may
+    /// only lie between 20:00 and 08:00 UTC, so the target must run on a clock inside those
+    /// hours: `dcc-router serve --simulated-clock-start …T20:00:00Z` (tests and demonstrations
+    /// only); the in-process target does so by itself when a scenario plans a window.
+    MaintenanceStart {
+        /// `low` (default lanes held back: L3) or `high` (L2 and L3).
+        impact: dcc_router::state::maintenance::Impact,
+    },
+    /// The window `maintenance_start` planned is removed: every lane flows again.
+    MaintenanceEnd,
 }
 
 /// Who sends a request (and whose connection carries it).
@@ -531,6 +545,16 @@ impl Scenario {
                 .map_err(|msg| self.invalid(format!("expectation: {msg}")))?;
         }
         Ok(())
+    }
+
+    /// Whether a phase plans a DP092 maintenance window (the target's clock must then be
+    /// inside 20:00–08:00 UTC).
+    pub fn plans_maintenance(&self) -> bool {
+        self.phases.iter().any(|p| {
+            p.events
+                .iter()
+                .any(|e| matches!(e, EventSpec::MaintenanceStart { .. }))
+        })
     }
 
     /// Distinct tags, in order of first appearance.

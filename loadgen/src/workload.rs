@@ -244,9 +244,11 @@ impl Workload {
             .map(|(_, k)| *k)?;
         let e = &self.entries[k];
         let w = &self.world;
-        // The originator is whoever sends (`from`); the key is `sign_as`'s. They differ for a
-        // Shared Resource Provider signing with a failed Supplier's certificate under a
-        // revocation delay: the Request ID names the SRP, the device is the Supplier's.
+        // The connection is whoever sends (`from`); the key is `sign_as`'s. They differ for a
+        // Shared Resource Provider sending with a failed Supplier's certificate under a
+        // revocation delay — MP134A as written (mp134a-solr-revocation-delay.txt: the SRP
+        // sends "using the failed Supplier's certificates"): the request is originated as the
+        // failed Supplier, signed with its key, and carried by the SRP's connection.
         let origin = self.pick_user(e.from, &mut rng);
         let signer = if e.sign_as == e.from {
             origin
@@ -254,7 +256,7 @@ impl Workload {
             self.pick_user(e.sign_as, &mut rng)
         };
         let via = Some(origin);
-        let user = &w.users[origin];
+        let user = &w.users[signer];
         let key_owner = &w.users[signer];
         let role = e.role.unwrap_or(user.roles[0]);
         let target = self.pick_device(e.device, signer, &mut rng);

@@ -149,3 +149,109 @@ async fn overload_over_quic_sheds_the_lowest_lane_by_capacity() {
     // DP094: no request was aimed at a device that has no WAN.
     assert!(r.codes.iter().all(|c| c.code != "E20"), "{:?}", r.codes);
 }
+
+/// Issue 13 item 5, DP092 (tabasc-dp091-dp095.txt, H8.3: planned maintenance "between 20:00
+/// and 08:00", at most 6 h): `loadgen -s maintenance` as a process against a server whose
+/// clock is simulated from 20:00 UTC (`ServeConfig::simulated_clock_start`, tests only). The
+/// scenario plans a high-impact window over the admin channel mid-run and removes it later;
+/// counted from the JSON report: inside the window L2 and L3 are answered busy (R10) and none
+/// accepted, while L0 and L1 keep flowing; before and after it L3 is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_window_crossed_by_the_loadgen_process() {
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let data = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let cfg = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics: None,
+        duis: None,
+        data_dir: data.path().to_path_buf(),
+        workers: 1,
+        demo_devices: DEVICES,
+        simulated_clock_start: Some(loadgen::target::inproc::next_evening(now)),
+        ..ServeConfig::default()
+    };
+    let running = server::start(&cfg).await.unwrap();
+    let pki = cfg.pki_dir();
+    let addr = running.addr.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args([
+                "-s",
+                "maintenance",
+                "--rate",
+                "80",
+                "--senders",
+                "2",
+                "--json",
+                "-q",
+            ])
+            .args(["--target", &format!("quic://{addr}")])
+            .arg("--pki")
+            .arg(&pki)
+            .args(["--devices", &DEVICES.to_string()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    running.shutdown().await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: stdout {stdout}\nstderr {stderr}"));
+    let failed: Vec<_> = report["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["passed"] != true)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lane = |phase: &str, lane: &str, field: &str| -> u64 {
+        let p = report["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == phase)
+            .unwrap();
+        p["lanes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["lane"] == lane)
+            .map_or(0, |l| l[field].as_u64().unwrap())
+    };
+    eprintln!(
+        "window: L3 ok {} busy {}, L2 ok {} busy {}, L1 ok {}, L0 ok {}; before: L3 ok {} busy {}; after: L3 ok {} busy {}",
+        lane("window", "L3", "ok"),
+        lane("window", "L3", "busy"),
+        lane("window", "L2", "ok"),
+        lane("window", "L2", "busy"),
+        lane("window", "L1", "ok"),
+        lane("window", "L0", "ok"),
+        lane("before", "L3", "ok"),
+        lane("before", "L3", "busy"),
+        lane("after", "L3", "ok"),
+        lane("after", "L3", "busy"),
+    );
+    assert_eq!(lane("window", "L3", "ok"), 0);
+    assert!(lane("window", "L3", "busy") > 0);
+    assert_eq!(lane("window", "L2", "ok"), 0);
+    assert!(lane("window", "L2", "busy") > 0);
+    assert!(lane("window", "L1", "ok") > 0 && lane("window", "L1", "busy") == 0);
+    assert!(lane("window", "L0", "ok") > 0 && lane("window", "L0", "busy") == 0);
+    for phase in ["before", "after"] {
+        assert!(lane(phase, "L3", "ok") > 0, "{phase}");
+        assert_eq!(lane(phase, "L3", "busy"), 0, "{phase}");
+    }
+    let r10 = report["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["code"] == "R10");
+    assert!(r10, "{}", report["codes"]);
+}

@@ -54,6 +54,7 @@ async fn run_builtin(name: &str, rate: Option<f64>, duration: Duration, workers:
             Some(workers),
             dcc_router::Policy::default(),
             loadgen::scenario::VerifierChoice::KnownSigner,
+            Scenario::load(name).unwrap().plans_maintenance(),
         )
         .unwrap(),
     )
@@ -134,6 +135,20 @@ async fn solr_holds() {
     assert_eq!(r.events.len(), 1);
     assert!(r.events[0].contains("applied"), "{:?}", r.events);
     assert!(r.codes.iter().any(|c| c.code == "R3"));
+}
+
+/// DP092 in-process: the embedded router runs on a simulated clock from 20:00 UTC (the
+/// scenario plans a window); both events apply and the window's R10 answers are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_holds() {
+    let r = run_builtin("maintenance", Some(200.0), Duration::from_secs(4), 1).await;
+    assert_eq!(r.events.len(), 2, "{:?}", r.events);
+    assert!(
+        r.events.iter().all(|e| e.contains("applied")),
+        "{:?}",
+        r.events
+    );
+    assert!(r.codes.iter().any(|c| c.code == "R10"), "{:?}", r.codes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,8 +10,11 @@ use dcc_signing::{CertId, Eui64, Srv, UserRole};
 
 use crate::client::admin::{admin_call_with, AdminClient};
 use crate::ingress::tls::{TlsMaterial, ALPN};
-use crate::server::admin_proto::{AdminCall, AdminRequest, DevStatus, DeviceRow, Mode, Right, Wan};
+use crate::server::admin_proto::{
+    AdminCall, AdminRequest, CosCert, DevStatus, DeviceRow, Mode, Right, Wan,
+};
 use crate::server::{self, ServeConfig};
+use crate::state::KeyPurpose;
 use crate::store::AuditFilter;
 
 /// dcc-router: a routing core for GB smart-metering DCC Service Requests.
@@ -96,10 +99,44 @@ struct ServeArgs {
     /// Keep state in memory only: nothing survives a restart (for benchmarks).
     #[arg(long)]
     in_memory: bool,
+    /// TESTS AND DEMONSTRATIONS ONLY: the router's wall clock (certificate validity, delay
+    /// ends, DP092 maintenance windows) starts at this moment — Unix seconds, or
+    /// YYYY-MM-DDTHH:MM:SSZ — and runs at the real rate, e.g. to cross a maintenance window
+    /// (20:00-08:00 UTC only) at any time of day. Never in production.
+    #[arg(long, value_parser = parse_clock_start)]
+    simulated_clock_start: Option<u64>,
     /// Signature verifier: known-signer (per-key tables, the default) or p256 (plain, several
     /// times slower: for overload demonstrations where the load generator shares the cores)
     #[arg(long, value_parser = ["known-signer", "p256"])]
     verifier: Option<String>,
+}
+
+/// `--simulated-clock-start`: Unix seconds, or an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SSZ`.
+fn parse_clock_start(s: &str) -> Result<u64, String> {
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(n);
+    }
+    let bad = || format!("{s:?}: expected Unix seconds or YYYY-MM-DDTHH:MM:SSZ");
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
+        s.get(r).and_then(|t| t.parse::<i64>().ok()).ok_or_else(bad)
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 59 {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).map_err(|_| bad())
 }
 
 #[derive(Debug, clap::Args)]
@@ -122,6 +159,11 @@ Examples:
   dcc-router admin --reason 'CSP incident 4711' device 02-DC-D0-00-00-00-00-07 --wan none   # DP094
   dcc-router admin decommission 02-DC-D0-00-00-00-FF-01
   dcc-router admin change-supplier 02-DC-D0-00-00-00-00-07 02-DC-C0-00-00-00-00-02
+  dcc-router admin change-supplier --pending 02-DC-D0-00-00-00-00-07 02-DC-C0-00-00-00-00-02   # ECoS: moves on its 6.23
+  dcc-router admin device 02-DC-D0-00-00-00-00-07 --cos-cert ecos   # after the device's ECoS migration
+  dcc-router admin --reason 'TCoS key to the ECoS Party' key import tcos.pem --id tcos@ecos-party --purpose tcos --pma-ref PMA-2022-17
+  dcc-router admin --reason 'TCoS service shut down' key retire tcos@tcos-sp --pma-ref PMA-2022-17
+  dcc-router admin key list
   dcc-router admin rate-limit 02-DC-C0-00-00-00-00-01 --per-second 50 --burst 100
   dcc-router admin import-devices devices.jsonl        # or .csv; progress bar, one transaction per batch
   dcc-router admin audit --device 02-DC-D0-00-00-00-00-07
@@ -132,7 +174,7 @@ Every change is durable before it is answered, and audited with the admin certif
 
 import-devices FILE: JSON lines, one object per device
   {\"device\":\"02-DC-D0-00-00-00-00-01\",\"supplier\":\"02-DC-C0-00-00-00-00-01\",\"network_operator\":\"…\",
-   \"export_supplier\":\"…\",\"payment_mode\":\"prepayment\",\"status\":\"commissioned\",\"wan\":\"none\"}
+   \"export_supplier\":\"…\",\"payment_mode\":\"prepayment\",\"status\":\"commissioned\",\"wan\":\"none\",\"cos\":\"ecos\"}
 or CSV with a header naming any of those columns (device first).")]
 struct AdminArgs {
     /// Server address.
@@ -155,6 +197,39 @@ struct AdminArgs {
     reason: Option<String>,
     #[command(subcommand)]
     op: AdminOp,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyOp {
+    /// Move a private key (PKCS#8 P-256, PEM) into the router; it serves at once, beside any
+    /// key of the same purpose (a CoS purpose's keys must be one key pair: a transfer).
+    Import {
+        /// The PEM key file.
+        file: PathBuf,
+        /// The key's name (unique), e.g. tcos@ecos-party.
+        #[arg(long)]
+        id: String,
+        /// What it signs: tcos, ecos (CoS Party keys, SRV 6.23) or duis-sign.
+        #[arg(long, value_parser = parse_purpose)]
+        purpose: KeyPurpose,
+        /// The SMKI PMA's approval reference (recorded in the audit log).
+        #[arg(long)]
+        pma_ref: String,
+    },
+    /// Retire a key (the old holder stops signing); the last key of a purpose is refused.
+    Retire {
+        /// The key's name.
+        id: String,
+        /// The SMKI PMA's approval reference (recorded in the audit log).
+        #[arg(long)]
+        pma_ref: String,
+    },
+    /// The keys in force: names, purposes, public keys, PMA references.
+    List,
+}
+
+fn parse_purpose(s: &str) -> Result<KeyPurpose, String> {
+    KeyPurpose::parse(s).ok_or_else(|| format!("{s:?}: expected tcos, ecos or duis-sign"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,6 +394,10 @@ enum AdminOp {
         /// CV 2/3 answered for local delivery).
         #[arg(long, value_enum)]
         wan: Option<Wan>,
+        /// The CoS certificate the device holds (tcos, or ecos after its ECoS migration):
+        /// which CoS Party key counter-signs its SRV 6.23.
+        #[arg(long, value_enum)]
+        cos_cert: Option<CosCert>,
     },
     /// Decommission a device (its requests are refused E5 from now on).
     Decommission {
@@ -334,7 +413,16 @@ enum AdminOp {
         /// Move the export registration instead of the import one.
         #[arg(long)]
         export: bool,
+        /// ECoS: record SUPPLIER as the gaining Supplier (from registration data) instead of
+        /// moving the device now; the device moves when SUPPLIER's SRV 6.23 has been
+        /// counter-signed by the CoS Party.
+        #[arg(long, conflicts_with = "export")]
+        pending: bool,
     },
+    /// The router's own keys (CoS Party keys, DUIS response signing): BEIS 2022 key transfer,
+    /// each import and retirement audited with --reason and the SMKI PMA's approval reference.
+    #[command(subcommand)]
+    Key(KeyOp),
     /// Set a User's rate limit, or --clear it (back to the policy's).
     RateLimit {
         /// The Party's EUI-64.
@@ -441,6 +529,9 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     if a.in_memory {
         cfg.store = crate::server::config::StoreMode::Memory;
     }
+    if let Some(t) = a.simulated_clock_start {
+        cfg.simulated_clock_start = Some(t);
+    }
     match a.verifier.as_deref() {
         Some("p256") => cfg.verifier = crate::server::config::VerifierMode::P256,
         Some(_) => cfg.verifier = crate::server::config::VerifierMode::KnownSigner,
@@ -481,6 +572,9 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         running.addr,
         String::from_utf8_lossy(ALPN)
     );
+    if let Some(t) = cfg.simulated_clock_start {
+        println!("  CLOCK      SIMULATED, started at Unix {t} (tests and demonstrations only)");
+    }
     println!(
         "  PKI        {}{}",
         pki.display(),
@@ -708,6 +802,7 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             payment_mode,
             status,
             wan,
+            cos_cert,
         } => AdminRequest::SetDevice {
             row: DeviceRow {
                 device,
@@ -717,6 +812,7 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
                 payment_mode,
                 status,
                 wan,
+                cos: cos_cert,
             },
         },
         AdminOp::Decommission { device } => AdminRequest::SetDeviceStatus {
@@ -727,11 +823,38 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             device,
             supplier,
             export,
+            pending,
         } => AdminRequest::ChangeSupplier {
             device,
             supplier,
             export,
+            pending,
         },
+        AdminOp::Key(KeyOp::Import {
+            file,
+            id,
+            purpose,
+            pma_ref,
+        }) => {
+            if a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err("admin key import needs --reason (and --pma-ref)".into());
+            }
+            let pem = String::from_utf8(read_file(&file)?)
+                .map_err(|_| format!("{}: not a PEM file", file.display()))?;
+            AdminRequest::KeyImport {
+                id,
+                purpose,
+                pem,
+                pma_ref,
+            }
+        }
+        AdminOp::Key(KeyOp::Retire { id, pma_ref }) => {
+            if a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err("admin key retire needs --reason (and --pma-ref)".into());
+            }
+            AdminRequest::KeyRetire { id, pma_ref }
+        }
+        AdminOp::Key(KeyOp::List) => AdminRequest::KeyList,
         AdminOp::RateLimit {
             user,
             per_second,
@@ -841,6 +964,8 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
         status: Option<DevStatus>,
         #[serde(default)]
         wan: Option<Wan>,
+        #[serde(default)]
+        cos: Option<CosCert>,
     }
     let text = String::from_utf8(read_file(path)?)
         .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
@@ -863,6 +988,7 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
                 payment_mode: d.payment_mode,
                 status: d.status,
                 wan: d.wan,
+                cos: d.cos,
             });
         }
         return Ok(rows);
@@ -889,6 +1015,7 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
             "payment_mode",
             "status",
             "wan",
+            "cos",
         ]
         .contains(&c.as_str())
         {
@@ -911,6 +1038,7 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
             payment_mode: None,
             status: None,
             wan: None,
+            cos: None,
         };
         for (c, v) in cols.iter().zip(cells) {
             if v.is_empty() {
@@ -935,6 +1063,12 @@ pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
                     row.wan = Some(
                         <Wan as clap::ValueEnum>::from_str(v, true)
                             .map_err(|e| at(n, format!("wan: {e}")))?,
+                    );
+                }
+                "cos" => {
+                    row.cos = Some(
+                        <CosCert as clap::ValueEnum>::from_str(v, true)
+                            .map_err(|e| at(n, format!("cos: {e}")))?,
                     );
                 }
                 _ => {
@@ -1038,6 +1172,47 @@ mod tests {
         let p = dir.path().join("devices.csv");
         std::fs::write(&p, text).unwrap();
         (dir, p)
+    }
+
+    #[test]
+    fn simulated_clock_starts_parse_as_unix_seconds_or_rfc_3339_utc() {
+        assert_eq!(parse_clock_start("2026-12-01T20:00:00Z"), Ok(1_796_155_200));
+        assert_eq!(parse_clock_start("2000-02-29T23:59:59Z"), Ok(951_868_799));
+        assert_eq!(parse_clock_start("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(parse_clock_start("1796155200"), Ok(1_796_155_200));
+        for bad in [
+            "2026-13-01T20:00:00Z",
+            "2026-12-01 20:00:00",
+            "tomorrow",
+            "2026-12-01T24:00:00Z",
+        ] {
+            assert!(parse_clock_start(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The CSV `wan` and `cos` columns (DP094, ECoS) reach the rows, and a bad value names
+    /// its line and column.
+    #[test]
+    fn device_files_carry_the_wan_and_cos_columns() {
+        let (_d, p) = file(
+            "device,supplier,wan,cos\n02-DC-D0-00-00-00-00-01,02-DC-C0-00-00-00-00-01,none,ecos\n02-DC-D0-00-00-00-00-02,,poor,\n",
+        );
+        let rows = read_device_file(&p).unwrap();
+        assert_eq!(
+            (rows[0].wan, rows[0].cos, rows[1].wan, rows[1].cos),
+            (Some(Wan::None), Some(CosCert::Ecos), Some(Wan::Poor), None)
+        );
+        let d = rows[0].to_device();
+        assert_eq!(
+            (d.wan, d.cos),
+            (
+                crate::state::WanState::None,
+                crate::state::CosCertificate::Ecos
+            )
+        );
+        let (_d, p) = file("device,wan\n02-DC-D0-00-00-00-00-01,sometimes\n");
+        let e = read_device_file(&p).unwrap_err();
+        assert!(e.contains(":2:") && e.contains("wan"), "{e}");
     }
 
     #[test]

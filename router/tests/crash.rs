@@ -577,6 +577,7 @@ fn device_row(device: Eui64) -> DeviceRow {
         payment_mode: None,
         status: None,
         wan: None,
+        cos: None,
     }
 }
 
@@ -637,6 +638,7 @@ fn plan(
                 device: demo_device(moved),
                 supplier: b,
                 export: false,
+                pending: false,
             },
         ),
         (

@@ -438,15 +438,31 @@ fn mp134a_delay_and_direction_survive_a_restart() {
     router.shutdown();
 }
 
-fn wait_for_slot(w: &World, device: dcc_signing::Eui64, want: dcc_router::state::GnoSlot) {
-    // The slot changes right after the hand-off, outside the certificate lock (effects.rs).
+/// Waits (at most 5 s) until `device` satisfies `done`: the pipeline's effects (the GNO slot
+/// after a 6.15.1, the registration after a 6.23) land right after the hand-off, outside the
+/// certificate lock (effects.rs), so just after the answer.
+fn wait_for_device(
+    router: &dcc_router::Router,
+    device: dcc_signing::Eui64,
+    what: &str,
+    done: impl Fn(&dcc_router::Device) -> bool,
+) {
     for _ in 0..500 {
-        if w.router.state().devices.get(device).unwrap().gno_slot == want {
+        if done(&router.state().devices.get(device).unwrap()) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    panic!("GNO slot never became {want:?}");
+    panic!("device {device} never {what}");
+}
+
+fn wait_for_slot(w: &World, device: dcc_signing::Eui64, want: dcc_router::state::GnoSlot) {
+    wait_for_device(
+        &w.router,
+        device,
+        &format!("had {want:?} in its GNO slot"),
+        |d| d.gno_slot == want,
+    );
 }
 
 /// Issue 13 item 4, MP128B (mp128b-gno-certificates.txt): "where an unrevoked SMKI
@@ -749,4 +765,452 @@ fn dp094_demo_population_has_about_nine_percent_no_wan_prepayment() {
     assert!((0..DEFAULT_DEMO_DEVICES)
         .filter(|&i| demo_device_without_wan(i, p))
         .all(|i| i % 100 < u64::from(p) && i >= 1000));
+}
+
+// ---- issue 13 item 7: ECoS, SRV 6.23 through the CoS Party; item 8: the router's keys ----
+
+/// A fresh P-256 key as PKCS#8 PEM (what `admin key import` reads), and its public key.
+fn cos_key() -> (String, p256::PublicKey) {
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = dcc_signing::Signer::random();
+    let pem = key
+        .signing_key()
+        .to_pkcs8_pem(LineEnding::LF)
+        .unwrap()
+        .to_string();
+    (pem, key.public_key())
+}
+
+fn wait_for_supplier(router: &dcc_router::Router, device: dcc_signing::Eui64, want: Eui64) {
+    wait_for_device(router, device, &format!("moved to {want}"), |d| {
+        d.supplier == Some(want)
+    });
+}
+
+use dcc_router::{CosCertificate, KeyPurpose};
+use dcc_signing::Eui64;
+
+/// Issue 13 item 7, ECoS (domain.md, "The DCC's own keys": "SRV 6.23 (CoS Update Security
+/// Credentials) is counter-signed by the CoS Party with the CoS key matching the certificate
+/// the device holds (TCoS or ECoS)"; beis-2021-ecos-smki-response.txt 3.1, "the proposed
+/// revised processing of Service Reference Variant 6.23 (CoS Update Security Credentials)
+/// Service Requests"). The gaining Supplier's 6.23 passes the usual checks, is counter-signed —
+/// real ECDSA P-256 over the request with the User's signature, verifiable with the CoS public
+/// key — and, once dispatched, the device's registered supplier is the gaining Supplier.
+/// Refused: the registered (same) Supplier, E4 `already-registered-supplier`; a Supplier
+/// that is not the gaining one, E4 `not-gaining-supplier`.
+#[test]
+fn ecos_6_23_is_counter_signed_by_the_cos_party_and_moves_the_device() {
+    let w = World::new();
+    let (a, b) = (&w.supplier, &w.supplier_b);
+    let admin = w
+        .router
+        .admin()
+        .acting_as("admin test", Some("TCoS key held".into()));
+    let (pem, public) = cos_key();
+    admin
+        .import_key(
+            "tcos@tcos-sp",
+            KeyPurpose::Tcos,
+            pem.as_bytes(),
+            "PMA-2021-09",
+        )
+        .unwrap();
+    let device = w.credit();
+    // No Change of Supplier pending yet: nobody is gaining.
+    let r = w.send(Req::new(b, "6.23", 1, device, 1).sign(b));
+    assert_eq!(
+        (r.code, r.detail),
+        (C::NotAuthorisedForDevice, Some("not-gaining-supplier"))
+    );
+    // The registered Supplier cannot make itself gaining.
+    assert_eq!(
+        admin
+            .set_gaining_supplier(device, Some(a.eui))
+            .unwrap_err()
+            .code(),
+        "device-party"
+    );
+    admin.set_gaining_supplier(device, Some(b.eui)).unwrap();
+    // The losing (registered) Supplier's 6.23, and a third Supplier's, are refused.
+    let r = w.send(Req::new(a, "6.23", 1, device, 1).sign(a));
+    assert_eq!(
+        (r.code, r.detail),
+        (
+            C::NotAuthorisedForDevice,
+            Some("already-registered-supplier")
+        )
+    );
+    let r = w.send(Req::new(&w.srp, "6.23", 1, device, 1).sign(&w.srp));
+    assert_eq!(
+        (r.code, r.detail),
+        (C::NotAuthorisedForDevice, Some("not-gaining-supplier"))
+    );
+    assert!(w.recorder.take().is_empty());
+
+    // The gaining Supplier's 6.23: dispatched with the CoS Party's counter-signature.
+    let sent = Req::new(b, "6.23", 1, device, 2).sign(b);
+    let r = w.send(sent.clone());
+    assert_eq!((r.code, r.lane), (C::Success, Some(Lane::L2)), "{r:?}");
+    let log = w.recorder.take();
+    assert_eq!(log.len(), 1);
+    let cos = log[0]
+        .cos
+        .clone()
+        .expect("a 6.23 carries the CoS counter-signature");
+    assert_eq!(
+        (&*cos.key_id, cos.certificate),
+        ("tcos@tcos-sp", CosCertificate::Tcos)
+    );
+    assert_eq!(
+        log[0].message, sent,
+        "it signs the request as the User signed it"
+    );
+    assert!(
+        cos.verifies(&public, &sent),
+        "verifies under the TCoS public key"
+    );
+    // Real ECDSA: any other message, or any other key, fails.
+    let mut tampered = sent.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(!cos.verifies(&public, &tampered));
+    assert!(!cos.verifies(&cos_key().1, &sent));
+    // ... and verified independently of the router's helper.
+    {
+        use p256::ecdsa::signature::Verifier as _;
+        let sig = p256::ecdsa::Signature::from_slice(&cos.signature).unwrap();
+        p256::ecdsa::VerifyingKey::from(&public)
+            .verify(&sent, &sig)
+            .unwrap();
+    }
+
+    // The device is B's now; the pending change is gone; the audit names the key.
+    wait_for_supplier(&w.router, device, b.eui);
+    assert_eq!(w.router.state().gaining.get(device), None);
+    let audit = admin
+        .audit(&AuditFilter {
+            subject: Some(device.to_string()),
+            limit: 0,
+        })
+        .unwrap();
+    assert!(
+        audit.iter().any(|e| e.op == "change-of-supplier-cos"
+            && e.detail.contains("tcos@tcos-sp")
+            && e.who.starts_with("pipeline ")),
+        "{audit:?}"
+    );
+    // B now commands the device; A no longer does; another 6.23 from B is "same supplier".
+    assert_eq!(
+        w.send(Req::new(b, "2.2", 1, device, 3).sign(b)).code,
+        C::Success
+    );
+    assert_eq!(
+        w.send(Req::new(a, "2.2", 1, device, 2).sign(a)).code,
+        C::NotAuthorisedForDevice
+    );
+    let r = w.send(Req::new(b, "6.23", 1, device, 4).sign(b));
+    assert_eq!(
+        (r.code, r.detail),
+        (
+            C::NotAuthorisedForDevice,
+            Some("already-registered-supplier")
+        )
+    );
+    // Other SRVs carry no counter-signature.
+    assert!(w.recorder.take().iter().all(|d| d.cos.is_none()));
+}
+
+/// Issue 13 item 7: the key is chosen by the certificate the *device* holds (a device field,
+/// TCoS or ECoS), never by the Supplier or one of its MPIDs — beis-2021-ecos-smki-response.txt
+/// 3.1: "selecting the 'right' Private Key ... DCC must ensure that treating them as 'split
+/// suppliers' as in the past is not repeated". A Supplier with several MPIDs is one Party
+/// (one User ID, several User Roles here): its electricity (IS) and gas (GS) devices both move
+/// to it. A device holding a CoS certificate the router has no key for is refused R13
+/// `no-ecos-key` before its counter is spent.
+#[test]
+fn ecos_key_follows_the_device_certificate_and_a_supplier_is_one_party() {
+    let w = World::new();
+    let b = &w.supplier_b;
+    let admin = w
+        .router
+        .admin()
+        .acting_as("admin test", Some("keys".into()));
+    let (tcos_pem, tcos_public) = cos_key();
+    admin
+        .import_key("tcos", KeyPurpose::Tcos, tcos_pem.as_bytes(), "PMA-1")
+        .unwrap();
+    let (elec, gas) = (w.credit(), w.prepay());
+    admin
+        .set_cos_certificate(elec, CosCertificate::Ecos)
+        .unwrap();
+    admin.set_gaining_supplier(elec, Some(b.eui)).unwrap();
+    admin.set_gaining_supplier(gas, Some(b.eui)).unwrap();
+
+    // ECoS device, no ECoS key: R13, nothing dispatched, the counter not spent.
+    let r = w.send(Req::new(b, "6.23", 1, elec, 1).sign(b));
+    assert_eq!(
+        (r.code, r.detail),
+        (C::CosKeyUnavailable, Some("no-ecos-key"))
+    );
+    assert!(w.recorder.take().is_empty());
+    let (ecos_pem, ecos_public) = cos_key();
+    admin
+        .import_key("ecos", KeyPurpose::Ecos, ecos_pem.as_bytes(), "PMA-2")
+        .unwrap();
+    let sent = Req::new(b, "6.23", 1, elec, 1).sign(b);
+    assert_eq!(w.send(sent.clone()).code, C::Success);
+    let cos = w.recorder.take().pop().unwrap().cos.unwrap();
+    assert_eq!(
+        (&*cos.key_id, cos.certificate),
+        ("ecos", CosCertificate::Ecos)
+    );
+    assert!(cos.verifies(&ecos_public, &sent));
+    assert!(!cos.verifies(&tcos_public, &sent));
+
+    // The same Party, in its Gas Supplier role (another MPID in the market): TCoS device.
+    let sent = Req::new(b, "6.23", 1, gas, 2)
+        .role(UserRole::GasSupplier)
+        .sign(b);
+    assert_eq!(w.send(sent.clone()).code, C::Success);
+    let cos = w.recorder.take().pop().unwrap().cos.unwrap();
+    assert!(cos.verifies(&tcos_public, &sent));
+    wait_for_supplier(&w.router, elec, b.eui);
+    wait_for_supplier(&w.router, gas, b.eui);
+}
+
+/// Issue 13 item 8, BEIS 2022 key transfer (beis-2022-sec-changes-consultation.txt 3.1–3.3:
+/// the DCC may "transfer a Private Key from the systems of one Service Provider to another
+/// subject to the DCC gaining the SMKI PMA's approval", e.g. the TCoS Private Key to the ECoS
+/// Party "so that devices still holding TCoS Certificates" keep working). Import and retire
+/// need the PMA reference (recorded in the audit); during the overlap both holders sign (and
+/// both signatures verify under the one TCoS public key); a different key pair is not a
+/// transfer; the last key cannot be retired; keys, CoS certificates and pending changes
+/// survive a restart, in a store file readable by its owner only.
+#[test]
+fn beis_2022_key_transfer_with_pma_approval() {
+    use dcc_router::store::{RedbStore, Store};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open(&path).unwrap());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the store holds private keys");
+    }
+    let w = World::with_store(store);
+    let b = &w.supplier_b;
+    let admin = w
+        .router
+        .admin()
+        .acting_as("admin test", Some("TCoS key to the ECoS Party".into()));
+    let (pem, public) = cos_key();
+    let e = admin
+        .import_key("tcos@tcos-sp", KeyPurpose::Tcos, pem.as_bytes(), " ")
+        .unwrap_err();
+    assert_eq!(e.code(), "no-pma-reference");
+    admin
+        .import_key(
+            "tcos@tcos-sp",
+            KeyPurpose::Tcos,
+            pem.as_bytes(),
+            "PMA-2022-17",
+        )
+        .unwrap();
+    let e = admin
+        .import_key(
+            "tcos@tcos-sp",
+            KeyPurpose::Tcos,
+            pem.as_bytes(),
+            "PMA-2022-17",
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "key-exists");
+    let e = admin
+        .import_key(
+            "other",
+            KeyPurpose::Tcos,
+            cos_key().0.as_bytes(),
+            "PMA-2022-17",
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "key-mismatch", "{e}");
+    assert_eq!(
+        admin
+            .import_key("x", KeyPurpose::Tcos, b"not a key", "PMA")
+            .unwrap_err()
+            .code(),
+        "bad-key"
+    );
+    assert_eq!(
+        admin
+            .retire_key("tcos@tcos-sp", "PMA-2022-17")
+            .unwrap_err()
+            .code(),
+        "last-key"
+    );
+    // The transfer: the same key, now also held by the ECoS Party.
+    admin
+        .import_key(
+            "tcos@ecos-party",
+            KeyPurpose::Tcos,
+            pem.as_bytes(),
+            "PMA-2022-17",
+        )
+        .unwrap();
+    // During the overlap both serve, and devices cannot tell: both verify under one key.
+    let devices = [w.credit(), w.prepay()];
+    for d in devices {
+        admin.set_gaining_supplier(d, Some(b.eui)).unwrap();
+    }
+    let mut signers = std::collections::BTreeSet::new();
+    for (i, d) in devices.into_iter().enumerate() {
+        let sent = Req::new(b, "6.23", 1, d, 1 + i as u64).sign(b);
+        assert_eq!(w.send(sent.clone()).code, C::Success);
+        let cos = w.recorder.take().pop().unwrap().cos.unwrap();
+        assert!(cos.verifies(&public, &sent));
+        signers.insert(cos.key_id.to_string());
+    }
+    assert_eq!(
+        signers.len(),
+        2,
+        "both holders signed during the overlap: {signers:?}"
+    );
+    assert_eq!(
+        admin.retire_key("nope", "PMA").unwrap_err().code(),
+        "unknown-key"
+    );
+    assert_eq!(
+        admin.retire_key("tcos@tcos-sp", "").unwrap_err().code(),
+        "no-pma-reference"
+    );
+    admin.retire_key("tcos@tcos-sp", "PMA-2022-17").unwrap();
+    let audit = admin.audit(&AuditFilter::default()).unwrap();
+    for op in ["key-import", "key-retire"] {
+        assert!(
+            audit.iter().any(|e| e.op == op
+                && e.detail.contains("SMKI PMA approval PMA-2022-17")
+                && e.reason.as_deref() == Some("TCoS key to the ECoS Party")),
+            "{op}: {audit:?}"
+        );
+    }
+    assert!(
+        audit.iter().all(|e| !e.detail.contains(&pem[40..80])),
+        "the audit log never holds the private key"
+    );
+    // A device migrated to ECoS, and a change pending, to see them come back.
+    admin
+        .set_cos_certificate(w.credit(), CosCertificate::Ecos)
+        .unwrap();
+    wait_for_supplier(&w.router, w.credit(), b.eui);
+    admin
+        .set_gaining_supplier(w.credit(), Some(w.supplier.eui))
+        .unwrap();
+    drop(admin);
+    w.router.shutdown();
+    drop(w);
+
+    let router = reopen(&path);
+    let keys = router.state().keys.all();
+    assert_eq!(
+        keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        ["tcos@ecos-party"]
+    );
+    assert_eq!(keys[0].signer.public_key(), public);
+    let credit = Eui64::from_u64(CREDIT_METER);
+    assert_eq!(
+        router
+            .state()
+            .devices
+            .get(credit)
+            .map(|d| (d.cos, d.supplier)),
+        Some((CosCertificate::Ecos, Some(Eui64::from_u64(SUPPLIER_B))))
+    );
+    assert_eq!(
+        router.state().gaining.get(credit),
+        Some(Eui64::from_u64(SUPPLIER))
+    );
+    router.shutdown();
+}
+
+/// Issue 13 item 6 (DP094), the simulated SM WAN (tabasc-dp091-dp095.txt, "Supporting
+/// prepayment customers in no SM WAN scenarios": "where SM WAN coverage is poor or
+/// non-existent"; the March 2018 weather pushed "over 9%" of one Supplier's messages to
+/// UTRNs): a device on a poor WAN loses about 10 % of its commands (`POOR_LOSS_PER_MILLE`;
+/// E21, as a device that never answers) and a device on a good one none; a device whose WAN
+/// goes down while its command waits is answered E20 by the WAN itself, not by admission.
+#[test]
+fn dp094_the_simulated_wan_loses_on_a_poor_link_and_cannot_reach_a_dead_one() {
+    use dcc_router::egress::{SimulatedWan, WanModel};
+    use dcc_router::state::WanState;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let gate = Arc::new(GatedVerifier::default());
+    let router = dcc_router::Router::builder()
+        .dispatcher(Arc::new(SimulatedWan::new(WanModel {
+            base: Duration::from_micros(200),
+            jitter: Duration::ZERO,
+            seed: 7,
+        })))
+        .verifier(gate.clone())
+        .workers(1)
+        .clock(dcc_router::Clock::manual(NOW))
+        .build()
+        .unwrap();
+    let admin = router.admin();
+    let s = User::new(SUPPLIER);
+    admin
+        .upsert_party(
+            s.eui,
+            dcc_router::Party::approved(&[UserRole::ImportSupplier]),
+        )
+        .unwrap();
+    admin.add_certificate(s.record()).unwrap();
+    let (good, poor) = (Eui64::from_u64(CREDIT_METER), Eui64::from_u64(PREPAY_METER));
+    for d in [good, poor] {
+        admin
+            .upsert_device(d, dcc_router::Device::new(s.eui))
+            .unwrap();
+    }
+    admin.set_wan_state(poor, WanState::Poor).unwrap();
+
+    // A command waiting for verification when its device loses the WAN: the WAN answers E20.
+    let waiting = router.submit(Req::new(&s, "2.2", 1, good, 1).sign(&s));
+    gate.wait_entered(1);
+    admin.set_wan_state(good, WanState::None).unwrap();
+    gate.open();
+    let r = waiting.wait();
+    assert_eq!((r.code, r.detail), (C::DeviceUnreachable, None), "{r:?}");
+    // Admission refuses the next one itself (DP094's E20 `no-wan`).
+    let r = router.submit_blocking(Req::new(&s, "2.2", 1, good, 2).sign(&s));
+    assert_eq!((r.code, r.detail), (C::DeviceUnreachable, Some("no-wan")));
+    admin.set_wan_state(good, WanState::Ok).unwrap();
+
+    let n = 300u64;
+    let count = |device: Eui64, first: u64| {
+        let pending: Vec<_> = (0..n)
+            .map(|i| router.submit(Req::new(&s, "2.2", 1, device, first + i).sign(&s)))
+            .collect();
+        let mut lost = 0;
+        for p in pending {
+            match p.wait().code {
+                C::Success => {}
+                C::NoDeviceResponse => lost += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        lost
+    };
+    let lost_good = count(good, 10);
+    let lost_poor = count(poor, 10 + n);
+    println!("lost: good WAN {lost_good}/{n}, poor WAN {lost_poor}/{n}");
+    assert_eq!(lost_good, 0);
+    // 10 % expected (30 of 300); a seeded draw, bounded loosely.
+    assert!(
+        (12..=60).contains(&lost_poor),
+        "poor WAN lost {lost_poor} of {n}"
+    );
+    router.shutdown();
 }

@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::scenario::VerifierChoice;
+use dcc_router::state::maintenance::MaintenanceWindow;
 use dcc_router::{
-    CertRecord, Device, DeviceStatus, Party, PaymentMode, Policy, Response, ResponseCode, Router,
+    CertRecord, Clock, Device, DeviceStatus, Party, PaymentMode, Policy, Response, ResponseCode,
+    Router,
 };
 use dcc_signing::verify::P256Verifier;
 
@@ -33,6 +35,26 @@ pub struct InProcTarget {
     router: Router,
     workers: usize,
     verify_rate: f64,
+    /// The start of the maintenance window a `maintenance_start` event planned.
+    window: super::PlannedWindow,
+    /// The world's Shared Resource Providers: user index → EUI-64 (their requests are sent
+    /// as from their connection).
+    srps: std::sync::OnceLock<Vec<(usize, dcc_signing::Eui64)>>,
+}
+
+/// How long a window planned by `maintenance_start` lasts unless `maintenance_end` removes it.
+pub const WINDOW: Duration = Duration::from_secs(3600);
+
+/// The next 20:00:00 UTC after `now` (Unix seconds): where a simulated clock starts so that a
+/// DP092 maintenance window (20:00–08:00 only) can be planned at its "now".
+pub fn next_evening(now: u64) -> u64 {
+    let day = now - now % 86_400;
+    let evening = day + 20 * 3600;
+    if evening > now {
+        evening
+    } else {
+        evening + 86_400
+    }
 }
 
 /// Single-core verify rate of `verifier` on this machine (~100 ms): the same best-of-trials
@@ -43,12 +65,19 @@ pub fn measure_verify_rate(verifier: &dyn dcc_signing::verify::Verifier) -> f64 
 
 impl InProcTarget {
     /// Starts a router with the default policy and `workers` verify threads (default: cores).
+    ///
+    /// `night_clock`: run the router on a simulated clock starting at the next 20:00 UTC (for
+    /// scenarios that plan a DP092 maintenance window; tests and demonstrations only).
     pub fn new(
         workers: Option<usize>,
         policy: Policy,
         verifier: VerifierChoice,
+        night_clock: bool,
     ) -> Result<Self, TargetError> {
         let mut b = Router::builder().policy(policy);
+        if night_clock {
+            b = b.clock(Clock::simulated(next_evening(now_unix())));
+        }
         if verifier == VerifierChoice::P256 {
             b = b.verifier(std::sync::Arc::new(P256Verifier));
         }
@@ -64,6 +93,8 @@ impl InProcTarget {
             router,
             workers,
             verify_rate,
+            window: super::PlannedWindow::default(),
+            srps: std::sync::OnceLock::new(),
         })
     }
 
@@ -74,6 +105,8 @@ impl InProcTarget {
             router,
             workers: workers.max(1),
             verify_rate: capacity / workers.max(1) as f64,
+            window: super::PlannedWindow::default(),
+            srps: std::sync::OnceLock::new(),
         }
     }
 
@@ -90,6 +123,7 @@ pub fn class_of(code: ResponseCode) -> OutcomeClass {
         ResponseCode::Busy => OutcomeClass::Busy,
         ResponseCode::Throttled => OutcomeClass::Throttled,
         ResponseCode::Unavailable
+        | ResponseCode::CosKeyUnavailable
         | ResponseCode::DeviceUnreachable
         | ResponseCode::NoDeviceResponse => OutcomeClass::Error,
         _ => OutcomeClass::Refused,
@@ -139,6 +173,13 @@ impl Target for InProcTarget {
     }
 
     fn setup(&self, world: &World) -> Result<(), TargetError> {
+        let _ = self.srps.set(
+            world
+                .srps
+                .iter()
+                .map(|&i| (i, world.users[i].eui))
+                .collect(),
+        );
         let admin = self.router.admin();
         let now = now_unix();
         for u in &world.users {
@@ -174,6 +215,7 @@ impl Target for InProcTarget {
                     gno_slot: Default::default(),
                     // loadgen's own world keeps every device on the WAN.
                     wan: Default::default(),
+                    cos: Default::default(),
                 },
             ));
             if batch.len() == dcc_router::admin::MAX_DEVICES_PER_CALL || d + 1 == world.devices {
@@ -187,27 +229,79 @@ impl Target for InProcTarget {
     }
 
     fn send(&self, request: Request) -> OutcomeFuture {
+        // A Shared Resource Provider's request is carried by the SRP's "connection" (MP134A as
+        // written: originated as the failed Supplier, sent by the SRP), as over QUIC.
+        let srp = request.via.and_then(|i| {
+            self.srps
+                .get()
+                .and_then(|m| m.iter().find(|(k, _)| *k == i).map(|(_, e)| *e))
+        });
+        if let Some(eui) = srp {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.router
+                .submit_from(dcc_router::Sender::User(eui), request.bytes, move |r| {
+                    let _ = tx.send(r);
+                });
+            return Box::pin(async move {
+                match rx.await {
+                    Ok(r) => outcome_of(&r),
+                    Err(_) => {
+                        Outcome::new(OutcomeClass::Error, "DROPPED", crate::outcome::Lane::None)
+                    }
+                }
+            });
+        }
         let fut = self.router.submit(request.bytes);
         Box::pin(async move { outcome_of(&fut.await) })
     }
 
     fn apply(&self, world: &World, event: &EventSpec) -> Result<(), TargetError> {
         let admin = self.router.admin();
+        let err = |e: dcc_router::AdminError| TargetError::Admin(e.to_string());
+        match event {
+            EventSpec::MaintenanceStart { impact } => {
+                let start = self.router.clock().now_unix();
+                admin
+                    .add_maintenance_window(MaintenanceWindow {
+                        start,
+                        end: start + WINDOW.as_secs(),
+                        impact: *impact,
+                    })
+                    .map_err(err)?;
+                self.window.set(start);
+                return Ok(());
+            }
+            EventSpec::MaintenanceEnd => {
+                let start = self.window.take()?;
+                return admin.remove_maintenance_window(start).map_err(err);
+            }
+            _ => {}
+        }
         let failed = world
             .failed
             .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
         let cert = world.users[failed].cert;
         let r = match event {
-            EventSpec::DelayRevocation => admin.delay_revocation(
-                &cert,
-                world.srps.iter().map(|&i| world.users[i].eui),
-                self.router.policy().catalogue.safe_mode_srvs(),
-                now_unix() + DELAY.as_secs(),
-            ),
+            // MP134A as written: the SMKI PMA's delay (the policy's safe-mode set), then the
+            // Authority's direction of the SRPs, which send as the failed Supplier.
+            EventSpec::DelayRevocation => admin
+                .pma_delay_revocation(
+                    &cert,
+                    self.router.policy().catalogue.safe_mode_srvs(),
+                    Some(self.router.clock().now_unix() + DELAY.as_secs()),
+                )
+                .and_then(|()| {
+                    admin.direct_srps(
+                        &cert,
+                        world.srps.iter().map(|&i| world.users[i].eui),
+                        dcc_router::state::SrpSendsAs::FailedSupplier,
+                    )
+                }),
             EventSpec::Revoke => admin.revoke(&cert),
             EventSpec::EndDelay => admin.end_delay(&cert),
+            _ => return Err(TargetError::Admin(format!("event {event:?} not supported"))),
         };
-        r.map_err(|e| TargetError::Admin(e.to_string()))
+        r.map_err(err)
     }
 
     fn capacity_hint(&self) -> Option<f64> {
@@ -220,6 +314,12 @@ pub fn build(
     workers: Option<usize>,
     policy: Policy,
     verifier: VerifierChoice,
+    night_clock: bool,
 ) -> Result<Arc<dyn Target>, TargetError> {
-    Ok(Arc::new(InProcTarget::new(workers, policy, verifier)?))
+    Ok(Arc::new(InProcTarget::new(
+        workers,
+        policy,
+        verifier,
+        night_clock,
+    )?))
 }

@@ -149,3 +149,27 @@ impl TargetKind {
         matches!(self, TargetKind::Quic(_) | TargetKind::Https { .. })
     }
 }
+
+/// The maintenance window a `maintenance_start` event planned (its start, Unix seconds), for
+/// the `maintenance_end` event that removes it.
+#[derive(Debug, Default)]
+pub struct PlannedWindow(std::sync::Mutex<Option<u64>>);
+
+impl PlannedWindow {
+    /// Records the window starting at `start`.
+    pub fn set(&self, start: u64) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(start);
+    }
+
+    /// The start of the planned window, forgotten; an error when none was planned.
+    pub fn take(&self) -> Result<u64, TargetError> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| TargetError::Admin("no maintenance window planned".into()))
+    }
+}

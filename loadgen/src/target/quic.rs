@@ -56,6 +56,8 @@ pub struct AdminLink {
     addr: SocketAddr,
     tls: Option<TlsMaterial>,
     pki: PathBuf,
+    /// The start of the maintenance window a `maintenance_start` event planned.
+    window: std::sync::Arc<super::PlannedWindow>,
 }
 
 /// The TLS material of User `name` of the PKI directory `pki`.
@@ -161,6 +163,7 @@ impl AdminLink {
             addr,
             tls: user_tls(pki, PKI_ADMIN_NAME).ok(),
             pki: pki.to_path_buf(),
+            window: std::sync::Arc::default(),
         }
     }
 
@@ -233,20 +236,56 @@ impl AdminLink {
 
     /// [`Target::apply`] for a server target: the event as an admin request.
     pub fn apply(&self, world: &World, event: &EventSpec) -> Result<(), TargetError> {
+        match event {
+            EventSpec::MaintenanceStart { impact } => {
+                // The window starts at the server's "now" (its clock may be simulated:
+                // `serve --simulated-clock-start`, tests only), read over the admin channel.
+                let now = self
+                    .call_blocking(AdminRequest::Status)?
+                    .status
+                    .map(|s| s.clock_unix)
+                    .filter(|t| *t > 0)
+                    .ok_or_else(|| TargetError::Admin("the server reports no clock".into()))?;
+                let minutes = super::inproc::WINDOW.as_secs() / 60;
+                self.call_blocking(AdminRequest::AddMaintenanceWindow {
+                    start: now,
+                    minutes,
+                    impact: *impact,
+                })?;
+                self.window.set(now);
+                return Ok(());
+            }
+            EventSpec::MaintenanceEnd => {
+                let start = self.window.take()?;
+                return self
+                    .call_blocking(AdminRequest::RemoveMaintenanceWindow { start })
+                    .map(|_| ());
+            }
+            _ => {}
+        }
         let failed = world
             .failed
             .ok_or_else(|| TargetError::Admin("the population has no failed Supplier".into()))?;
         let cert = world.users[failed].cert;
         let request = match event {
-            EventSpec::DelayRevocation => AdminRequest::DelayRevocation {
-                cert,
-                srps: world.srps.iter().map(|&i| world.users[i].eui).collect(),
-                // Empty: the server's policy's safe-mode set.
-                srvs: Vec::new(),
-                until: now_unix() + DELAY.as_secs(),
-            },
+            // MP134A as written: the SMKI PMA's delay, then the Authority's direction of the
+            // SRPs, which send as the failed Supplier over their own connections.
+            EventSpec::DelayRevocation => {
+                self.call_blocking(AdminRequest::PmaDelay {
+                    cert,
+                    // Empty: the server's policy's safe-mode set.
+                    srvs: Vec::new(),
+                    until: Some(now_unix() + DELAY.as_secs()),
+                })?;
+                AdminRequest::AuthorityDirect {
+                    cert,
+                    srps: world.srps.iter().map(|&i| world.users[i].eui).collect(),
+                    srp_own_eui: false,
+                }
+            }
             EventSpec::Revoke => AdminRequest::Revoke { cert },
             EventSpec::EndDelay => AdminRequest::EndDelay { cert },
+            _ => return Err(TargetError::Admin(format!("event {event:?} not supported"))),
         };
         self.call_blocking(request).map(|_| ())
     }

@@ -28,10 +28,12 @@ use dcc_signing::{CertId, Eui64, RemotePartyRole, Srv, UserRole};
 
 use crate::clock::Clock;
 use crate::policy::RateLimit;
+use crate::state::cos::{StoredKey, GAINING_META_PREFIX, KEY_META_PREFIX};
 use crate::state::maintenance::MaintenanceWindow;
 use crate::state::{
-    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, GnoSlot, Party, PaymentMode,
-    RevocationDelay, SrpSendsAs, State, SuspendedRights, WanState,
+    AssuranceStatus, CertRecord, CertStatus, CosCertificate, Device, DeviceStatus, GnoSlot,
+    KeyPurpose, Party, PaymentMode, RevocationDelay, RouterKey, SrpSendsAs, State, SuspendedRights,
+    WanState,
 };
 use crate::store::{
     assurance_name, AuditEntry, AuditFilter, Change, MemoryStore, Store, StoreError, StoredCert,
@@ -140,6 +142,38 @@ pub enum AdminError {
     /// Too many devices in one call.
     #[error("{0} devices in one call; at most {MAX_DEVICES_PER_CALL}")]
     TooManyDevices(usize),
+    /// A router key transfer without the SMKI PMA's approval reference (BEIS 2022: the
+    /// transfer is "subject to the DCC gaining the SMKI PMA's approval").
+    #[error("a key import or retirement needs the SMKI PMA's approval reference (--pma-ref)")]
+    NoPmaReference,
+    /// The private key does not load (not PKCS#8 P-256, encrypted, …).
+    #[error("key does not load: {0}")]
+    BadKey(#[source] dcc_signing::SignError),
+    /// A key id already in use.
+    #[error("a key named {0:?} is already held")]
+    KeyExists(String),
+    /// No key of that id.
+    #[error("no key named {0:?} is held")]
+    UnknownKey(String),
+    /// A CoS key whose key pair differs from the one the purpose already holds: devices verify
+    /// with their CoS certificate's public key, so a transfer moves the same key pair.
+    #[error("key {id:?} is not the {purpose} key pair already held ({held:?}): a transfer moves the same key; a new CoS certificate is a re-keying of every device")]
+    KeyMismatch {
+        /// The key offered.
+        id: String,
+        /// Its purpose.
+        purpose: &'static str,
+        /// A key of that purpose already held.
+        held: String,
+    },
+    /// Retiring the last key of a purpose would make every request that needs it fail.
+    #[error("key {id:?} is the last {purpose} key held: import its successor first")]
+    LastKey {
+        /// The key.
+        id: String,
+        /// Its purpose.
+        purpose: &'static str,
+    },
     /// The change could not be made durable: nothing changed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -169,6 +203,12 @@ impl AdminError {
             AdminError::Maintenance(e) => e.code(),
             AdminError::UnknownWindow(_) => "unknown-window",
             AdminError::TooManyDevices(_) => "too-many-devices",
+            AdminError::NoPmaReference => "no-pma-reference",
+            AdminError::BadKey(_) => "bad-key",
+            AdminError::KeyExists(_) => "key-exists",
+            AdminError::UnknownKey(_) => "unknown-key",
+            AdminError::KeyMismatch { .. } => "key-mismatch",
+            AdminError::LastKey { .. } => "last-key",
             AdminError::StateNotEmpty => "state-not-empty",
             AdminError::Store(e) => e.code(),
         }
@@ -1068,6 +1108,210 @@ impl AdminHandle {
         Ok(())
     }
 
+    /// Sets which CoS certificate a device holds (TCoS or ECoS), e.g. after its migration to
+    /// ECoS: its 6.23 is then counter-signed with the matching CoS Party key.
+    pub fn set_cos_certificate(&self, id: Eui64, cos: CosCertificate) -> Result<(), AdminError> {
+        self.update_device(id, "set-cos-certificate", |d| d.cos = cos)
+    }
+
+    /// Records (or with `None` clears) a pending Change of Supplier from registration data:
+    /// `gaining` is the Supplier Party (one Party, whichever of its MPIDs the registration
+    /// names — no "split suppliers", beis-2021-ecos-smki-response.txt 3.1) that may send the
+    /// device's SRV 6.23 through the CoS Party. The device stays registered to its current
+    /// Supplier until that 6.23 has been counter-signed and dispatched
+    /// ([`AdminHandle::complete_change_of_supplier`]).
+    pub fn set_gaining_supplier(
+        &self,
+        id: Eui64,
+        gaining: Option<Eui64>,
+    ) -> Result<(), AdminError> {
+        let _g = self.lock();
+        let d = self
+            .state
+            .devices
+            .get(id)
+            .ok_or(AdminError::UnknownDevice(id))?;
+        let key = format!("{GAINING_META_PREFIX}{id}");
+        let (change, detail) = match gaining {
+            Some(g) => {
+                let bad = |why| AdminError::DeviceParty {
+                    device: id,
+                    who: "gaining supplier",
+                    party: g,
+                    why,
+                };
+                let p = self
+                    .state
+                    .parties
+                    .get(g)
+                    .ok_or_else(|| bad("is not a registered Party"))?;
+                if !UserRole::ALL
+                    .iter()
+                    .any(|r| p.roles.contains(*r) && r.is_supplier())
+                {
+                    return Err(bad("holds no Supplier role"));
+                }
+                if d.supplier == Some(g) {
+                    return Err(bad("is already the registered supplier"));
+                }
+                (
+                    Change::Meta(key, g.to_string()),
+                    format!("change of supplier pending: gaining supplier {g}"),
+                )
+            }
+            None => (
+                Change::MetaRemove(key),
+                "change of supplier cancelled".into(),
+            ),
+        };
+        let mut subjects = vec![id.to_string()];
+        subjects.extend(gaining.map(|g| g.to_string()));
+        self.persist("change-of-supplier-pending", subjects, detail, &[change])?;
+        self.state.gaining.set(id, gaining);
+        Ok(())
+    }
+
+    /// The effect of a gaining Supplier's SRV 6.23 once the CoS Party counter-signed it and it
+    /// was dispatched: the device is registered (import / gas) to `gaining` and the pending
+    /// change is cleared — one durable transaction, audited with the CoS key that signed.
+    /// A pending change that names another Supplier by now (changed meanwhile) is left alone.
+    pub fn complete_change_of_supplier(
+        &self,
+        id: Eui64,
+        gaining: Eui64,
+        cos_key: &str,
+    ) -> Result<(), AdminError> {
+        let _g = self.lock();
+        let mut d = self
+            .state
+            .devices
+            .get(id)
+            .ok_or(AdminError::UnknownDevice(id))?;
+        let pending = self.state.gaining.get(id);
+        if pending.is_some_and(|p| p != gaining) {
+            return Ok(());
+        }
+        d.supplier = Some(gaining);
+        self.check_device(id, &d)?;
+        let mut changes = vec![Change::Devices(vec![(id, d)])];
+        if pending.is_some() {
+            changes.push(Change::MetaRemove(format!("{GAINING_META_PREFIX}{id}")));
+        }
+        self.persist(
+            "change-of-supplier-cos",
+            device_subjects(id, &d),
+            format!("6.23 counter-signed by CoS key {cos_key}; registered supplier now {gaining}"),
+            &changes,
+        )?;
+        self.state.devices.upsert(id, d);
+        self.state.gaining.set(id, None);
+        Ok(())
+    }
+
+    // ---- the router's own keys (BEIS 2022 key transfer) ----
+
+    /// Moves a private key into the router (BEIS 2022, beis-2022-sec-changes-consultation.txt
+    /// 3.3: "transfer a Private Key from the systems of one Service Provider to another
+    /// subject to the DCC gaining the SMKI PMA's approval"): `pkcs8` is a PKCS#8 P-256 key
+    /// (PEM or DER), `pma_ref` the PMA's approval reference, recorded in the audit entry with
+    /// the key's id, purpose and public key. It serves at once, beside any key of the same
+    /// purpose already held (see [`crate::state::cos`]).
+    pub fn import_key(
+        &self,
+        id: &str,
+        purpose: KeyPurpose,
+        pkcs8: &[u8],
+        pma_ref: &str,
+    ) -> Result<(), AdminError> {
+        let pma_ref = pma_ref.trim();
+        if pma_ref.is_empty() {
+            return Err(AdminError::NoPmaReference);
+        }
+        let signer = dcc_signing::Signer::from_pkcs8(pkcs8).map_err(AdminError::BadKey)?;
+        let _g = self.lock();
+        let held = self.state.keys.all();
+        if held.iter().any(|k| k.id == id) {
+            return Err(AdminError::KeyExists(id.to_owned()));
+        }
+        let key = RouterKey {
+            id: id.to_owned(),
+            purpose,
+            signer,
+            imported_at: self.clock.now_unix(),
+            pma_ref: pma_ref.to_owned(),
+        };
+        if purpose.is_cos() {
+            if let Some(other) = held
+                .iter()
+                .find(|k| k.purpose == purpose && k.public_key_hex() != key.public_key_hex())
+            {
+                return Err(AdminError::KeyMismatch {
+                    id: id.to_owned(),
+                    purpose: purpose.as_str(),
+                    held: other.id.clone(),
+                });
+            }
+        }
+        let stored = key.stored();
+        let json = serde_json::to_string(&stored).map_err(|e| self.encode_error(e))?;
+        self.persist(
+            "key-import",
+            vec![format!("key {id}")],
+            format!(
+                "{} key {id} imported, public key {}; SMKI PMA approval {pma_ref}",
+                purpose.as_str(),
+                key.public_key_hex()
+            ),
+            &[Change::Meta(StoredKey::meta_key(id), json)],
+        )?;
+        let mut next: Vec<Arc<RouterKey>> = held.iter().cloned().collect();
+        next.push(Arc::new(key));
+        self.state.keys.replace(next);
+        Ok(())
+    }
+
+    /// Retires a key (the end of a transfer's overlap: the old holder stops signing), with the
+    /// PMA's reference. The last key of a purpose cannot be retired: requests that need it
+    /// would fail.
+    pub fn retire_key(&self, id: &str, pma_ref: &str) -> Result<(), AdminError> {
+        let pma_ref = pma_ref.trim();
+        if pma_ref.is_empty() {
+            return Err(AdminError::NoPmaReference);
+        }
+        let _g = self.lock();
+        let held = self.state.keys.all();
+        let key = held
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| AdminError::UnknownKey(id.to_owned()))?;
+        if held.iter().filter(|k| k.purpose == key.purpose).count() == 1 {
+            return Err(AdminError::LastKey {
+                id: id.to_owned(),
+                purpose: key.purpose.as_str(),
+            });
+        }
+        self.persist(
+            "key-retire",
+            vec![format!("key {id}")],
+            format!(
+                "{} key {id} retired (public key {}); SMKI PMA approval {pma_ref}",
+                key.purpose.as_str(),
+                key.public_key_hex()
+            ),
+            &[Change::MetaRemove(StoredKey::meta_key(id))],
+        )?;
+        let next: Vec<Arc<RouterKey>> = held.iter().filter(|k| k.id != id).cloned().collect();
+        self.state.keys.replace(next);
+        Ok(())
+    }
+
+    fn encode_error(&self, e: impl std::fmt::Display) -> AdminError {
+        AdminError::Store(StoreError::Write {
+            path: self.shared.store.describe().into(),
+            message: e.to_string(),
+        })
+    }
+
     /// Plans a maintenance window (DP092), checked against every window already planned (the
     /// policy's included): between 20:00 and 08:00, at most 6 h, at most one high-impact and
     /// three low-impact a month; a window that breaks a rule is refused naming it.
@@ -1198,6 +1442,26 @@ impl AdminHandle {
                 .map_err(|e| bad("meta", MAINTENANCE_META.into(), e.to_string()))?;
             self.state.maintenance.set_admin_windows(windows);
         }
+        let mut keys = Vec::new();
+        for (k, v) in &snap.meta {
+            if let Some(device) = k.strip_prefix(GAINING_META_PREFIX) {
+                let parse = |s: &str| {
+                    s.parse::<Eui64>()
+                        .map_err(|e| bad("meta", k.clone(), e.to_string()))
+                };
+                self.state.gaining.set(parse(device)?, Some(parse(v)?));
+            } else if k.starts_with(KEY_META_PREFIX) {
+                let key = serde_json::from_str::<StoredKey>(v)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| s.to_key())
+                    .map_err(|m| bad("meta", k.clone(), m))?;
+                keys.push(key);
+            }
+        }
+        keys.sort_by_key(|k| k.imported_at);
+        self.state
+            .keys
+            .replace(keys.into_iter().map(Arc::new).collect());
         let devices = &self.state.devices;
         report.devices = store.for_each_device(&mut |id, d| devices.upsert(id, d))?;
         Ok(report)
@@ -1253,13 +1517,14 @@ fn describe_device(d: &Device) -> String {
         GnoSlot::Acb => "ACB".to_owned(),
     };
     format!(
-        "status {:?}, {:?}, supplier {}, export supplier {}, network operator {}, GNO slot {gno}, WAN {}",
+        "status {:?}, {:?}, supplier {}, export supplier {}, network operator {}, GNO slot {gno}, WAN {}, CoS certificate {}",
         d.status,
         d.payment_mode,
         opt(d.supplier),
         opt(d.export_supplier),
         opt(d.network_operator),
-        d.wan.as_str()
+        d.wan.as_str(),
+        d.cos.as_str()
     )
 }
 

@@ -65,13 +65,13 @@ pub struct ReadmeDoctests;
 pub use admin::{Actor, AdminError, AdminHandle};
 pub use clock::Clock;
 pub use counters::{Counters, CountersSnapshot};
-pub use egress::{Command, DispatchReply, Dispatcher, SimulatedWan, WanModel};
+pub use egress::{Command, CosCounterSignature, DispatchReply, Dispatcher, SimulatedWan, WanModel};
 pub use pipeline::lanes::Lane;
 pub use policy::{Policy, PolicyError};
 pub use response::{Response, ResponseCode, Timings, UnknownResponseCode};
 pub use router::{BuildError, ResponseFuture, Router, RouterBuilder};
 pub use sender::Sender;
 pub use state::{
-    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, Party, PaymentMode, State,
-    SuspendedRights,
+    AssuranceStatus, CertRecord, CertStatus, CosCertificate, Device, DeviceStatus, KeyPurpose,
+    Party, PaymentMode, State, SuspendedRights,
 };

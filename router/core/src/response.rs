@@ -8,7 +8,7 @@
 //! | E1   | [`InvalidUser`](ResponseCode::InvalidUser) | unknown originator, or it does not hold the User Role it sent in | admit |
 //! | E2   | [`SrvNotAllowed`](ResponseCode::SrvNotAllowed) | the User Role may not send this SRV (or the SRV is not in the catalogue) | admit |
 //! | E3   | [`InvalidUserStatus`](ResponseCode::InvalidUserStatus) | security assurance status is not Approved / Approved with conditions | admit |
-//! | E4   | [`NotAuthorisedForDevice`](ResponseCode::NotAuthorisedForDevice) | the sender is not registered for the target device (MP185 for SRPs) | admit |
+//! | E4   | [`NotAuthorisedForDevice`](ResponseCode::NotAuthorisedForDevice) | the sender is not registered for the target device (MP185 for SRPs); for SRV 6.23 CoS Update Security Credentials (ECoS), the sender is already the registered supplier (detail `already-registered-supplier`) or is not the gaining Supplier of a pending Change of Supplier (detail `not-gaining-supplier`) — DUIS's "User Role not authorised for this device at this time" | admit |
 //! | E5   | [`DeviceStatusIncompatible`](ResponseCode::DeviceStatusIncompatible) | the device is suspended or decommissioned | admit |
 //! | E12  | [`InvalidCommandVariant`](ResponseCode::InvalidCommandVariant) | the command variant is not allowed for the SRV (detail `cv-not-allowed`); or the request is future-dated / DCC-scheduled and the DUIS request matrix does not allow that for the SRV (details `not-future-datable`, `not-schedulable`: DUIS publishes no separate code, and E12 is its "Command Variant not applicable to the Request type") | admit |
 //! | E19  | [`UnknownDevice`](ResponseCode::UnknownDevice) | the target device does not exist | admit |
@@ -26,6 +26,7 @@
 //! | R10  | [`Busy`](ResponseCode::Busy) | the lane is full, or the request waited past the lane deadline, or a DP092 planned maintenance window holds back its lane (detail `maintenance-window`: send again after the window; L0/L1 never) | admit, verify |
 //! | R11  | [`Unavailable`](ResponseCode::Unavailable) | the router is shutting down | any |
 //! | R12  | [`NotDurable`](ResponseCode::NotDurable) | the state store could not make the anti-replay state durable (disk full, I/O error): not dispatched; send again with a new counter | persist |
+//! | R13  | [`CosKeyUnavailable`](ResponseCode::CosKeyUnavailable) | SRV 6.23: the router holds no CoS Party key for the CoS certificate the device holds (detail `no-tcos-key` / `no-ecos-key`): the DCC cannot counter-sign, the request is not dispatched. A DCC-side condition like R11/R12 (DUIS has no code for it); send again once the key is imported | admit, cos |
 //!
 //! DUIS publishes no codes for a bad signature, a revoked certificate or a replayed counter, so
 //! the `R` codes are the router's own; they are stable (metrics and clients key on them).
@@ -87,11 +88,13 @@ pub enum ResponseCode {
     Unavailable,
     /// R12
     NotDurable,
+    /// R13
+    CosKeyUnavailable,
 }
 
 impl ResponseCode {
     /// Every code, in table order (the index is [`ResponseCode::index`]).
-    pub const ALL: [ResponseCode; 23] = [
+    pub const ALL: [ResponseCode; 24] = [
         ResponseCode::Success,
         ResponseCode::Acknowledged,
         ResponseCode::InvalidUser,
@@ -115,6 +118,7 @@ impl ResponseCode {
         ResponseCode::Busy,
         ResponseCode::Unavailable,
         ResponseCode::NotDurable,
+        ResponseCode::CosKeyUnavailable,
     ];
 
     /// Number of codes.
@@ -151,6 +155,7 @@ impl ResponseCode {
             ResponseCode::Busy => "R10",
             ResponseCode::Unavailable => "R11",
             ResponseCode::NotDurable => "R12",
+            ResponseCode::CosKeyUnavailable => "R13",
         }
     }
 

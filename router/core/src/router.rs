@@ -476,6 +476,11 @@ impl Router {
         &self.shared.policy
     }
 
+    /// The wall clock it judges validity, delay ends and maintenance windows by.
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
     /// The verifier in use.
     pub fn verifier(&self) -> &Arc<dyn Verifier> {
         &self.shared.verifier

@@ -14,7 +14,9 @@ use dcc_signing::pki::{CaCertificate, Crl};
 use dcc_signing::{CertId, Eui64, Srv};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{Device, DeviceStatus, PaymentMode, SuspendedRights, WanState};
+use crate::state::{
+    CosCertificate, Device, DeviceStatus, KeyPurpose, PaymentMode, SuspendedRights, WanState,
+};
 use crate::store::{parse_assurance, AuditEntry, AuditFilter};
 use crate::{AdminHandle, Lane, Router};
 use dcc_signing::UserRole;
@@ -109,6 +111,25 @@ impl From<Wan> for WanState {
     }
 }
 
+/// The CoS certificate a device holds (TCoS or ECoS), as the admin CLI spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CosCert {
+    /// The Transitional CoS Party's certificate.
+    Tcos,
+    /// The Enduring CoS Party's certificate.
+    Ecos,
+}
+
+impl From<CosCert> for CosCertificate {
+    fn from(c: CosCert) -> Self {
+        match c {
+            CosCert::Tcos => CosCertificate::Tcos,
+            CosCert::Ecos => CosCertificate::Ecos,
+        }
+    }
+}
+
 /// A device status, as the admin CLI spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -156,6 +177,9 @@ pub struct DeviceRow {
     /// SM WAN state (default ok; DP094).
     #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
     pub wan: Option<Wan>,
+    /// The CoS certificate the device holds (default TCoS).
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub cos: Option<CosCert>,
 }
 
 impl DeviceRow {
@@ -169,6 +193,7 @@ impl DeviceRow {
             status: self.status.map_or(DeviceStatus::Commissioned, Into::into),
             gno_slot: crate::state::GnoSlot::Acb,
             wan: self.wan.map_or(WanState::Ok, Into::into),
+            cos: self.cos.map_or(CosCertificate::Tcos, Into::into),
         }
     }
 }
@@ -341,7 +366,32 @@ pub enum AdminRequest {
         /// Move the export registration instead of the import one.
         #[serde(default)]
         export: bool,
+        /// ECoS: record `supplier` as the gaining Supplier (from registration data) instead;
+        /// the device moves when its SRV 6.23 has been counter-signed by the CoS Party.
+        #[serde(default)]
+        pending: bool,
     },
+    /// BEIS 2022 key transfer: move a private key into the router (a reason is required).
+    KeyImport {
+        /// The key's name (unique).
+        id: String,
+        /// What it signs: `tcos`, `ecos` or `duis-sign`.
+        purpose: KeyPurpose,
+        /// The PKCS#8 P-256 private key, PEM.
+        pem: String,
+        /// The SMKI PMA's approval reference.
+        pma_ref: String,
+    },
+    /// Retire a router key (the end of a transfer's overlap; a reason is required).
+    KeyRetire {
+        /// The key's name.
+        id: String,
+        /// The SMKI PMA's approval reference.
+        pma_ref: String,
+    },
+    /// The router keys in force (ids, purposes, public keys, PMA references; never a private
+    /// key).
+    KeyList,
     /// Set or clear a User's rate limit.
     SetRateLimit {
         /// The Party.
@@ -397,6 +447,11 @@ pub struct StatusReport {
     /// nothing they do not know, read the report as before).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub capacity: Option<super::capacity::CapacityEstimate>,
+    /// The router's wall clock, Unix seconds (a simulated one under
+    /// `serve --simulated-clock-start`): what maintenance windows are judged by. Absent
+    /// (0) from older servers.
+    #[serde(default)]
+    pub clock_unix: u64,
 }
 
 /// Builds the status report.
@@ -431,6 +486,7 @@ pub fn status(
         devices: state.devices.len(),
         store: router.admin().store().describe(),
         capacity,
+        clock_unix: router.clock().now_unix(),
     }
 }
 
@@ -454,8 +510,20 @@ pub fn handle_frame(
             let reason = call
                 .reason
                 .map(|r| r.chars().take(MAX_REASON).collect::<String>());
-            let admin = router.admin().acting_as(format!("admin {who}"), reason);
-            apply(router, &admin, issuing, call.request, capacity)
+            let key_op = matches!(
+                call.request,
+                AdminRequest::KeyImport { .. } | AdminRequest::KeyRetire { .. }
+            );
+            if key_op && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                refused(
+                    "a key import or retirement needs a reason (--reason) besides the PMA reference"
+                        .into(),
+                    "no-reason",
+                )
+            } else {
+                let admin = router.admin().acting_as(format!("admin {who}"), reason);
+                apply(router, &admin, issuing, call.request, capacity)
+            }
         }
         Err(e) => refused(format!("not an admin request: {e}"), "bad-request"),
     };
@@ -674,6 +742,9 @@ fn apply(
                         if let Some(w) = row.wan {
                             d.wan = w.into();
                         }
+                        if let Some(c) = row.cos {
+                            d.cos = c.into();
+                        }
                     })
                     .map(|()| format!("device {id} set")),
             )
@@ -695,7 +766,54 @@ fn apply(
         AdminRequest::ChangeSupplier {
             device,
             supplier,
+            pending: true,
+            ..
+        } => done(
+            admin
+                .set_gaining_supplier(device, Some(supplier))
+                .map(|()| format!("{device}: gaining supplier {supplier} (change of supplier pending its 6.23)")),
+        ),
+        AdminRequest::KeyImport {
+            id,
+            purpose,
+            pem,
+            pma_ref,
+        } => done(
+            admin
+                .import_key(&id, purpose, pem.as_bytes(), &pma_ref)
+                .map(|()| format!("{} key {id} imported (PMA approval {pma_ref})", purpose.as_str())),
+        ),
+        AdminRequest::KeyRetire { id, pma_ref } => done(
+            admin
+                .retire_key(&id, &pma_ref)
+                .map(|()| format!("key {id} retired (PMA approval {pma_ref})")),
+        ),
+        AdminRequest::KeyList => {
+            let keys = router.state().keys.all();
+            let lines: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{} {} public key {} imported {} PMA approval {}",
+                        k.id,
+                        k.purpose.as_str(),
+                        k.public_key_hex(),
+                        k.imported_at,
+                        k.pma_ref
+                    )
+                })
+                .collect();
+            done(Ok(if lines.is_empty() {
+                "no router keys held".into()
+            } else {
+                lines.join("\n")
+            }))
+        }
+        AdminRequest::ChangeSupplier {
+            device,
+            supplier,
             export,
+            pending: false,
         } => done(
             if export {
                 admin.set_export_supplier(device, Some(supplier))

@@ -166,6 +166,11 @@ pub struct ServeConfig {
     pub prepayment_percent: u8,
     /// Connection limits.
     pub limits: LimitsConfig,
+    /// **Tests and demonstrations only**: run the router's wall clock (certificate validity,
+    /// revocation-delay ends, DP092 maintenance windows) from this Unix time at the real rate,
+    /// e.g. to cross a maintenance window (20:00–08:00 UTC only) at any time of day. Never in
+    /// production: validity and delay ends would be judged at the wrong time.
+    pub simulated_clock_start: Option<u64>,
 }
 
 /// Where the server keeps its state.
@@ -403,6 +408,7 @@ impl Default for ServeConfig {
             demo_devices: crate::client::demo::DEFAULT_DEMO_DEVICES,
             prepayment_percent: crate::client::demo::DEFAULT_PREPAYMENT_PERCENT,
             limits: LimitsConfig::default(),
+            simulated_clock_start: None,
         }
     }
 }

@@ -68,40 +68,81 @@ pub const SIGNING_DIR: &str = "dcc-xml-sign";
 /// Certificate with role `89`, DCC XML signing, for the DCC's EUI-64). Clients pin its
 /// certificate, as DCC Boxed's clients pin DCC Boxed's `dsp-xml-sign` certificate; to answer as
 /// DCC Boxed does, configure that key and certificate.
+///
+/// The made one's private key lives in the router's store (issue 13 item 8: the router holds
+/// its own keys): `stored` are the store's `duis-sign` keys; the one whose public key is the
+/// certificate's signs. Where none is (the first start, or a data directory from before the
+/// keys moved into the store), the key file is read and returned as `to_import`: the caller
+/// moves it into the store and then removes the file. A configured key and certificate are
+/// used as they are.
 pub fn signing_identity(
     key: Option<&Path>,
     cert: Option<&Path>,
     data_dir: &Path,
     dcc_eui: Eui64,
     now: u64,
-) -> Result<(XmlSigner, PathBuf), DuisSetupError> {
-    let (key_path, cert_path) = match (key, cert) {
-        (Some(k), Some(c)) => (k.to_path_buf(), c.to_path_buf()),
-        (None, None) => {
-            let dir = data_dir.join(SIGNING_DIR);
-            let (k, c) = (dir.join("key.pem"), dir.join("cert.pem"));
-            if !k.exists() || !c.exists() {
-                create(&dir, &k, &c, dcc_eui, now)?;
-            }
-            (k, c)
-        }
-        _ => return Err(DuisSetupError::HalfConfigured),
-    };
+    stored: &[Arc<crate::state::RouterKey>],
+) -> Result<SigningIdentity, DuisSetupError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| DuisSetupError::Io {
             path: p.to_path_buf(),
             source,
         })
     };
-    let signer = Signer::from_pkcs8(&read(&key_path)?).map_err(|e| DuisSetupError::Pki {
-        path: key_path.clone(),
-        source: dcc_signing::pki::PkiError::Key(e.to_string()),
-    })?;
+    let (key_path, cert_path, made) = match (key, cert) {
+        (Some(k), Some(c)) => (k.to_path_buf(), c.to_path_buf(), false),
+        (None, None) => {
+            let dir = data_dir.join(SIGNING_DIR);
+            let (k, c) = (dir.join("key.pem"), dir.join("cert.pem"));
+            if !c.exists() {
+                create(&dir, &k, &c, dcc_eui, now)?;
+            }
+            (k, c, true)
+        }
+        _ => return Err(DuisSetupError::HalfConfigured),
+    };
     let cert = OrgCertificate::parse(&read(&cert_path)?).map_err(|source| DuisSetupError::Pki {
         path: cert_path.clone(),
         source,
     })?;
-    Ok((XmlSigner::new(signer, &cert)?, cert_path))
+    let in_store = made
+        .then(|| {
+            stored
+                .iter()
+                .find(|k| k.signer.public_key() == cert.public_key)
+        })
+        .flatten();
+    let (signer, to_import) = match in_store {
+        Some(k) => (k.signer.clone(), None),
+        None => {
+            let pem = read(&key_path)?;
+            let signer = Signer::from_pkcs8(&pem).map_err(|e| DuisSetupError::Pki {
+                path: key_path.clone(),
+                source: dcc_signing::pki::PkiError::Key(e.to_string()),
+            })?;
+            (signer, made.then_some((key_path, pem)))
+        }
+    };
+    Ok(SigningIdentity {
+        signer: XmlSigner::new(signer, &cert)?,
+        public_key: cert.public_key,
+        cert: cert_path,
+        to_import,
+    })
+}
+
+/// What [`signing_identity`] found.
+#[derive(Debug)]
+pub struct SigningIdentity {
+    /// The signer, with its certificate.
+    pub signer: XmlSigner,
+    /// The certificate's public key.
+    pub public_key: p256::PublicKey,
+    /// The certificate file (clients pin it).
+    pub cert: PathBuf,
+    /// A key file to move into the store (its path and PEM), when the store held no key for
+    /// the certificate.
+    pub to_import: Option<(PathBuf, Vec<u8>)>,
 }
 
 fn create(

@@ -316,6 +316,11 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         .trust(trust)
         .verifier(cfg.verifier.build())
         .workers(cfg.workers_in_force())
+        .clock(match cfg.simulated_clock_start {
+            // Tests and demonstrations only (see `ServeConfig::simulated_clock_start`).
+            Some(start) => crate::Clock::simulated(start),
+            None => crate::Clock::system(),
+        })
         .build()?;
     let loading = std::time::Instant::now();
     let admin = router.admin();
@@ -373,13 +378,30 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
     let mut duis_cert = None;
     if duis_listener.is_some() || duis_plain_listener.is_some() {
         data_dir()?;
-        let (signer, cert) = duis::signing_identity(
+        let stored: Vec<_> = router
+            .state()
+            .keys
+            .all()
+            .iter()
+            .filter(|k| k.purpose == crate::state::KeyPurpose::DuisSign)
+            .cloned()
+            .collect();
+        let duis::SigningIdentity {
+            signer,
+            public_key,
+            cert,
+            to_import,
+        } = duis::signing_identity(
             cfg.duis_signing_key.as_deref(),
             cfg.duis_signing_cert.as_deref(),
             &cfg.data_dir,
             router.policy().dcc_eui,
             now,
+            &stored,
         )?;
+        if let Some((path, pem)) = to_import {
+            move_key_into_store(&router, &path, &pem, public_key);
+        }
         duis_cert = Some(cert);
         let front: Arc<dyn crate::ingress::https::DuisHandler> = Arc::new(duis::DuisFront::new(
             router.clone(),
@@ -435,4 +457,43 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         capacity,
         metrics_task,
     })
+}
+
+/// Moves the router's DUIS response-signing key from its file into the store (issue 13 item
+/// 8: the router holds its own keys in its store), then removes the file. A failure leaves the
+/// file in place (and is logged): the key is read from it again at the next start.
+fn move_key_into_store(
+    router: &Router,
+    path: &std::path::Path,
+    pem: &[u8],
+    public: p256::PublicKey,
+) {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let fingerprint = hex::encode(&public.to_encoded_point(true).as_bytes()[1..5]);
+    let id = format!("duis-sign@{fingerprint}");
+    let r = router
+        .admin()
+        .acting_as(
+            "bootstrap",
+            Some(format!(
+                "DUIS response-signing key moved from {} into the store",
+                path.display()
+            )),
+        )
+        .import_key(
+            &id,
+            crate::state::KeyPurpose::DuisSign,
+            pem,
+            "none: the router's own key, made at its first start",
+        );
+    match r {
+        Ok(()) => {
+            if let Err(e) = std::fs::remove_file(path) {
+                tracing::warn!(path = %path.display(), error = %e, "DUIS signing key stored, but its file could not be removed");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "DUIS signing key not moved into the store; still read from its file");
+        }
+    }
 }

@@ -30,6 +30,10 @@ pub struct Dispatched {
     pub signer: CertId,
     pub lane: Lane,
     pub acting_for: Option<Eui64>,
+    /// The CoS Party's counter-signature (SRV 6.23).
+    pub cos: Option<dcc_router::CosCounterSignature>,
+    /// What it counter-signs ([`Command::counter_signed_message`]).
+    pub message: Vec<u8>,
 }
 
 /// Records every command it is handed, with a global sequence number, and answers delivered.
@@ -60,6 +64,8 @@ impl Dispatcher for Recorder {
             signer: c.header.signer,
             lane: c.lane,
             acting_for: c.acting_for,
+            cos: c.cos.clone(),
+            message: c.counter_signed_message().into_owned(),
         });
         reply.delivered();
     }

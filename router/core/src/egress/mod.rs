@@ -29,6 +29,36 @@ pub struct Command {
     pub request: Signed,
     /// The target device's SM WAN state at hand-off (DP094; `ok` for non-device requests).
     pub wan: WanState,
+    /// SRV 6.23 (ECoS): the CoS Party's counter-signature over
+    /// [`Command::counter_signed_message`] ([`crate::pipeline::cos`]); `None` for every
+    /// other SRV.
+    pub cos: Option<CosCounterSignature>,
+}
+
+/// The CoS Party's counter-signature of an SRV 6.23 request: ECDSA P-256 over SHA-256 of
+/// [`Command::counter_signed_message`], by the CoS key matching the certificate the device
+/// holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CosCounterSignature {
+    /// The router key that signed ([`crate::state::RouterKey::id`]).
+    pub key_id: std::sync::Arc<str>,
+    /// The CoS certificate the device holds, which the key matches.
+    pub certificate: crate::state::CosCertificate,
+    /// The signature, `r || s` (64 bytes).
+    pub signature: [u8; 64],
+}
+
+impl CosCounterSignature {
+    /// Whether it verifies over `message` under `key` (the public key of the CoS certificate).
+    pub fn verifies(&self, key: &p256::PublicKey, message: &[u8]) -> bool {
+        use p256::ecdsa::signature::Verifier as _;
+        let Ok(sig) = p256::ecdsa::Signature::from_slice(&self.signature) else {
+            return false;
+        };
+        p256::ecdsa::VerifyingKey::from(key)
+            .verify(message, &sig)
+            .is_ok()
+    }
 }
 
 /// A signed request as it arrived, in the form its ingress speaks.
@@ -42,6 +72,13 @@ pub enum Signed {
 }
 
 impl Command {
+    /// What the CoS Party counter-signs: the User's request *with its signature* — the whole
+    /// envelope as it arrived, or the DUIS document's canonical form followed by its
+    /// signature value.
+    pub fn counter_signed_message(&self) -> std::borrow::Cow<'_, [u8]> {
+        counter_signed_message(&self.request)
+    }
+
     /// The body: the envelope's payload (e.g. GBCS), or the DUIS document in its canonical
     /// form without the signature.
     pub fn body(&self) -> &[u8] {
@@ -51,6 +88,18 @@ impl Command {
                 envelope.get(HEADER_LEN..end).unwrap_or_default()
             }
             Signed::Duis(d) => d.document.canonical(),
+        }
+    }
+}
+
+/// [`Command::counter_signed_message`] of a request.
+pub(crate) fn counter_signed_message(request: &Signed) -> std::borrow::Cow<'_, [u8]> {
+    match request {
+        Signed::Envelope(envelope) => std::borrow::Cow::Borrowed(envelope),
+        Signed::Duis(d) => {
+            let mut m = d.document.canonical().to_vec();
+            m.extend_from_slice(&d.signature.signature);
+            std::borrow::Cow::Owned(m)
         }
     }
 }

@@ -14,7 +14,8 @@
 //! | 6 | the signer certificate: known, not revoked, in validity, owned by the originator — or revocation-delayed (delay running, SRV in its safe-mode set) and sent by a directed SRP: over the SRP's connection as the failed Supplier, or — the [`SrpSendsAs::OwnEui`](crate::state::SrpSendsAs::OwnEui) variant — with the SRP's own EUI-64 as originator; anything else under a delay is R3 | R2, R3, R4, R5 |
 //! | 7 | the target device exists (non-device requests: the target is the DCC) | E19 |
 //! | 8 | the device is commissioned | E5 |
-//! | 9 | the sender (for an SRP: the failed Supplier it acts for, MP185) is registered for the device in this role | E4 |
+//! | 9 | the sender (for an SRP: the failed Supplier it acts for, MP185) is registered for the device in this role — except SRV 6.23, check 9c | E4 |
+//! | 9c | SRV 6.23 CoS Update Security Credentials (ECoS, [`super::cos`] checks 1–3): the sender is not the registered Supplier, is the device's gaining Supplier, and the router holds a CoS key for the certificate the device holds | E4 `already-registered-supplier` / `not-gaining-supplier`, R13 `no-tcos-key` / `no-ecos-key` |
 //! | 9a | a Gas Transporter request (a Gas Network Operator's): the device's GNO slot holds that GNO's certificate, not the ACB's or another GNO's (MP128B) | E4 `gno-slot-holds-acb` / `gno-slot-holds-another-gno` |
 //! | 9b | DP094 no-WAN prepayment (tabasc-dp091-dp095.txt, "Supporting prepayment customers in no SM WAN scenarios"): a WAN-only command variant (CV 1, or 5 for a signed Pre-Command) to a device whose WAN state is none cannot be delivered; CV 2/6 and — for a device without WAN — CV 3/7 are answered I0 `local-delivery` at dispatch (`dispatch::route`) | E20 `no-wan` |
 //! | 10 | the SEC M8.6 right this request needs ((d) core as Other User, (e) core in other roles, (f) elective, (g) enrolment, (h) any other Services) is not suspended | R8 `m8.6-X-suspended` |
@@ -227,7 +228,10 @@ fn check_device(
             "device-status",
         ));
     }
-    if !device.authorises(h.role, registrant(h, cert_use)) {
+    if super::cos::applies(h) && h.role.is_supplier() {
+        // 9c: the gaining Supplier, not the registered one, sends a 6.23.
+        super::cos::admit(&shared.state, h, &device).map_err(|(code, d)| refuse(code, d))?;
+    } else if !device.authorises(h.role, registrant(h, cert_use)) {
         return Err(refuse(
             ResponseCode::NotAuthorisedForDevice,
             "not-registered",

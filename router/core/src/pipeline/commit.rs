@@ -7,7 +7,8 @@
 //! 3. accept the counter in the originator's anti-replay window (check-and-set, atomic per
 //!    originator: two copies of one request verified in parallel cannot both pass);
 //! 4. with a durable store, hand over to [`super::persist`] (the mark is made durable, then
-//!    the request is dispatched); in memory, hand off to the dispatcher ([`super::dispatch`]).
+//!    the request is dispatched); in memory, hand off to the dispatcher ([`super::dispatch`],
+//!    through the CoS Party stage [`super::cos`] for SRV 6.23).
 //!
 //! Because a revocation takes the same lock for writing, every hand-off happens either before
 //! the revocation begins or after it ended and saw the new state: once `revoke` has returned,
@@ -57,12 +58,7 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
         return transform(shared, job, now_unix);
     }
     let cert = std::sync::Arc::clone(&job.cert);
-    // With a durable store the hand-off (and so the effect) happens in the persist stage.
-    let effect = shared
-        .persist
-        .is_none()
-        .then(|| effects::of(&job.header))
-        .flatten();
+    let mut effect = None;
     let refused = cert.with_status(|status| {
         let cert_use = match still_allowed(shared, &job, status, now_unix) {
             Ok(u) => u,
@@ -82,19 +78,18 @@ pub(crate) fn commit(shared: &Shared, job: Job) {
             // The Signed Pre-Command spent the counter its transform left unspent.
             shared.state.transforms.close(&h.request_id);
         }
+        // With a durable store the hand-off (and so the effect) happens in the persist stage.
         match &shared.persist {
             Some(queue) => persist::enqueue(queue, job),
-            None => dispatch::hand_off(shared, job, cert_use),
+            None => effect = dispatch::hand_off(shared, job, cert_use),
         }
         None
     });
-    match refused {
-        Some((job, code, detail)) => job.reply.send(code, Some(detail)),
-        None => {
-            if let Some(e) = effect {
-                effects::apply(shared, e);
-            }
-        }
+    if let Some((job, code, detail)) = refused {
+        job.reply.send(code, Some(detail));
+    }
+    if let Some(e) = effect {
+        effects::apply(shared, e);
     }
 }
 

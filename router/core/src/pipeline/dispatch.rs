@@ -11,7 +11,8 @@
 
 use dcc_signing::{CommandVariant, ExecutionKind};
 
-use super::{Job, Shared};
+use super::effects::{self, Effect};
+use super::{cos, Job, Shared};
 use crate::egress::{Command, DispatchReply};
 use crate::response::ResponseCode;
 use crate::state::{CertUse, WanState};
@@ -40,7 +41,9 @@ pub(crate) fn route(cv: CommandVariant, wan: WanState) -> Route {
     }
 }
 
-pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
+/// Hands `job` off (or answers its refusal by the CoS Party stage); returns the state change
+/// its hand-off makes, to apply once the certificate lock is released ([`effects`]).
+pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) -> Option<Effect> {
     let Job {
         request,
         header,
@@ -48,6 +51,19 @@ pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
         ..
     } = job;
     let lane = reply.lane.unwrap_or(super::lanes::Lane::L3);
+    // Stage 6a, SRV 6.23: the CoS Party counter-signs before anything leaves the router.
+    let cos = if cos::applies(&header) {
+        match cos::counter_sign(&shared.state, &header, &request) {
+            Ok(c) => Some(c),
+            Err((code, detail)) => {
+                reply.send(code, Some(detail));
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    let effect = effects::of(&header, cos.as_ref());
     // The state now, not at admission: an admin change in between is honoured (a device that
     // lost its WAN since is answered E20 by the dispatcher).
     let wan = shared
@@ -59,7 +75,7 @@ pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
         && route(header.command_variant, wan) == Route::Local
     {
         reply.send(ResponseCode::Success, Some(LOCAL_DELIVERY));
-        return;
+        return effect;
     }
     let command = Command {
         header,
@@ -70,6 +86,7 @@ pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
         },
         request,
         wan,
+        cos,
     };
     if header.execution == ExecutionKind::OnDemand {
         shared
@@ -81,4 +98,5 @@ pub(crate) fn hand_off(shared: &Shared, job: Job, cert_use: CertUse) {
             .dispatcher
             .dispatch(command, DispatchReply::detached());
     }
+    effect
 }

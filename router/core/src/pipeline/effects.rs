@@ -9,25 +9,44 @@
 //! | SRV | effect |
 //! |---|---|
 //! | 6.15.1 Update Security Credentials (KRP), by a Supplier | the device's GNO slot takes its registered GNO's certificate, or the ACB's (MP128B; [`AdminHandle::place_gno_certificate`](crate::AdminHandle::place_gno_certificate)) |
+//! | 6.23 CoS Update Security Credentials, counter-signed by the CoS Party ([`super::cos`]) | the device's registered Supplier becomes the gaining Supplier, the pending change is cleared; the audit entry names the CoS key that signed ([`AdminHandle::complete_change_of_supplier`](crate::AdminHandle::complete_change_of_supplier)) |
+
+use std::sync::Arc;
 
 use dcc_signing::envelope::Header;
 use dcc_signing::{Eui64, RequestId, Srv};
 
 use super::Shared;
+use crate::egress::CosCounterSignature;
 use crate::AdminHandle;
 
 /// A change to make once a request has been handed off.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Effect {
     /// MP128B: the Supplier's credential update placed a certificate in the GNO slot.
     PlaceGnoCertificate {
         device: Eui64,
         request_id: RequestId,
     },
+    /// ECoS: the gaining Supplier's 6.23 was counter-signed and handed off.
+    CompleteChangeOfSupplier {
+        device: Eui64,
+        gaining: Eui64,
+        request_id: RequestId,
+        key_id: Arc<str>,
+    },
 }
 
-/// The effect a request will have if it is handed off.
-pub(crate) fn of(h: &Header) -> Option<Effect> {
+/// The effect a request has once it is handed off (`cos`: its CoS counter-signature).
+pub(crate) fn of(h: &Header, cos: Option<&CosCounterSignature>) -> Option<Effect> {
+    if let Some(c) = cos {
+        return Some(Effect::CompleteChangeOfSupplier {
+            device: h.request_id.target,
+            gaining: h.request_id.originator,
+            request_id: h.request_id,
+            key_id: Arc::clone(&c.key_id),
+        });
+    }
     (h.srv == Srv::new3(6, 15, 1) && h.role.is_supplier()).then_some(Effect::PlaceGnoCertificate {
         device: h.request_id.target,
         request_id: h.request_id,
@@ -52,6 +71,25 @@ pub(crate) fn apply(shared: &Shared, effect: Effect) {
                 .place_gno_certificate(device);
             if let Err(e) = r {
                 tracing::warn!(%device, error = %e, "GNO slot not updated after 6.15.1");
+            }
+        }
+        Effect::CompleteChangeOfSupplier {
+            device,
+            gaining,
+            request_id,
+            key_id,
+        } => {
+            let r = admin
+                .acting_as(
+                    format!("pipeline {request_id}"),
+                    Some(
+                        "SRV 6.23 CoS Update Security Credentials counter-signed and dispatched"
+                            .into(),
+                    ),
+                )
+                .complete_change_of_supplier(device, gaining, &key_id);
+            if let Err(e) = r {
+                tracing::warn!(%device, error = %e, "registered supplier not moved after 6.23");
             }
         }
     }

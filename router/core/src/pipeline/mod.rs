@@ -11,12 +11,15 @@
 //!    certificate's read lock; then, with a durable store, [`persist`] — the anti-replay
 //!    mark group-committed (one fsync for many requests) before the hand-off: *accepted*
 //!    means durable;
-//! 6. [`dispatch`] — hand-off to the [`Dispatcher`] and the I0 / I99 answer; then, outside
-//!    the certificate lock, the state changes a dispatched request makes (`effects`: MP128B's
-//!    GNO slot after a 6.15.1).
+//! 6. [`dispatch`] — for SRV 6.23 first the CoS Party stage [`cos`] (ECoS: counter-signed
+//!    with the CoS key matching the device's certificate); hand-off to the [`Dispatcher`] and
+//!    the I0 / I99 answer; then, outside the certificate lock, the state changes a dispatched
+//!    request makes (`effects`: MP128B's GNO slot after a 6.15.1, the gaining Supplier's
+//!    registration after a 6.23).
 
 pub mod admit;
 pub mod commit;
+pub mod cos;
 pub mod decode;
 pub mod dispatch;
 pub(crate) mod effects;

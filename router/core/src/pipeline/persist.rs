@@ -156,24 +156,22 @@ fn persist_group(
 fn hand_off_checked(shared: &Shared, job: Job) {
     let now_unix = shared.clock.now_unix();
     let cert = Arc::clone(&job.cert);
-    let effect = effects::of(&job.header);
+    let mut effect = None;
     let refused =
         cert.with_status(
             |status| match commit::still_allowed(shared, &job, status, now_unix) {
                 Ok(cert_use) => {
-                    dispatch::hand_off(shared, job, cert_use);
+                    effect = dispatch::hand_off(shared, job, cert_use);
                     None
                 }
                 Err((code, detail)) => Some((job, code, detail)),
             },
         );
-    match refused {
-        Some((job, code, detail)) => job.reply.send(code, Some(detail)),
-        None => {
-            if let Some(e) = effect {
-                effects::apply(shared, e);
-            }
-        }
+    if let Some((job, code, detail)) = refused {
+        job.reply.send(code, Some(detail));
+    }
+    if let Some(e) = effect {
+        effects::apply(shared, e);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Smart-metering devices: registered supplier and network operator, payment mode, status.
 //!
 //! Sized for the national estate (tens of millions of devices): one entry is the 8-byte key
-//! plus a [`Device`] of under 40 bytes (no heap: three optional EUI-64s, the GNO slot and three
+//! plus a [`Device`] of under 40 bytes (no heap: three optional EUI-64s, the GNO slot and four
 //! one-byte enums), i.e. roughly 50–100 bytes per device after load factor and growth slack —
 //! about 3–6 GB for 60 million devices. Pre-size with [`Devices::with_capacity`].
 
@@ -84,6 +84,40 @@ impl WanState {
     }
 }
 
+/// Which Change of Supplier certificate the device holds in its CoS trust anchor slot: the
+/// transitional one (TCoS) or the enduring one (ECoS). The CoS Party counter-signs SRV 6.23
+/// with the key this certificate certifies ([`crate::pipeline::cos`]; domain.md, "The DCC's
+/// own keys"; beis-2022-sec-changes-consultation.txt 3.1: "the Private Key that is used to
+/// Digitally Sign CoS Commands where the Target Devices hold the TCoS Certificate").
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+#[non_exhaustive]
+pub enum CosCertificate {
+    /// The Transitional CoS Party's certificate (every device before ECoS migration).
+    #[default]
+    Tcos,
+    /// The Enduring CoS Party's certificate (after migration).
+    Ecos,
+}
+
+impl CosCertificate {
+    /// The admin channel's spelling: `tcos`, `ecos`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CosCertificate::Tcos => "tcos",
+            CosCertificate::Ecos => "ecos",
+        }
+    }
+
+    /// Parses [`CosCertificate::as_str`]'s spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "tcos" => Some(CosCertificate::Tcos),
+            "ecos" => Some(CosCertificate::Ecos),
+            _ => None,
+        }
+    }
+}
+
 /// One device.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Device {
@@ -103,6 +137,9 @@ pub struct Device {
     pub gno_slot: GnoSlot,
     /// SM WAN connectivity (DP094).
     pub wan: WanState,
+    /// The CoS certificate the device holds (TCoS or ECoS): which CoS Party key counter-signs
+    /// its SRV 6.23.
+    pub cos: CosCertificate,
 }
 
 impl Device {
@@ -116,6 +153,7 @@ impl Device {
             status: DeviceStatus::Commissioned,
             gno_slot: GnoSlot::Acb,
             wan: WanState::Ok,
+            cos: CosCertificate::Tcos,
         }
     }
 

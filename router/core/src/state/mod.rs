@@ -8,6 +8,7 @@
 //! anti-replay, which the pipeline's commit stage writes.
 
 pub mod certstore;
+pub mod cos;
 pub mod devices;
 pub mod maintenance;
 pub mod parties;
@@ -17,7 +18,8 @@ pub mod transforms;
 pub use certstore::{
     CertEntry, CertRecord, CertStatus, CertStore, CertUse, RevocationDelay, SrpSendsAs,
 };
-pub use devices::{Device, DeviceStatus, Devices, GnoSlot, PaymentMode, WanState};
+pub use cos::{GainingSuppliers, KeyPurpose, RouterKey, RouterKeys};
+pub use devices::{CosCertificate, Device, DeviceStatus, Devices, GnoSlot, PaymentMode, WanState};
 pub use parties::{AssuranceStatus, Parties, Party, SuspendedRights};
 pub use replay::{Replay, ReplayVerdict, ReplayWindow};
 
@@ -36,6 +38,10 @@ pub struct State {
     pub maintenance: maintenance::Maintenance,
     /// DUIS transforms (CV 4) waiting for their Signed Pre-Command.
     pub transforms: transforms::Transforms,
+    /// Pending Changes of Supplier: device → gaining Supplier (from registration data).
+    pub gaining: GainingSuppliers,
+    /// The router's own private keys (CoS Party keys, DUIS response signing).
+    pub keys: RouterKeys,
 }
 
 impl State {

@@ -8,8 +8,10 @@
 //! |---|---|---|
 //! | certificates: record, status (active / revoked / delayed with SRPs, SRV set, end / retired), the PEM | [`AdminHandle`](crate::AdminHandle) | the admin answer |
 //! | Parties: roles, assurance status, suspended rights, rate-limit override | [`AdminHandle`](crate::AdminHandle) | the admin answer |
-//! | devices: status, payment mode, import / export supplier, network operator, GNO slot (MP128B) | [`AdminHandle`](crate::AdminHandle), and the pipeline's effects after a 6.15.1 ([`crate::pipeline`]) | the admin answer |
+//! | devices: status, payment mode, import / export supplier, network operator, GNO slot (MP128B), WAN state (DP094), CoS certificate (TCoS / ECoS) | [`AdminHandle`](crate::AdminHandle), and the pipeline's effects after a 6.15.1 ([`crate::pipeline`]) | the admin answer |
 //! | maintenance windows planned over the admin channel (DP092), metadata `maintenance-windows` | [`AdminHandle`](crate::AdminHandle) | the admin answer |
+//! | the router's own keys (CoS Party keys, DUIS signing; BEIS 2022 transfer), metadata `router-key/<id>` — see [`crate::state::cos`] on keys at rest | [`AdminHandle`](crate::AdminHandle) | the admin answer |
+//! | pending Changes of Supplier (gaining Supplier per device), metadata `cos-gaining/<device>`; the device's move to it after its 6.23 | [`AdminHandle`](crate::AdminHandle), and the pipeline's effects after a counter-signed 6.23 | the admin answer |
 //! | loaded CRLs (PEM) | [`AdminHandle`](crate::AdminHandle) | the admin answer |
 //! | the audit log (who, when, what, why) | [`AdminHandle`](crate::AdminHandle), in the same transaction as the change | the admin answer |
 //! | anti-replay high-water mark per originator | the [`persist`](crate::pipeline::persist) stage (group commit) | the *accepted* answer and the dispatch |
@@ -66,8 +68,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::{RateLimit, RoleSet};
 use crate::state::{
-    AssuranceStatus, CertRecord, CertStatus, Device, DeviceStatus, GnoSlot, Party, PaymentMode,
-    RevocationDelay, SrpSendsAs, SuspendedRights, WanState,
+    AssuranceStatus, CertRecord, CertStatus, CosCertificate, Device, DeviceStatus, GnoSlot, Party,
+    PaymentMode, RevocationDelay, SrpSendsAs, SuspendedRights, WanState,
 };
 
 pub use memory::MemoryStore;
@@ -368,11 +370,16 @@ pub const DEVICE_RECORD_V1_LEN: usize = 3 + 3 * 8;
 /// (every device was reachable before DP094 was modelled).
 pub const DEVICE_RECORD_V2_LEN: usize = DEVICE_RECORD_V1_LEN + 1 + 8;
 
-/// Length of a device record: the version-2 fields, then the WAN state (one byte: 0 ok, 1
-/// poor, 2 none; DP094). The length tells the versions apart.
-pub const DEVICE_RECORD_LEN: usize = DEVICE_RECORD_V2_LEN + 1;
+/// Length of a version-3 device record: the version-2 fields, then the WAN state (one byte: 0
+/// ok, 1 poor, 2 none; DP094). Still read, with the CoS certificate TCoS (every device held
+/// the TCoS certificate before ECoS was modelled).
+pub const DEVICE_RECORD_V3_LEN: usize = DEVICE_RECORD_V2_LEN + 1;
 
-/// Encodes a device in its fixed 37-byte form (tens of millions are stored: no JSON).
+/// Length of a device record: the version-3 fields, then the CoS certificate the device holds
+/// (one byte: 0 TCoS, 1 ECoS). The length tells the versions apart.
+pub const DEVICE_RECORD_LEN: usize = DEVICE_RECORD_V3_LEN + 1;
+
+/// Encodes a device in its fixed 38-byte form (tens of millions are stored: no JSON).
 pub fn encode_device(d: &Device) -> [u8; DEVICE_RECORD_LEN] {
     let mut out = [0u8; DEVICE_RECORD_LEN];
     let mut flags = 0u8;
@@ -405,14 +412,18 @@ pub fn encode_device(d: &Device) -> [u8; DEVICE_RECORD_LEN] {
         WanState::Poor => 1,
         WanState::None => 2,
     };
+    out[DEVICE_RECORD_V3_LEN] = match d.cos {
+        CosCertificate::Ecos => 1,
+        _ => 0,
+    };
     out
 }
 
-/// Decodes [`encode_device`]'s form, or the version-1 or version-2 form.
+/// Decodes [`encode_device`]'s form, or the version-1, -2 or -3 form.
 pub fn decode_device(b: &[u8]) -> Result<Device, String> {
     let wan = match b.len() {
         DEVICE_RECORD_V1_LEN | DEVICE_RECORD_V2_LEN => WanState::Ok,
-        DEVICE_RECORD_LEN => match b[DEVICE_RECORD_V2_LEN] {
+        DEVICE_RECORD_V3_LEN | DEVICE_RECORD_LEN => match b[DEVICE_RECORD_V2_LEN] {
             0 => WanState::Ok,
             1 => WanState::Poor,
             2 => WanState::None,
@@ -420,9 +431,17 @@ pub fn decode_device(b: &[u8]) -> Result<Device, String> {
         },
         n => {
             return Err(format!(
-                "{n} bytes, expected {DEVICE_RECORD_LEN} (or {DEVICE_RECORD_V2_LEN} or {DEVICE_RECORD_V1_LEN}, earlier versions)"
+                "{n} bytes, expected {DEVICE_RECORD_LEN} (or {DEVICE_RECORD_V3_LEN}, {DEVICE_RECORD_V2_LEN} or {DEVICE_RECORD_V1_LEN}, earlier versions)"
             ))
         }
+    };
+    let cos = match b.len() {
+        DEVICE_RECORD_LEN => match b[DEVICE_RECORD_V3_LEN] {
+            0 => CosCertificate::Tcos,
+            1 => CosCertificate::Ecos,
+            x => return Err(format!("CoS certificate {x}")),
+        },
+        _ => CosCertificate::Tcos,
     };
     let gno_slot = match b.len() {
         DEVICE_RECORD_V1_LEN => GnoSlot::Acb,
@@ -461,6 +480,7 @@ pub fn decode_device(b: &[u8]) -> Result<Device, String> {
         },
         gno_slot,
         wan,
+        cos,
     })
 }
 
@@ -483,6 +503,8 @@ pub enum Change {
     },
     /// A metadata value.
     Meta(String, String),
+    /// Remove a metadata value (absent: nothing to do).
+    MetaRemove(String),
 }
 
 /// One audit log entry.
@@ -596,13 +618,15 @@ mod tests {
     }
 
     proptest! {
-        /// Every device survives its 37-byte form; its first 36 bytes are the version-2
-        /// record, which reads back with the WAN `ok`, and its first 27 the version-1 record,
-        /// which reads back with the ACB in the GNO slot too.
+        /// Every device survives its 38-byte form; its first 37 bytes are the version-3
+        /// record, which reads back with the TCoS certificate, its first 36 the version-2
+        /// record, which reads back with the WAN `ok` too, and its first 27 the version-1
+        /// record, which reads back with the ACB in the GNO slot too.
         #[test]
         fn device_records_round_trip(
             supplier in eui(), export in eui(), netop in eui(),
             prepay in any::<bool>(), status in 0u8..3, gno in eui(), wan in 0u8..3,
+            ecos in any::<bool>(),
         ) {
             let d = Device {
                 supplier,
@@ -612,13 +636,17 @@ mod tests {
                 status: [DeviceStatus::Commissioned, DeviceStatus::Suspended, DeviceStatus::Decommissioned][status as usize],
                 gno_slot: gno.map_or(GnoSlot::Acb, GnoSlot::Gno),
                 wan: [WanState::Ok, WanState::Poor, WanState::None][wan as usize],
+                cos: if ecos { CosCertificate::Ecos } else { CosCertificate::Tcos },
             };
             let bytes = encode_device(&d);
             prop_assert_eq!(decode_device(&bytes).unwrap(), d);
+            let tcos = CosCertificate::Tcos;
+            let v3 = decode_device(&bytes[..DEVICE_RECORD_V3_LEN]).unwrap();
+            prop_assert_eq!(v3, Device { cos: tcos, ..d });
             let v2 = decode_device(&bytes[..DEVICE_RECORD_V2_LEN]).unwrap();
-            prop_assert_eq!(v2, Device { wan: WanState::Ok, ..d });
+            prop_assert_eq!(v2, Device { wan: WanState::Ok, cos: tcos, ..d });
             let v1 = decode_device(&bytes[..DEVICE_RECORD_V1_LEN]).unwrap();
-            prop_assert_eq!(v1, Device { gno_slot: GnoSlot::Acb, wan: WanState::Ok, ..d });
+            prop_assert_eq!(v1, Device { gno_slot: GnoSlot::Acb, wan: WanState::Ok, cos: tcos, ..d });
         }
 
         /// A damaged record is an error, never a panic.

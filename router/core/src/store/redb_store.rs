@@ -78,9 +78,23 @@ fn msg(e: impl std::fmt::Display) -> String {
 impl RedbStore {
     /// Opens (creating if missing) the store at `path` and checks its integrity. The
     /// directory must exist: a store is never created somewhere unexpected.
+    ///
+    /// The file is made readable and writable by the router's user only (mode 0600 on Unix):
+    /// it holds the router's own private keys ([`crate::state::cos`], "Keys at rest").
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let file = path.to_path_buf();
-        Self::open_with(path, Arc::new(move || Database::create(&file)))
+        let store = Self::open_with(path, Arc::new(move || Database::create(&file)))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| StoreError::Open {
+                    path: path.to_path_buf(),
+                    message: format!("cannot restrict its permissions to 0600: {e}"),
+                },
+            )?;
+        }
+        Ok(store)
     }
 
     /// Opens with `opener` (called again to reopen after an I/O error); `path` names the
@@ -314,6 +328,10 @@ impl Store for RedbStore {
                     Change::Meta(k, v) => {
                         let mut t = txn.open_table(META)?;
                         t.insert(k.as_str(), v.as_str())?;
+                    }
+                    Change::MetaRemove(k) => {
+                        let mut t = txn.open_table(META)?;
+                        t.remove(k.as_str())?;
                     }
                 }
             }
