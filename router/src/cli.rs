@@ -47,7 +47,9 @@ is on disk, a request is answered accepted once its anti-replay mark is (group c
 
 Configuration keys (all optional; see the crate docs of server::config):
   listen, metrics, data_dir, store (durable | memory), pki_dir, policy, workers, io_threads,
-  admin_users, demo_devices, prepayment_percent.
+  admin_users, demo_devices, prepayment_percent, demo_suppliers, demo_network_operators,
+  demo_certs_per_user (a national population in a demo PKI created at first start:
+  `--demo-suppliers 200 --demo-network-operators 20 --demo-certs-per-user 3`).
   [limits] (default): max_connections (1024), admin_reserved_connections (2), max_handshakes
   (64), handshake_timeout_ms (3000), max_connections_per_source (64), max_handshakes_per_source
   (8), max_connections_per_user (8), idle_timeout_ms (10000), max_streams_per_connection (64), stream_receive_window (131072),
@@ -96,6 +98,16 @@ struct ServeArgs {
     /// Keep state in memory only: nothing survives a restart (for benchmarks).
     #[arg(long)]
     in_memory: bool,
+    /// National-population Suppliers (supplier-0001…, Zipf market shares of the demo devices)
+    /// in the demo PKI created at a first start; an existing PKI is never changed.
+    #[arg(long)]
+    demo_suppliers: Option<usize>,
+    /// National-population network operators (netop-0001…) in a demo PKI created now.
+    #[arg(long)]
+    demo_network_operators: Option<usize>,
+    /// Organisation Certificates (signing keys) per national-population User [default: 1].
+    #[arg(long)]
+    demo_certs_per_user: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -437,11 +449,23 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     if a.in_memory {
         cfg.store = crate::server::config::StoreMode::Memory;
     }
+    if let Some(n) = a.demo_suppliers {
+        cfg.demo_suppliers = n;
+    }
+    if let Some(n) = a.demo_network_operators {
+        cfg.demo_network_operators = n;
+    }
+    if let Some(n) = a.demo_certs_per_user {
+        cfg.demo_certs_per_user = n;
+    }
     // The file was checked when read; a flag's value is checked here, and named as a flag.
     let flags = [
         ("workers", a.workers.is_some()),
         ("io_threads", a.io_threads.is_some()),
         ("demo_devices", a.demo_devices.is_some()),
+        ("demo_suppliers", a.demo_suppliers.is_some()),
+        ("demo_network_operators", a.demo_network_operators.is_some()),
+        ("demo_certs_per_user", a.demo_certs_per_user.is_some()),
     ];
     if let Err(e) = cfg.validate_top() {
         let flag = flags.iter().any(|(k, given)| *given && *k == e.key);
@@ -522,6 +546,19 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         running.populated.devices,
         running.state_load.as_secs_f64(),
     );
+    let devices = &running.router.state().devices;
+    if let Some((before, after)) = running.resident {
+        let n = devices.len().max(1) as f64;
+        println!(
+            "  memory     {} MiB resident (+{} MiB while loading the state = {:.1} B/device); \
+             device table {} MiB = {:.1} B/device",
+            after >> 20,
+            after.saturating_sub(before) >> 20,
+            after.saturating_sub(before) as f64 / n,
+            devices.heap_bytes() >> 20,
+            devices.heap_bytes() as f64 / n,
+        );
+    }
     println!("Point a client at it:");
     println!(
         "  cargo run --release -p loadgen -- --target quic://{} --pki {}",

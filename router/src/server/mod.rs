@@ -213,6 +213,9 @@ pub struct Running {
     pub populated: bootstrap::Populated,
     /// How long restoring and populating the state took.
     pub state_load: std::time::Duration,
+    /// Resident memory (bytes) just before the state was built and just after it was
+    /// loaded; `None` where the platform does not say (it is read from `/proc/self/status`).
+    pub resident: Option<(u64, u64)>,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -289,7 +292,8 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         // is said as such, not as a PKI file that cannot be written.
         data_dir()?;
     }
-    let (users, created_pki) = bootstrap::ensure_pki(&pki_dir, demo_keys.as_deref(), now)?;
+    let (users, created_pki) =
+        bootstrap::ensure_pki(&pki_dir, demo_keys.as_deref(), now, &cfg.demo_population())?;
     let (trust, issuing_ca) = bootstrap::trust_from_pki_dir(&pki_dir)?;
     let tls = TlsMaterial::server_from_pki_dir(&pki_dir)?;
     let limits: Limits = cfg.limits.into();
@@ -302,6 +306,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
             Arc::new(crate::store::RedbStore::open(&cfg.store_path())?)
         }
     };
+    let resident_before = resident_bytes();
     let router = Router::builder()
         .policy(policy)
         .state(Arc::new(State::with_device_capacity(
@@ -325,6 +330,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         &restored,
     )?;
     let state_load = loading.elapsed();
+    let resident = resident_before.zip(resident_bytes());
     // 5. Serving, on the sockets bound in 2.
     let metrics = Arc::new(Metrics::default());
     // Before the listener answers anything: the machine is idle and the keys are loaded.
@@ -424,6 +430,15 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         restored,
         populated,
         state_load,
+        resident,
         metrics_task,
     })
+}
+
+/// This process's resident set size in bytes (`VmRSS` in `/proc/self/status`; Linux only).
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
