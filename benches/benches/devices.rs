@@ -46,13 +46,13 @@ fn network_operator(i: u64) -> Eui64 {
 fn device(i: u64) -> (Eui64, Device) {
     let mut d = Device::new(supplier(i % SUPPLIERS));
     d.network_operator = Some(network_operator(i % NETWORK_OPERATORS));
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         d.export_supplier = Some(supplier((i + 1) % SUPPLIERS));
     }
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         d.payment_mode = PaymentMode::Prepayment;
     }
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         d.wan = WanState::None;
     }
     (Eui64::from_u64(FIRST_DEVICE + i), d)
@@ -171,14 +171,19 @@ fn main() {
     };
     let tables =
         std::env::var("DCC_BENCH_DEVICE_TABLES").unwrap_or_else(|_| "router,dashmap".into());
+    const HEADER: &str = "devices,table,bytes_per_device,load_s,lookups_per_s_1t,lookups_per_s_2t";
     let mut csv = std::env::var("DCC_BENCH_CSV").ok().map(|p| {
-        std::fs::OpenOptions::new()
+        let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(p)
-            .unwrap()
+            .unwrap();
+        if f.metadata().unwrap().len() == 0 {
+            writeln!(f, "{HEADER}").unwrap();
+        }
+        f
     });
-    println!("devices,table,bytes_per_device,load_s,lookups_per_s_1t,lookups_per_s_2t");
+    println!("{HEADER}");
     for &n in &counts {
         for table in tables.split(',') {
             let out = Command::new(std::env::current_exe().unwrap())

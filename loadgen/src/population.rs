@@ -204,6 +204,7 @@ impl World {
         }
         let impostor_cert =
             CertId::new(issuer, &[0x7E, 0xAD, 0xBE, 0xEF, 0x01]).unwrap_or_else(unreachable_cert);
+        let market = DemoMarket::new(suppliers.len(), spec.devices.max(1));
         let mut w = World {
             users,
             suppliers,
@@ -213,7 +214,7 @@ impl World {
             failed,
             rogue,
             devices: spec.devices.max(1),
-            market: DemoMarket::new(suppliers.len(), spec.devices.max(1)),
+            market,
             healthy_cdf: Vec::new(),
             devices_rule: DeviceRule::Generated {
                 prepayment_permille: (spec.prepayment_share * 1000.0).round() as u64,

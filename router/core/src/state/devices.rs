@@ -594,10 +594,10 @@ mod tests {
 
     fn varied(i: u64) -> Device {
         Device {
-            supplier: (i % 7 != 0).then(|| eui(0x1000 + i % 5)),
-            export_supplier: (i % 3 == 0).then(|| eui(0x2000 + i % 2)),
-            network_operator: (i % 2 == 0).then(|| eui(0x3000 + i % 3)),
-            payment_mode: if i % 4 == 0 {
+            supplier: (!i.is_multiple_of(7)).then(|| eui(0x1000 + i % 5)),
+            export_supplier: i.is_multiple_of(3).then(|| eui(0x2000 + i % 2)),
+            network_operator: i.is_multiple_of(2).then(|| eui(0x3000 + i % 3)),
+            payment_mode: if i.is_multiple_of(4) {
                 PaymentMode::Prepayment
             } else {
                 PaymentMode::Credit
@@ -607,7 +607,7 @@ mod tests {
                 1 => DeviceStatus::Suspended,
                 _ => DeviceStatus::Decommissioned,
             },
-            gno_slot: if i % 5 == 0 {
+            gno_slot: if i.is_multiple_of(5) {
                 GnoSlot::Gno(eui(0x3000 + i % 3))
             } else {
                 GnoSlot::Acb
