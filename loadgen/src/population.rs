@@ -566,4 +566,56 @@ mod tests {
             .to_string();
         assert!(err.contains("OtherUser"), "{err}");
     }
+
+    #[test]
+    fn a_national_population_spreads_traffic_by_zipf_and_signs_with_every_key() {
+        use dcc_signing::pki::demo::Population;
+        let now = dcc_signing::pki::now_unix();
+        let population = Population {
+            suppliers: 20,
+            network_operators: 3,
+            certs_per_user: 3,
+            ..Population::default()
+        };
+        let pki = DemoPki::generate_population(now, &population, Some(11)).unwrap();
+        let steady = Scenario::load("steady").unwrap();
+        let w = World::from_pki(pki, &steady, 100_000, 30).unwrap();
+        // supplier-0001…0020, supplier-a, supplier-b; netop, netop-0001…0003.
+        assert_eq!(w.suppliers.len(), 22);
+        assert_eq!(w.network_operators.len(), 4);
+        assert_eq!(w.users[w.suppliers[0]].name, "supplier-0001");
+        // 23 national Users with 3 keys, the standard ones (but admin) with 1.
+        assert_eq!(w.signing_keys(), 23 * 3 + 4);
+        assert!(!w.market().is_round_robin());
+        for k in [0usize, 5, 21] {
+            for r in [0u64, 7, 99_999] {
+                let d = w.device_of_supplier(k, r);
+                assert_eq!(w.device_supplier(d), w.suppliers[k]);
+            }
+        }
+        // Traffic follows the market: the largest Supplier sends ≈ 1/H(22) ≈ 27 %.
+        let n = 20_000;
+        let top = (0..n)
+            .filter(|i| w.pick_healthy_supplier((*i as f64 + 0.5) / n as f64) == 0)
+            .count();
+        let share = top as f64 / n as f64;
+        assert!((share - w.market().share(0)).abs() < 0.01, "{share}");
+        assert!((0.25..0.29).contains(&share), "{share}");
+        // And the drafts sign with every key of a User, not only its first.
+        let plan = crate::scenario::Plan::build(
+            steady,
+            &crate::scenario::Overrides {
+                rate: Some(100.0),
+                ..crate::scenario::Overrides::default()
+            },
+            None,
+        )
+        .unwrap();
+        let workload = crate::workload::Workload::new(&plan, std::sync::Arc::new(w));
+        let keys: std::collections::HashSet<_> = (0..4_000)
+            .filter_map(|i| workload.draft(i, 0))
+            .map(|d| d.header.signer)
+            .collect();
+        assert!(keys.len() > 30, "{} distinct keys", keys.len());
+    }
 }
