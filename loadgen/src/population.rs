@@ -456,6 +456,21 @@ impl World {
         }
     }
 
+    /// Whether device `d` has an SM WAN (DP094). loadgen's own population always has one; the
+    /// server's demo devices follow [`dcc_router::client::demo::demo_device_without_wan`].
+    /// Scenario mixes send CV 1 (send to the device over the WAN), which a no-WAN device refuses
+    /// E20, so device selection skips such devices.
+    pub fn device_has_wan(&self, d: u64) -> bool {
+        match self.devices_rule {
+            DeviceRule::Generated { .. } => true,
+            DeviceRule::Server { prepayment_percent } => {
+                // The rule takes the percentage as u8; anything larger means every device.
+                let pct = u8::try_from(prepayment_percent).unwrap_or(u8::MAX);
+                !dcc_router::client::demo::demo_device_without_wan(d, pct)
+            }
+        }
+    }
+
     /// The User index of the network operator registered for device `d`, if there are any.
     pub fn device_network_operator(&self, d: u64) -> Option<usize> {
         let n = self.network_operators.len() as u64;

@@ -176,7 +176,16 @@ impl Workload {
             }
             _ => match own {
                 None => match w.network_operators.iter().position(|&n| n == signer) {
-                    Some(nth) => w.device_of_network_operator(nth, rng.gen()),
+                    Some(nth) => {
+                        let mut d = w.device_of_network_operator(nth, rng.gen());
+                        for _ in 0..64 {
+                            if w.device_has_wan(d) {
+                                break;
+                            }
+                            d = w.device_of_network_operator(nth, rng.gen());
+                        }
+                        d
+                    }
                     None => rng.gen_range(0..w.devices),
                 },
                 Some(nth) => {
@@ -187,14 +196,16 @@ impl Workload {
                         DeviceSel::OwnCredit => Some(false),
                         _ => None,
                     };
+                    // Devices without an SM WAN (DP094) take only local delivery: skipped.
+                    let fits = |d: u64| {
+                        w.device_has_wan(d) && want.is_none_or(|p| w.device_prepayment(d) == p)
+                    };
                     let mut d = w.device_of_supplier(nth, rng.gen());
-                    if let Some(want) = want {
-                        for _ in 0..64 {
-                            if w.device_prepayment(d) == want {
-                                break;
-                            }
-                            d = w.device_of_supplier(nth, rng.gen());
+                    for _ in 0..64 {
+                        if fits(d) {
+                            break;
                         }
+                        d = w.device_of_supplier(nth, rng.gen());
                     }
                     d
                 }
@@ -274,5 +285,49 @@ impl Workload {
             tag: e.tag,
             attack: e.attack,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Overrides, Scenario};
+    use dcc_router::client::demo::{demo_device, demo_device_without_wan};
+    use dcc_signing::pki::demo::DemoPki;
+
+    /// Against a server's demo population, the mixes send CV 1 (over the SM WAN); a device
+    /// without WAN would refuse it E20 (DP094), so the workload never picks one.
+    #[test]
+    fn drafts_never_target_a_device_without_wan() {
+        let now = dcc_signing::pki::now_unix();
+        let sc = Scenario::load("overload").unwrap();
+        let world = World::from_pki(DemoPki::generate(now).unwrap(), &sc, 20_000, 30).unwrap();
+        let no_wan: std::collections::HashSet<_> = (0..20_000u64)
+            .filter(|&i| demo_device_without_wan(i, 30))
+            .map(demo_device)
+            .collect();
+        assert!(
+            no_wan.len() > 500,
+            "the population has no-WAN devices to avoid"
+        );
+        for i in 0..20_000 {
+            assert_eq!(world.device_has_wan(i), !demo_device_without_wan(i, 30));
+        }
+        let plan = Plan::build(sc, &Overrides::default(), Some(1000.0)).unwrap();
+        let phases = plan.phase_names.len();
+        let w = Workload::new(&plan, Arc::new(world));
+        let mut prepayment_targets = 0;
+        for i in 0..20_000u64 {
+            let Some(d) = w.draft(i, (i as usize) % phases) else {
+                continue;
+            };
+            let target = d.header.request_id.target;
+            assert!(
+                !no_wan.contains(&target),
+                "request {i} targets a no-WAN device"
+            );
+            prepayment_targets += usize::from(d.header.srv == Srv::new2(2, 2));
+        }
+        assert!(prepayment_targets > 1000, "top-ups were drawn");
     }
 }

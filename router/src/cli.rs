@@ -46,10 +46,10 @@ is on disk, a request is answered accepted once its anti-replay mark is (group c
 --in-memory keeps nothing (benchmarks); the start-up line says which.
 
 Configuration keys (all optional; see the crate docs of server::config):
-  listen, metrics, data_dir, store (durable | memory), pki_dir, policy, workers, io_threads,
-  admin_users, demo_devices, prepayment_percent, demo_suppliers, demo_network_operators,
-  demo_certs_per_user (a national population in a demo PKI created at first start:
-  `--demo-suppliers 200 --demo-network-operators 20 --demo-certs-per-user 3`).
+  listen, metrics, data_dir, store (durable | memory), verifier (known-signer | p256), pki_dir,
+  policy, workers, io_threads, admin_users, demo_devices, prepayment_percent, demo_suppliers,
+  demo_network_operators, demo_certs_per_user (a national population in a demo PKI created at
+  first start: `--demo-suppliers 200 --demo-network-operators 20 --demo-certs-per-user 3`).
   [limits] (default): max_connections (1024), admin_reserved_connections (2), max_handshakes
   (64), handshake_timeout_ms (3000), max_connections_per_source (64), max_handshakes_per_source
   (8), max_connections_per_user (8), idle_timeout_ms (10000), max_streams_per_connection (64), stream_receive_window (131072),
@@ -108,6 +108,10 @@ struct ServeArgs {
     /// Organisation Certificates (signing keys) per national-population User [default: 1].
     #[arg(long)]
     demo_certs_per_user: Option<usize>,
+    /// Signature verifier: known-signer (per-key tables, the default) or p256 (plain, several
+    /// times slower: for overload demonstrations where the load generator shares the cores)
+    #[arg(long, value_parser = ["known-signer", "p256"])]
+    verifier: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -458,6 +462,11 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     if let Some(n) = a.demo_certs_per_user {
         cfg.demo_certs_per_user = n;
     }
+    match a.verifier.as_deref() {
+        Some("p256") => cfg.verifier = crate::server::config::VerifierMode::P256,
+        Some(_) => cfg.verifier = crate::server::config::VerifierMode::KnownSigner,
+        None => {}
+    }
     // The file was checked when read; a flag's value is checked here, and named as a flag.
     let flags = [
         ("workers", a.workers.is_some()),
@@ -533,6 +542,12 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         );
     }
     println!("  store      {}", running.router.admin().store().describe());
+    println!(
+        "  verify     {} × {}, capacity estimate {}/s",
+        running.capacity.workers,
+        running.verifier.name(),
+        running.capacity.requests_per_s
+    );
     println!(
         "  state      {} certificates, {} parties, {} devices, {} anti-replay marks \
          (restored {} devices from the store, added {} certificates, {} parties, {} demo devices; {:.2} s)",

@@ -9,6 +9,7 @@
 //! # duis_signing_cert = "c.pem"    # responses with; unset: one made at first start in data_dir/dcc-xml-sign
 //! data_dir = "dcc-router-data"     # demo PKI and the state store (state.redb) live here
 //! store = "durable"                # or "memory": nothing survives a restart (benchmarks)
+//! verifier = "known-signer"        # or "p256": plain p256 verification, ~5–10× slower (overload demos)
 //! # pki_dir = "ca/pki"              # a `dcc-sign pki init` directory; must exist. Unset: the
 //!                                  # demo PKI in data_dir/pki, created on first start
 //! # policy = "policy.toml"         # SRV catalogue, lanes, capacities, rate limits
@@ -142,6 +143,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Where state is kept.
     pub store: StoreMode,
+    /// Which signature verifier the workers use.
+    pub verifier: VerifierMode,
     /// PKI directory (default `data_dir/pki`).
     pub pki_dir: Option<PathBuf>,
     /// Policy file (default: the embedded policy).
@@ -197,6 +200,42 @@ pub enum StoreMode {
     Durable,
     /// Nothing survives a restart (benchmarks, throwaway test servers). Said at start.
     Memory,
+}
+
+/// Which signature verifier the verify workers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum VerifierMode {
+    /// Per-key precomputed tables ([`dcc_signing::verify::KnownSignerVerifier`]): the fast
+    /// path, and the default.
+    #[default]
+    KnownSigner,
+    /// Plain `p256` verification, several times slower. For demonstrations of overload on a
+    /// small machine: a load generator sharing the server's cores can offer twice a
+    /// plain-p256 worker's capacity, not twice a known-signer worker's (BENCHMARKS.md, "QUIC
+    /// overload"). The published capacity estimate is measured with the verifier in force.
+    P256,
+}
+
+impl VerifierMode {
+    /// The verifier itself.
+    pub fn build(self) -> std::sync::Arc<dyn dcc_signing::verify::Verifier> {
+        match self {
+            VerifierMode::KnownSigner => {
+                std::sync::Arc::new(dcc_signing::verify::KnownSignerVerifier::default())
+            }
+            VerifierMode::P256 => std::sync::Arc::new(dcc_signing::verify::P256Verifier),
+        }
+    }
+
+    /// Its name in configuration and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            VerifierMode::KnownSigner => "known-signer",
+            VerifierMode::P256 => "p256",
+        }
+    }
 }
 
 /// `[limits]`.
@@ -377,6 +416,7 @@ impl Default for ServeConfig {
             duis_signing_cert: None,
             data_dir: PathBuf::from("dcc-router-data"),
             store: StoreMode::Durable,
+            verifier: VerifierMode::KnownSigner,
             pki_dir: None,
             policy: None,
             workers: 0,
@@ -572,6 +612,19 @@ mod tests {
         assert!(c.metrics.is_none());
         assert_eq!(c.limits.max_connections, 3);
         assert_eq!(c.io_threads, 4);
+        assert_eq!(c.verifier, VerifierMode::KnownSigner);
+    }
+
+    #[test]
+    fn the_verifier_is_chosen_by_name() {
+        let c = ServeConfig::from_toml_str("verifier = \"p256\"\n", Path::new("x")).unwrap();
+        assert_eq!(c.verifier, VerifierMode::P256);
+        assert_eq!(c.verifier.name(), "p256");
+        let e =
+            ServeConfig::from_toml_str("workers = 1\nverifier = \"fast\"\n", Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("c.toml:2") && e.contains("known-signer"), "{e}");
     }
 
     #[test]

@@ -216,6 +216,10 @@ pub struct Running {
     /// Resident memory (bytes) just before the state was built and just after it was
     /// loaded; `None` where the platform does not say (it is read from `/proc/self/status`).
     pub resident: Option<(u64, u64)>,
+    /// The verifier in force.
+    pub verifier: config::VerifierMode,
+    /// The capacity estimate measured at start (also in `admin status` and the metrics).
+    pub capacity: capacity::CapacityEstimate,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -314,6 +318,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         )))
         .store(store)
         .trust(trust)
+        .verifier(cfg.verifier.build())
         .workers(cfg.workers_in_force())
         .build()?;
     let loading = std::time::Instant::now();
@@ -348,6 +353,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         workers = capacity.workers,
         verify_per_s = capacity.verify_per_s,
         keys = capacity.keys,
+        verifier = cfg.verifier.name(),
         "capacity estimate"
     );
     metrics.set_capacity(capacity);
@@ -431,6 +437,8 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         populated,
         state_load,
         resident,
+        verifier: cfg.verifier,
+        capacity,
         metrics_task,
     })
 }
