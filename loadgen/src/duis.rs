@@ -432,6 +432,10 @@ impl DuisEncoder {
                 let u = world.users.get(u)?;
                 (&u.signer, u.xml_id.as_ref()?)
             }
+            SignWith::UserKey(u, k) => {
+                let u = world.users.get(u)?;
+                (&u.more_keys.get(k)?.0, u.more_xml_ids.get(k)?)
+            }
             SignWith::Impostor => (&world.impostor.0, &self.impostor),
         };
         let fast = FastSigner::from_signer(signer)?;

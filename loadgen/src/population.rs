@@ -1,7 +1,7 @@
 //! The simulated world a scenario runs in: Users with keys and certificates, and devices.
 //!
-//! Users are few (hundreds at most) and carry a signing key each, a certificate id and an
-//! anti-replay counter. Devices are many (millions possible) and are *not* stored: a device is
+//! Users are few (hundreds at most) and carry one or more signing keys with their certificate
+//! ids, and an anti-replay counter. Devices are many (millions possible) and are *not* stored: a device is
 //! its index, and its EUI-64, registered Supplier and payment mode are pure functions of that
 //! index, so a population of millions costs nothing until a target registers it.
 
@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::path::{Path, PathBuf};
 
+use dcc_router::client::demo::DemoMarket;
 use dcc_signing::duis::IssuerSerial;
 use dcc_signing::pki::demo::DemoPki;
 use dcc_signing::{CertId, Eui64, RemotePartyRole, Signer, UserRole};
@@ -66,6 +67,12 @@ pub struct User {
     /// How DUIS XML-DSig names its certificate (`X509IssuerSerial`): known for a population
     /// read from a PKI directory, `None` for loadgen's own (which has no certificates).
     pub xml_id: Option<IssuerSerial>,
+    /// Its other Organisation Certificates' keys and ids (a national population's Users hold
+    /// several; requests are spread evenly over all of a User's keys).
+    pub more_keys: Vec<(Signer, CertId)>,
+    /// The DUIS names (`X509IssuerSerial`) of `more_keys`' certificates, in the same order
+    /// (empty for loadgen's own population).
+    pub more_xml_ids: Vec<IssuerSerial>,
     counter: AtomicU64,
 }
 
@@ -96,6 +103,10 @@ pub struct World {
     /// Number of devices.
     pub devices: u64,
     devices_rule: DeviceRule,
+    /// Which Supplier (position in `suppliers`) each device belongs to.
+    market: DemoMarket,
+    /// Cumulative market shares of [`World::healthy_suppliers`], for weighting traffic.
+    healthy_cdf: Vec<f64>,
     /// The DCC's EUI-64 (target of non-device requests).
     pub dcc: Eui64,
     /// A key and certificate id the target never sees (for the unknown-certificate attack).
@@ -156,6 +167,8 @@ impl World {
                         cert: CertId::new(issuer, &serial).unwrap_or_else(unreachable_cert),
                         signer: Signer::random(),
                         xml_id: None,
+                        more_keys: Vec::new(),
+                        more_xml_ids: Vec::new(),
                         counter: AtomicU64::new(start),
                     });
                     idx
@@ -200,7 +213,8 @@ impl World {
         }
         let impostor_cert =
             CertId::new(issuer, &[0x7E, 0xAD, 0xBE, 0xEF, 0x01]).unwrap_or_else(unreachable_cert);
-        World {
+        let market = DemoMarket::new(suppliers.len(), spec.devices.max(1));
+        let mut w = World {
             users,
             suppliers,
             network_operators,
@@ -209,13 +223,17 @@ impl World {
             failed,
             rogue,
             devices: spec.devices.max(1),
+            market,
+            healthy_cdf: Vec::new(),
             devices_rule: DeviceRule::Generated {
                 prepayment_permille: (spec.prepayment_share * 1000.0).round() as u64,
             },
             dcc: Eui64::from_u64(DCC_EUI),
             impostor: (Signer::random(), impostor_cert),
             issuer_name: DEMO_ISSUER,
-        }
+        };
+        w.weigh_suppliers();
+        w
     }
 
     /// The population of a `dcc-router serve` instance, read from its PKI directory: the
@@ -228,8 +246,13 @@ impl World {
     ///
     /// * Suppliers: every Supplier-role User except `srp` (the server's device rule uses the
     ///   same list), the first of them failing when the scenario has a failed Supplier;
-    /// * network operator: the first network-operator User (the server registers it for every
-    ///   device; any others are left out);
+    /// * network operators: every network-operator User (device *d* is the *d* mod *m*-th's,
+    ///   as the server registers them);
+    /// * devices belong to Suppliers by [`DemoMarket`] (round robin for up to 4 Suppliers,
+    ///   Zipf shares for a national population), and Supplier traffic is weighted by those
+    ///   shares ([`World::pick_healthy_supplier`]);
+    /// * a User with several Organisation Certificates (`cert-2.pem`…) signs with all of them
+    ///   in turn, so the target's verifier sees every key;
     /// * SRP: the User `srp`; Other Users: other-role Users except `admin`.
     ///
     /// A scenario whose mix sends as a kind of party the directory lacks is refused.
@@ -269,6 +292,8 @@ impl World {
             failed: None,
             rogue: None,
             devices: devices.max(1),
+            market: DemoMarket::new(1, devices.max(1)),
+            healthy_cdf: Vec::new(),
             devices_rule: DeviceRule::Server {
                 prepayment_percent: u64::from(prepayment_percent),
             },
@@ -290,7 +315,7 @@ impl World {
             let (party, pool) = match u.role {
                 RemotePartyRole::Supplier if u.name == PKI_SRP_NAME => (Party::Srp, &mut w.srps),
                 RemotePartyRole::Supplier => (Party::Supplier, &mut w.suppliers),
-                RemotePartyRole::NetworkOperator if w.network_operators.is_empty() => {
+                RemotePartyRole::NetworkOperator => {
                     (Party::NetworkOperator, &mut w.network_operators)
                 }
                 RemotePartyRole::Other => (Party::OtherUser, &mut w.other_users),
@@ -309,6 +334,16 @@ impl World {
                 cert: u.cert.id,
                 xml_id: Some(IssuerSerial::of(&u.cert)),
                 signer: u.signer,
+                more_xml_ids: u
+                    .more_certs
+                    .iter()
+                    .map(|c| IssuerSerial::of(&c.cert))
+                    .collect(),
+                more_keys: u
+                    .more_certs
+                    .into_iter()
+                    .map(|c| (c.signer, c.cert.id))
+                    .collect(),
                 counter: AtomicU64::new(start),
             });
         }
@@ -339,6 +374,8 @@ impl World {
             w.rogue = Some(r);
             w.users[r].party = Party::RogueSupplier;
         }
+        w.market = DemoMarket::new(w.suppliers.len(), w.devices);
+        w.weigh_suppliers();
         for m in &scenario.mix {
             for p in [Some(m.from), m.sign_as].into_iter().flatten() {
                 let have = match p {
@@ -358,6 +395,45 @@ impl World {
             }
         }
         Ok(w)
+    }
+
+    /// Cumulative market shares of the healthy Suppliers (empty for round robin: they are
+    /// then picked uniformly, as they hold equal shares).
+    fn weigh_suppliers(&mut self) {
+        self.healthy_cdf.clear();
+        if self.market.is_round_robin() {
+            return;
+        }
+        let first = usize::from(self.failed.is_some() && self.suppliers.len() > 1);
+        let mut sum = 0.0;
+        for k in first..first + self.healthy_suppliers().len() {
+            sum += self.market.share(k);
+            self.healthy_cdf.push(sum);
+        }
+    }
+
+    /// A healthy Supplier for a uniform `x` in [0, 1), weighted by market share (the position
+    /// in [`World::healthy_suppliers`]): traffic follows devices, so a few large Suppliers
+    /// send most of it.
+    pub fn pick_healthy_supplier(&self, x: f64) -> usize {
+        let n = self.healthy_suppliers().len();
+        match self.healthy_cdf.last() {
+            Some(&total) => self
+                .healthy_cdf
+                .partition_point(|&c| c <= x * total)
+                .min(n.saturating_sub(1)),
+            None => ((x * n as f64) as usize).min(n.saturating_sub(1)),
+        }
+    }
+
+    /// Every signing key the Users hold (what the target's verifier has loaded for them).
+    pub fn signing_keys(&self) -> usize {
+        self.users.iter().map(|u| 1 + u.more_keys.len()).sum()
+    }
+
+    /// The device market: which Supplier holds which devices.
+    pub fn market(&self) -> &DemoMarket {
+        &self.market
     }
 
     /// Suppliers that neither fail nor are rogue (the failed one is first, the rogue one last).
@@ -382,7 +458,7 @@ impl World {
 
     /// The User index of the Supplier registered for device `d`.
     pub fn device_supplier(&self, d: u64) -> usize {
-        self.suppliers[(d % self.suppliers.len() as u64) as usize]
+        self.suppliers[self.market.supplier_of(d).min(self.suppliers.len() - 1)]
     }
 
     /// Whether device `d` is in prepayment mode.
@@ -425,9 +501,7 @@ impl World {
 
     /// A device of Supplier `nth` (its position in [`World::suppliers`]) for a random `r`.
     pub fn device_of_supplier(&self, nth: usize, r: u64) -> u64 {
-        let n = self.suppliers.len() as u64;
-        let per = (self.devices / n).max(1);
-        ((r % per) * n + nth as u64).min(self.devices - 1)
+        self.market.device_of(nth, r)
     }
 }
 
@@ -521,5 +595,57 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("OtherUser"), "{err}");
+    }
+
+    #[test]
+    fn a_national_population_spreads_traffic_by_zipf_and_signs_with_every_key() {
+        use dcc_signing::pki::demo::Population;
+        let now = dcc_signing::pki::now_unix();
+        let population = Population {
+            suppliers: 20,
+            network_operators: 3,
+            certs_per_user: 3,
+            ..Population::default()
+        };
+        let pki = DemoPki::generate_population(now, &population, Some(11)).unwrap();
+        let steady = Scenario::load("steady").unwrap();
+        let w = World::from_pki(pki, &steady, 100_000, 30).unwrap();
+        // supplier-0001…0020, supplier-a, supplier-b; netop, netop-0001…0003.
+        assert_eq!(w.suppliers.len(), 22);
+        assert_eq!(w.network_operators.len(), 4);
+        assert_eq!(w.users[w.suppliers[0]].name, "supplier-0001");
+        // 23 national Users with 3 keys, the standard ones (but admin) with 1.
+        assert_eq!(w.signing_keys(), 23 * 3 + 4);
+        assert!(!w.market().is_round_robin());
+        for k in [0usize, 5, 21] {
+            for r in [0u64, 7, 99_999] {
+                let d = w.device_of_supplier(k, r);
+                assert_eq!(w.device_supplier(d), w.suppliers[k]);
+            }
+        }
+        // Traffic follows the market: the largest Supplier sends ≈ 1/H(22) ≈ 27 %.
+        let n = 20_000;
+        let top = (0..n)
+            .filter(|i| w.pick_healthy_supplier((*i as f64 + 0.5) / n as f64) == 0)
+            .count();
+        let share = top as f64 / n as f64;
+        assert!((share - w.market().share(0)).abs() < 0.01, "{share}");
+        assert!((0.25..0.29).contains(&share), "{share}");
+        // And the drafts sign with every key of a User, not only its first.
+        let plan = crate::scenario::Plan::build(
+            steady,
+            &crate::scenario::Overrides {
+                rate: Some(100.0),
+                ..crate::scenario::Overrides::default()
+            },
+            None,
+        )
+        .unwrap();
+        let workload = crate::workload::Workload::new(&plan, std::sync::Arc::new(w));
+        let keys: std::collections::HashSet<_> = (0..4_000)
+            .filter_map(|i| workload.draft(i, 0))
+            .map(|d| d.header.signer)
+            .collect();
+        assert!(keys.len() > 30, "{} distinct keys", keys.len());
     }
 }

@@ -83,6 +83,12 @@ pub struct SigningReport {
     pub prefill_s: f64,
     /// Whether signing limited the run (sends waited for signing).
     pub bottleneck: bool,
+    /// Users that sign (the population's).
+    pub users: usize,
+    /// Signing keys over those Users (each a key the target's verifier holds).
+    pub keys: usize,
+    /// How Supplier traffic is spread (round robin, or Zipf market shares).
+    pub spread: String,
 }
 
 /// Everything a run produced.
@@ -168,6 +174,23 @@ fn row_from(snap: &Snapshot, start: Duration, end: Duration, in_flight: i64) -> 
         lane_p99_ms,
         in_flight,
     }
+}
+
+/// How the world spreads Supplier traffic, for reports.
+fn spread(world: &World) -> String {
+    let m = world.market();
+    let n = world.suppliers.len();
+    if m.is_round_robin() {
+        return format!("{n} Supplier(s), devices and traffic evenly");
+    }
+    let top10: f64 = (0..n.min(10)).map(|k| m.share(k)).sum();
+    format!(
+        "{n} Suppliers, devices and traffic by Zipf(1) market share: largest {:.1} %, top 10 \
+         {:.1} %, smallest {:.2} %",
+        m.share(0) * 100.0,
+        top10 * 100.0,
+        m.share(n - 1) * 100.0
+    )
 }
 
 /// Runs `plan` against `target` (already set up with `world`).
@@ -428,6 +451,9 @@ pub async fn run(
             utilisation,
             prefill_s: prefill.as_secs_f64(),
             bottleneck,
+            users: world.users.len(),
+            keys: world.signing_keys(),
+            spread: spread(&world),
         },
         events,
         expectations,

@@ -91,6 +91,7 @@ fn sign_envelope(signer: &Signer, header: &Header, body: &[u8]) -> Option<Vec<u8
 pub fn sign_draft(world: &World, draft: &Draft, index: u64) -> Option<Vec<u8>> {
     let signer = match draft.sign_with {
         SignWith::User(u) => &world.users.get(u)?.signer,
+        SignWith::UserKey(u, k) => &world.users.get(u)?.more_keys.get(k)?.0,
         SignWith::Impostor => &world.impostor.0,
     };
     if draft.attack == Some(Attack::ForgedSignature) {

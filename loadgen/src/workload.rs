@@ -36,6 +36,8 @@ struct Entry {
 pub enum SignWith {
     /// The key of `World::users[i]`.
     User(usize),
+    /// `World::users[i].more_keys[k]`.
+    UserKey(usize, usize),
     /// The impostor key (unknown certificate).
     Impostor,
 }
@@ -162,7 +164,15 @@ impl Workload {
     fn pick_user(&self, party: Party, rng: &mut SmallRng) -> usize {
         let w = &self.world;
         let pool: &[usize] = match party {
-            Party::Supplier => w.healthy_suppliers(),
+            Party::Supplier if w.market().is_round_robin() => w.healthy_suppliers(),
+            Party::Supplier => {
+                // A national population: weighted by market share.
+                let pool = w.healthy_suppliers();
+                if pool.is_empty() {
+                    return w.suppliers[0];
+                }
+                return pool[w.pick_healthy_supplier(rng.gen())];
+            }
             Party::FailedSupplier => return w.failed.unwrap_or(w.suppliers[0]),
             Party::RogueSupplier => return w.rogue.unwrap_or(w.suppliers[0]),
             Party::NetworkOperator => &w.network_operators,
@@ -262,7 +272,14 @@ impl Workload {
         let target = self.pick_device(e.device, signer, &mut rng);
         let (cert, sign_with) = match e.attack {
             Some(Attack::UnknownCert) => (w.impostor.1, SignWith::Impostor),
-            _ => (key_owner.cert, SignWith::User(signer)),
+            _ if key_owner.more_keys.is_empty() => (key_owner.cert, SignWith::User(signer)),
+            _ => match rng.gen_range(0..=key_owner.more_keys.len()) {
+                0 => (key_owner.cert, SignWith::User(signer)),
+                k => (
+                    key_owner.more_keys[k - 1].1,
+                    SignWith::UserKey(signer, k - 1),
+                ),
+            },
         };
         let execute_at = match e.execution {
             ExecutionKind::OnDemand => 0,

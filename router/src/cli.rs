@@ -50,7 +50,9 @@ is on disk, a request is answered accepted once its anti-replay mark is (group c
 
 Configuration keys (all optional; see the crate docs of server::config):
   listen, metrics, data_dir, store (durable | memory), verifier (known-signer | p256), pki_dir,
-  policy, workers, io_threads, admin_users, demo_devices, prepayment_percent.
+  policy, workers, io_threads, admin_users, demo_devices, prepayment_percent, demo_suppliers,
+  demo_network_operators, demo_certs_per_user (a national population in a demo PKI created at
+  first start: `--demo-suppliers 200 --demo-network-operators 20 --demo-certs-per-user 3`).
   [limits] (default): max_connections (1024), admin_reserved_connections (2), max_handshakes
   (64), handshake_timeout_ms (3000), max_connections_per_source (64), max_handshakes_per_source
   (8), max_connections_per_user (8), idle_timeout_ms (10000), max_streams_per_connection (64), stream_receive_window (131072),
@@ -105,6 +107,16 @@ struct ServeArgs {
     /// (20:00-08:00 UTC only) at any time of day. Never in production.
     #[arg(long, value_parser = parse_clock_start)]
     simulated_clock_start: Option<u64>,
+    /// National-population Suppliers (supplier-0001…, Zipf market shares of the demo devices)
+    /// in the demo PKI created at a first start; an existing PKI is never changed.
+    #[arg(long)]
+    demo_suppliers: Option<usize>,
+    /// National-population network operators (netop-0001…) in a demo PKI created now.
+    #[arg(long)]
+    demo_network_operators: Option<usize>,
+    /// Organisation Certificates (signing keys) per national-population User [default: 1].
+    #[arg(long)]
+    demo_certs_per_user: Option<usize>,
     /// Signature verifier: known-signer (per-key tables, the default) or p256 (plain, several
     /// times slower: for overload demonstrations where the load generator shares the cores)
     #[arg(long, value_parser = ["known-signer", "p256"])]
@@ -532,6 +544,15 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     if let Some(t) = a.simulated_clock_start {
         cfg.simulated_clock_start = Some(t);
     }
+    if let Some(n) = a.demo_suppliers {
+        cfg.demo_suppliers = n;
+    }
+    if let Some(n) = a.demo_network_operators {
+        cfg.demo_network_operators = n;
+    }
+    if let Some(n) = a.demo_certs_per_user {
+        cfg.demo_certs_per_user = n;
+    }
     match a.verifier.as_deref() {
         Some("p256") => cfg.verifier = crate::server::config::VerifierMode::P256,
         Some(_) => cfg.verifier = crate::server::config::VerifierMode::KnownSigner,
@@ -542,6 +563,9 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
         ("workers", a.workers.is_some()),
         ("io_threads", a.io_threads.is_some()),
         ("demo_devices", a.demo_devices.is_some()),
+        ("demo_suppliers", a.demo_suppliers.is_some()),
+        ("demo_network_operators", a.demo_network_operators.is_some()),
+        ("demo_certs_per_user", a.demo_certs_per_user.is_some()),
     ];
     if let Err(e) = cfg.validate_top() {
         let flag = flags.iter().any(|(k, given)| *given && *k == e.key);
@@ -631,6 +655,19 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         running.populated.devices,
         running.state_load.as_secs_f64(),
     );
+    let devices = &running.router.state().devices;
+    if let Some((before, after)) = running.resident {
+        let n = devices.len().max(1) as f64;
+        println!(
+            "  memory     {} MiB resident (+{} MiB while loading the state = {:.1} B/device); \
+             device table {} MiB = {:.1} B/device",
+            after >> 20,
+            after.saturating_sub(before) >> 20,
+            after.saturating_sub(before) as f64 / n,
+            devices.heap_bytes() >> 20,
+            devices.heap_bytes() as f64 / n,
+        );
+    }
     println!("Point a client at it:");
     println!(
         "  cargo run --release -p loadgen -- --target quic://{} --pki {}",

@@ -264,6 +264,12 @@ impl<'de> Deserialize<'de> for SigningReport {
             utilisation: f64,
             prefill_s: f64,
             bottleneck: bool,
+            #[serde(default)]
+            users: usize,
+            #[serde(default)]
+            keys: usize,
+            #[serde(default)]
+            spread: String,
         }
         let s = S::deserialize(d)?;
         Ok(SigningReport {
@@ -273,6 +279,9 @@ impl<'de> Deserialize<'de> for SigningReport {
             utilisation: s.utilisation,
             prefill_s: s.prefill_s,
             bottleneck: s.bottleneck,
+            users: s.users,
+            keys: s.keys,
+            spread: s.spread,
         })
     }
 }

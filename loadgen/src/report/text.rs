@@ -88,6 +88,13 @@ pub fn render(r: &Report) -> String {
             ""
         }
     );
+    if sg.keys > 0 {
+        let _ = writeln!(
+            s,
+            "population: {} signing Users holding {} signing keys; {}",
+            sg.users, sg.keys, sg.spread
+        );
+    }
     let _ = writeln!(
         s,
         "\nlatency of successful requests, ms, corrected (from intended send time); raw = from \

@@ -9,14 +9,15 @@
 //! missing, it is an error saying how to create it. The state is then
 //! restored from the store ([`crate::store`]: the truth at start), and the router learns what
 //! the store does not know yet: every User under `users/` — its Organisation Certificate,
-//! chain-validated, and its User Roles (an Approved Party) — and, once per store, `demo_devices`
+//! chain-validated (all of them: `cert.pem`, `cert-2.pem`…), and its User Roles (an Approved
+//! Party) — and, once per store, `demo_devices`
 //! devices:
 //!
 //! | device *i* (0-based) | value |
 //! |---|---|
 //! | EUI-64 | [`DEMO_DEVICE_BASE`] + *i* (`02-DC-D0-00-00-00-00-00` + *i*) |
-//! | registered Supplier | the *i* mod *k*-th of the *k* Supplier Users that are not SRPs, by name |
-//! | registered Network Operator | the first Network Operator User, by name |
+//! | registered Supplier | of the *k* Supplier Users that are not SRPs, by name, the [`DemoMarket`]'s: the *i* mod *k*-th for *k* ≤ 4, else Zipf shares (a national population) |
+//! | registered Network Operator | the *i* mod *m*-th of the *m* Network Operator Users, by name |
 //! | payment mode | prepayment when *i* mod 100 < `prepayment_percent`, else credit |
 //! | SM WAN (DP094) | none for a prepayment device with (*i* / 100) mod 11 = 10 (≈ 9 % of them, [`demo_device_without_wan`]), else ok |
 //!
@@ -25,7 +26,9 @@
 
 use std::path::{Path, PathBuf};
 
-use dcc_signing::pki::demo::{load_ca_certs, load_directory_users, DemoPki, DirectoryUser};
+use dcc_signing::pki::demo::{
+    load_ca_certs, load_directory_users, DemoPki, DirectoryUser, Population,
+};
 use dcc_signing::pki::{CaCertificate, ChainValidator, OrgCertificate, TrustAnchors};
 use dcc_signing::{Eui64, RemotePartyRole};
 
@@ -33,7 +36,7 @@ use crate::admin::{RestoreReport, MAX_DEVICES_PER_CALL};
 use crate::state::{CertRecord, Device, Party, PaymentMode, WanState};
 use crate::{AdminError, AdminHandle};
 
-pub use crate::client::demo::{demo_device, demo_device_without_wan, DEMO_DEVICE_BASE};
+pub use crate::client::demo::{demo_device, demo_device_without_wan, DemoMarket, DEMO_DEVICE_BASE};
 
 /// Why the server could not prepare its PKI or state.
 #[derive(Debug, thiserror::Error)]
@@ -115,13 +118,15 @@ pub fn check_pki_dir(dir: &Path) -> Result<(), BootstrapError> {
 }
 
 /// Makes sure `dir` holds a PKI and reads its Users. With `demo_keys`, a `dir` without one
-/// gets a demo PKI, its CA keys written to `demo_keys` instead; without, it is an error
+/// gets a demo PKI with `population` beyond the standard Users, its CA keys written to
+/// `demo_keys` instead; without, it is an error
 /// ([`check_pki_dir`]). Returns the Users and whether the PKI was created now. A User
 /// directory without a readable `cert.pem` is an error naming the file.
 pub fn ensure_pki(
     dir: &Path,
     demo_keys: Option<&Path>,
     now: u64,
+    population: &Population,
 ) -> Result<(Vec<DirectoryUser>, bool), BootstrapError> {
     let err = |source| BootstrapError::Pki {
         dir: dir.to_path_buf(),
@@ -129,7 +134,7 @@ pub fn ensure_pki(
     };
     let created = match demo_keys {
         Some(keys) if !dir.join("ca").join("root.pem").exists() => {
-            DemoPki::generate(now)
+            DemoPki::generate_population(now, population, None)
                 .and_then(|pki| pki.write_with_ca_keys_apart(dir, keys))
                 .map_err(err)?;
             true
@@ -196,11 +201,13 @@ pub fn populate(
                 .map_err(refused)?;
             done.parties += 1;
         }
-        if admin.state().certs.get(&u.cert.id).is_none() {
-            admin
-                .add_certificate_pem(u.cert.to_pem().as_bytes())
-                .map_err(refused)?;
-            done.certs += 1;
+        for cert in std::iter::once(&u.cert).chain(&u.more_certs) {
+            if admin.state().certs.get(&cert.id).is_none() {
+                admin
+                    .add_certificate_pem(cert.to_pem().as_bytes())
+                    .map_err(refused)?;
+                done.certs += 1;
+            }
         }
     }
     if restored.meta(META_DEMO_DEVICES).is_some() || devices == 0 {
@@ -213,17 +220,20 @@ pub fn populate(
         .filter(|u| u.cert.role == RemotePartyRole::Supplier && u.name != "srp")
         .map(|u| u.cert.subject_eui64)
         .collect();
-    let netop = sorted
+    let netops: Vec<Eui64> = sorted
         .iter()
-        .find(|u| u.cert.role == RemotePartyRole::NetworkOperator)
-        .map(|u| u.cert.subject_eui64);
+        .filter(|u| u.cert.role == RemotePartyRole::NetworkOperator)
+        .map(|u| u.cert.subject_eui64)
+        .collect();
     if suppliers.is_empty() {
         return Ok(done);
     }
+    let market = DemoMarket::new(suppliers.len(), devices);
     let mut chunk = Vec::with_capacity(MAX_DEVICES_PER_CALL.min(devices as usize));
     for i in 0..devices {
-        let mut d = Device::new(suppliers[(i % suppliers.len() as u64) as usize]);
-        d.network_operator = netop;
+        let mut d = Device::new(suppliers[market.supplier_of(i)]);
+        d.network_operator =
+            (!netops.is_empty()).then(|| netops[(i % netops.len() as u64) as usize]);
         if i % 100 < u64::from(prepayment_percent) {
             d.payment_mode = PaymentMode::Prepayment;
         }

@@ -18,6 +18,9 @@
 //! admin_users = ["02-DC-C0-00-00-00-00-7F"]
 //! demo_devices = 10000             # 0..=100000000 devices registered at start (see `bootstrap`)
 //! prepayment_percent = 30          # 0..=100
+//! demo_suppliers = 0               # 0..=9999 national-population Suppliers in a demo PKI created now
+//! demo_network_operators = 0       # 0..=9999 national-population network operators, likewise
+//! demo_certs_per_user = 1          # 1..=16 Organisation Certificates each of those Users holds
 //!
 //! [limits]                         # every value is checked: out of range is an error
 //! max_connections = 1024           # 1..=1000000; authenticated connections, admins' included
@@ -164,6 +167,13 @@ pub struct ServeConfig {
     pub demo_devices: u64,
     /// Share of demo devices in prepayment mode.
     pub prepayment_percent: u8,
+    /// National-population Suppliers (`supplier-0001`…) of a demo PKI created at this start
+    /// (`dcc_signing::pki::demo::Population`); an existing PKI is never changed.
+    pub demo_suppliers: usize,
+    /// National-population network operators (`netop-0001`…), likewise.
+    pub demo_network_operators: usize,
+    /// Organisation Certificates each national-population User holds.
+    pub demo_certs_per_user: usize,
     /// Connection limits.
     pub limits: LimitsConfig,
     /// **Tests and demonstrations only**: run the router's wall clock (certificate validity,
@@ -171,6 +181,18 @@ pub struct ServeConfig {
     /// e.g. to cross a maintenance window (20:00–08:00 UTC only) at any time of day. Never in
     /// production: validity and delay ends would be judged at the wrong time.
     pub simulated_clock_start: Option<u64>,
+}
+
+impl ServeConfig {
+    /// The national population of a demo PKI created at this start.
+    pub fn demo_population(&self) -> dcc_signing::pki::demo::Population {
+        dcc_signing::pki::demo::Population {
+            bulk_users: 0,
+            suppliers: self.demo_suppliers,
+            network_operators: self.demo_network_operators,
+            certs_per_user: self.demo_certs_per_user,
+        }
+    }
 }
 
 /// Where the server keeps its state.
@@ -407,6 +429,9 @@ impl Default for ServeConfig {
             admin_users: vec![DEMO_ADMIN],
             demo_devices: crate::client::demo::DEFAULT_DEMO_DEVICES,
             prepayment_percent: crate::client::demo::DEFAULT_PREPAYMENT_PERCENT,
+            demo_suppliers: 0,
+            demo_network_operators: 0,
+            demo_certs_per_user: 1,
             limits: LimitsConfig::default(),
             simulated_clock_start: None,
         }
@@ -488,6 +513,26 @@ impl ServeConfig {
             " (0: one per core)",
         )?;
         check("demo_devices", self.demo_devices, MAX_DEMO_DEVICES, "")?;
+        let most = dcc_signing::pki::demo::MAX_POPULATION;
+        check(
+            "demo_suppliers",
+            n(self.demo_suppliers),
+            n(most.suppliers),
+            "",
+        )?;
+        check(
+            "demo_network_operators",
+            n(self.demo_network_operators),
+            n(most.network_operators),
+            "",
+        )?;
+        if !(1..=most.certs_per_user).contains(&self.demo_certs_per_user) {
+            return Err(InvalidValue {
+                key: "demo_certs_per_user",
+                value: n(self.demo_certs_per_user),
+                range: format!("1..={}", most.certs_per_user),
+            });
+        }
         check(
             "prepayment_percent",
             u64::from(self.prepayment_percent),

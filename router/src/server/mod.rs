@@ -214,6 +214,9 @@ pub struct Running {
     pub populated: bootstrap::Populated,
     /// How long restoring and populating the state took.
     pub state_load: std::time::Duration,
+    /// Resident memory (bytes) just before the state was built and just after it was
+    /// loaded; `None` where the platform does not say (it is read from `/proc/self/status`).
+    pub resident: Option<(u64, u64)>,
     /// The verifier in force.
     pub verifier: config::VerifierMode,
     /// The capacity estimate measured at start (also in `admin status` and the metrics).
@@ -294,7 +297,8 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         // is said as such, not as a PKI file that cannot be written.
         data_dir()?;
     }
-    let (users, created_pki) = bootstrap::ensure_pki(&pki_dir, demo_keys.as_deref(), now)?;
+    let (users, created_pki) =
+        bootstrap::ensure_pki(&pki_dir, demo_keys.as_deref(), now, &cfg.demo_population())?;
     let (trust, issuing_ca) = bootstrap::trust_from_pki_dir(&pki_dir)?;
     let tls = TlsMaterial::server_from_pki_dir(&pki_dir)?;
     let limits: Limits = cfg.limits.into();
@@ -307,6 +311,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
             Arc::new(crate::store::RedbStore::open(&cfg.store_path())?)
         }
     };
+    let resident_before = resident_bytes();
     let router = Router::builder()
         .policy(policy)
         .state(Arc::new(State::with_device_capacity(
@@ -336,6 +341,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         &restored,
     )?;
     let state_load = loading.elapsed();
+    let resident = resident_before.zip(resident_bytes());
     // 5. Serving, on the sockets bound in 2.
     let metrics = Arc::new(Metrics::default());
     // Before the listener answers anything: the machine is idle and the keys are loaded.
@@ -453,6 +459,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
         restored,
         populated,
         state_load,
+        resident,
         verifier: cfg.verifier,
         capacity,
         metrics_task,
@@ -496,4 +503,12 @@ fn move_key_into_store(
             tracing::warn!(path = %path.display(), error = %e, "DUIS signing key not moved into the store; still read from its file");
         }
     }
+}
+
+/// This process's resident set size in bytes (`VmRSS` in `/proc/self/status`; Linux only).
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

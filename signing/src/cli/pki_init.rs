@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{out_err, CliError};
+use crate::pki::demo::Population;
 use crate::pki::{now_unix, DemoPki};
 
 /// `dcc-sign pki …`
@@ -26,10 +27,13 @@ pub enum PkiCommand {
         D/users/<name>/cert.pem, key.pem       (Organisation Certificate, PKCS#8 key)\n  \
         D/users/<name>/tls-cert.pem, tls-key.pem, user.json\n\
         Users: supplier-a, supplier-b (supplier, IS/GS), netop (network operator, ED),\n  \
-        srp (Shared Resource Provider, supplier role), admin (other, 7F).\n\n\
+        srp (Shared Resource Provider, supplier role), admin (other, 7F).\n\
+        A national population adds supplier-0001… (IS/ES/GS) and netop-0001… (ED), each with\n\
+        --certs-per-user Organisation Certificates (users/<name>/cert.pem, cert-2.pem…).\n\n\
         Examples:\n  \
         dcc-sign pki init --dir demo-pki\n  \
         dcc-sign pki init --dir demo-pki --force --users 100\n  \
+        dcc-sign pki init --dir national-pki --suppliers 200 --network-operators 20 --certs-per-user 3\n  \
         dcc-sign pki init --dir demo-pki --seed 7 --now 1780000000   (reproducible)")]
     Init(PkiInitArgs),
 }
@@ -46,6 +50,15 @@ pub struct PkiInitArgs {
     /// Also issue this many numbered supplier Users (user-00001…) for load generation.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub users: usize,
+    /// Also issue this many national-population Suppliers (supplier-0001…: IS, ES, GS).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub suppliers: usize,
+    /// Also issue this many national-population network operators (netop-0001…: ED).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub network_operators: usize,
+    /// Organisation Certificates (signing keys) per national-population User.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub certs_per_user: usize,
     /// Issue as if the time were this (Unix seconds); default: now.
     #[arg(long, value_name = "UNIX")]
     pub now: Option<u64>,
@@ -55,22 +68,21 @@ pub struct PkiInitArgs {
     pub seed: Option<u64>,
 }
 
-/// The most bulk Users `pki init` writes.
-const MAX_BULK_USERS: usize = 100_000;
-
 pub(super) fn run(args: PkiArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let PkiCommand::Init(a) = args.command;
-    if a.users > MAX_BULK_USERS {
-        return Err(CliError::new(format!(
-            "--users {} is over the maximum {MAX_BULK_USERS}",
-            a.users
-        )));
+    let population = Population {
+        bulk_users: a.users,
+        suppliers: a.suppliers,
+        network_operators: a.network_operators,
+        certs_per_user: a.certs_per_user,
+    };
+    if a.certs_per_user == 0 {
+        return Err(CliError::new(
+            "--certs-per-user must be at least 1".to_owned(),
+        ));
     }
     let now = a.now.unwrap_or_else(now_unix);
-    let pki = match a.seed {
-        Some(seed) => DemoPki::generate_seeded(now, a.users, seed)?,
-        None => DemoPki::generate_with_users(now, a.users)?,
-    };
+    let pki = DemoPki::generate_population(now, &population, a.seed)?;
     let written = pki.write_to_dir(&a.dir, a.force)?;
     for p in &written {
         writeln!(out, "wrote {}", p.display()).map_err(out_err)?;
@@ -79,17 +91,28 @@ pub(super) fn run(args: PkiArgs, out: &mut dyn Write) -> Result<(), CliError> {
         let roles: Vec<_> = u.user_roles.iter().map(|r| r.abbrev()).collect();
         writeln!(
             out,
-            "user {:<12} EUI-64 {}  role {}  User Roles {}  cert {}",
+            "user {:<13} EUI-64 {}  role {}  User Roles {}  cert {}{}",
             u.name,
             u.eui64,
             u.role,
             roles.join(","),
-            u.cert.id
+            u.cert.id,
+            match u.more_certs.len() {
+                0 => String::new(),
+                n => format!(" (+{n} more)"),
+            }
         )
         .map_err(out_err)?;
     }
     if pki.users.len() > 16 {
         writeln!(out, "… and {} more users", pki.users.len() - 16).map_err(out_err)?;
     }
+    let certs: usize = pki.users.iter().map(|u| 1 + u.more_certs.len()).sum();
+    writeln!(
+        out,
+        "{} users, {certs} signing certificates",
+        pki.users.len()
+    )
+    .map_err(out_err)?;
     Ok(())
 }

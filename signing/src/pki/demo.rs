@@ -15,6 +15,14 @@
 //! | `srp` (Shared Resource Provider, acts for others) | `02-DC-C0-00-00-00-00-04` | supplier `02` | IS, ES, GS |
 //! | `admin` | `02-DC-C0-00-00-00-00-7F` | other `7F` | OU |
 //! | `user-00001`… ([`DemoPki::generate_with_users`]) | `02-DC-C0-00-00-01-00-00` + *i* | supplier `02` | IS, GS |
+//! | `supplier-0001`… ([`DemoPki::generate_population`]) | `02-DC-C0-00-00-02-00-00` + *i* | supplier `02` | IS, ES, GS |
+//! | `netop-0001`… ([`DemoPki::generate_population`]) | `02-DC-C0-00-00-03-00-00` + *i* | network operator `03` | ED |
+//!
+//! A national population ([`Population`]: hundreds of Suppliers, tens of network operators)
+//! gives each of its Users several Organisation Certificates, as real DCC Users hold (one per
+//! system, plus rollovers): the first is `cert.pem`/`key.pem`, the others `cert-2.pem`/
+//! `key-2.pem`… ([`DemoUser::more_certs`]), all issued by the same issuing CA with the
+//! User's EUI-64 and remote-party role.
 //!
 //! Keys are random ([`DemoPki::generate`], [`DemoPki::generate_with_users`]) or derived from a
 //! seed ([`DemoPki::generate_seeded`]: byte-identical output for the same inputs, so separate
@@ -27,6 +35,7 @@
 //! D/ca/server-cert.pem  server-key.pem          TLS server certificate for localhost/127.0.0.1
 //! D/ca/server-chain.pem                         server certificate + issuing CA (what a TLS server sends)
 //! D/users/<name>/cert.pem  key.pem              Organisation Certificate + PKCS#8 key
+//! D/users/<name>/cert-2.pem  key-2.pem  …       more Organisation Certificates (national population)
 //! D/users/<name>/tls-cert.pem  tls-key.pem      TLS client certificate (clientAuth) + key
 //! D/users/<name>/tls-chain.pem                  client certificate + issuing CA
 //! D/users/<name>/user.json                      name, EUI-64, OU, User Roles
@@ -64,6 +73,58 @@ use crate::{Eui64, RemotePartyRole, Signer, UserRole};
 pub const DEMO_EUI_PREFIX: u64 = 0x02DC_C000_0000_0000;
 /// Where the EUI-64s of the numbered load-generation Users start.
 pub const DEMO_BULK_EUI_BASE: u64 = DEMO_EUI_PREFIX + 0x0001_0000;
+/// Where the EUI-64s of a national population's Suppliers start (`supplier-0001` is + 1).
+pub const DEMO_SUPPLIER_EUI_BASE: u64 = DEMO_EUI_PREFIX + 0x0002_0000;
+/// Where the EUI-64s of a national population's network operators start (`netop-0001` is + 1).
+pub const DEMO_NETOP_EUI_BASE: u64 = DEMO_EUI_PREFIX + 0x0003_0000;
+/// Most Suppliers, network operators and certificates per User of a [`Population`].
+pub const MAX_POPULATION: Population = Population {
+    bulk_users: MAX_DIR_USERS,
+    suppliers: 9_999,
+    network_operators: 9_999,
+    certs_per_user: 16,
+};
+
+/// Which Users beyond the standard five a demo PKI has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Population {
+    /// Numbered supplier Users `user-00001`… (one certificate each).
+    pub bulk_users: usize,
+    /// National-population Suppliers `supplier-0001`… (IS, ES, GS).
+    pub suppliers: usize,
+    /// National-population network operators `netop-0001`… (ED).
+    pub network_operators: usize,
+    /// Organisation Certificates per national-population User (at least 1).
+    pub certs_per_user: usize,
+}
+
+impl Population {
+    /// Why the population is over [`MAX_POPULATION`], if it is.
+    pub fn check(&self) -> Result<(), PkiError> {
+        let m = MAX_POPULATION;
+        for (what, n, max) in [
+            ("users", self.bulk_users, m.bulk_users),
+            ("suppliers", self.suppliers, m.suppliers),
+            (
+                "network operators",
+                self.network_operators,
+                m.network_operators,
+            ),
+            (
+                "certificates per user",
+                self.certs_per_user,
+                m.certs_per_user,
+            ),
+        ] {
+            if n > max {
+                return Err(PkiError::Demo(format!(
+                    "{n} {what} is over the maximum {max}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
 
 const DAY: u64 = 86_400;
 /// Backdating of every `not_before`, to tolerate clock skew.
@@ -118,6 +179,21 @@ pub struct DemoUser {
     pub key_pem: String,
     /// Its TLS client certificate (separate key, same subject, clientAuth).
     pub tls: TlsIdentity,
+    /// Its other Organisation Certificates (`cert-2.pem`…), same subject, other keys.
+    pub more_certs: Vec<SigningCert>,
+}
+
+/// One more Organisation Certificate of a User, with its key.
+#[derive(Clone, Debug)]
+pub struct SigningCert {
+    /// Its signing key.
+    pub signer: Signer,
+    /// The certificate.
+    pub cert: OrgCertificate,
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The key, PKCS#8 PEM.
+    pub key_pem: String,
 }
 
 /// A whole demo PKI.
@@ -138,6 +214,7 @@ struct UserSpec {
     eui64: Eui64,
     role: RemotePartyRole,
     user_roles: Vec<UserRole>,
+    certs: usize,
 }
 
 fn standard_users() -> Vec<UserSpec> {
@@ -148,6 +225,7 @@ fn standard_users() -> Vec<UserSpec> {
         eui64: Eui64::from_u64(DEMO_EUI_PREFIX + n),
         role,
         user_roles: user_roles.to_vec(),
+        certs: 1,
     };
     vec![
         spec(
@@ -252,7 +330,26 @@ impl DemoPki {
     /// The standard demo PKI plus `n` numbered supplier Users `user-00001`… for load
     /// generation.
     pub fn generate_with_users(now_unix: u64, n: usize) -> Result<Self, PkiError> {
-        Self::build(now_unix, n, Source::Random)
+        Self::generate_population(
+            now_unix,
+            &Population {
+                bulk_users: n,
+                ..Population::default()
+            },
+            None,
+        )
+    }
+
+    /// The standard demo PKI plus `population` (see the module docs), with fresh random keys,
+    /// or keys derived from `seed` as [`DemoPki::generate_seeded`] does.
+    pub fn generate_population(
+        now_unix: u64,
+        population: &Population,
+        seed: Option<u64>,
+    ) -> Result<Self, PkiError> {
+        population.check()?;
+        let src = seed.map_or(Source::Random, Source::Seeded);
+        Self::build(now_unix, population, src)
     }
 
     /// Like [`DemoPki::generate_with_users`], but every key and serial number is derived from
@@ -260,10 +357,14 @@ impl DemoPki {
     /// that separate processes (a router and a load generator) can agree on a PKI without
     /// sharing files. **Test use only**: whoever knows the seed has every private key.
     pub fn generate_seeded(now_unix: u64, n: usize, seed: u64) -> Result<Self, PkiError> {
-        Self::build(now_unix, n, Source::Seeded(seed))
+        let population = Population {
+            bulk_users: n,
+            ..Population::default()
+        };
+        Self::generate_population(now_unix, &population, Some(seed))
     }
 
-    fn build(now_unix: u64, n: usize, src: Source) -> Result<Self, PkiError> {
+    fn build(now_unix: u64, population: &Population, src: Source) -> Result<Self, PkiError> {
         let nb = now_unix.saturating_sub(BACKDATE);
         let root = CertificateAuthority::new_root_with_serial(
             "DCC-ROUTER-DEMO-ROOT",
@@ -280,12 +381,36 @@ impl DemoPki {
             &src.serial("ca/issuing"),
         )?;
         let mut specs = standard_users();
-        for i in 1..=n {
+        for i in 1..=population.bulk_users {
             specs.push(UserSpec {
                 name: format!("user-{i:05}"),
                 eui64: Eui64::from_u64(DEMO_BULK_EUI_BASE + i as u64),
                 role: RemotePartyRole::Supplier,
                 user_roles: vec![UserRole::ImportSupplier, UserRole::GasSupplier],
+                certs: 1,
+            });
+        }
+        let certs = population.certs_per_user.max(1);
+        for i in 1..=population.suppliers {
+            specs.push(UserSpec {
+                name: format!("supplier-{i:04}"),
+                eui64: Eui64::from_u64(DEMO_SUPPLIER_EUI_BASE + i as u64),
+                role: RemotePartyRole::Supplier,
+                user_roles: vec![
+                    UserRole::ImportSupplier,
+                    UserRole::ExportSupplier,
+                    UserRole::GasSupplier,
+                ],
+                certs,
+            });
+        }
+        for i in 1..=population.network_operators {
+            specs.push(UserSpec {
+                name: format!("netop-{i:04}"),
+                eui64: Eui64::from_u64(DEMO_NETOP_EUI_BASE + i as u64),
+                role: RemotePartyRole::NetworkOperator,
+                user_roles: vec![UserRole::ElectricityDistributor],
+                certs,
             });
         }
         let mut users = Vec::with_capacity(specs.len());
@@ -385,6 +510,10 @@ impl DemoPki {
                 false,
             ));
             f.push((d.join("user.json"), format!("{meta:#}\n"), false));
+            for (k, c) in u.more_certs.iter().enumerate() {
+                f.push((d.join(more_cert_file(k, "cert")), c.cert_pem.clone(), false));
+                f.push((d.join(more_cert_file(k, "key")), c.key_pem.clone(), true));
+            }
         }
         Ok(f)
     }
@@ -471,18 +600,24 @@ impl DemoPki {
         let mut users = Vec::with_capacity(names.len());
         for name in names {
             let d = users_dir.join(&name);
-            let (cert_path, key_path) = (d.join("cert.pem"), d.join("key.pem"));
-            let cert_pem = String::from_utf8(read(&cert_path)?)
-                .map_err(|_| PkiError::Pem("not UTF-8".into()).in_file(&cert_path))?;
-            let key_pem = String::from_utf8(read(&key_path)?)
-                .map_err(|_| PkiError::Pem("not UTF-8".into()).in_file(&key_path))?;
-            let cert =
-                OrgCertificate::parse(cert_pem.as_bytes()).map_err(|e| e.in_file(&cert_path))?;
-            let signer = Signer::from_pkcs8(key_pem.as_bytes())
-                .map_err(|e| PkiError::Key(e.to_string()).in_file(&key_path))?;
-            if signer.public_key() != cert.public_key {
-                return Err(PkiError::KeyMismatch.in_file(&key_path));
+            let first = load_signing_cert(&d.join("cert.pem"), &d.join("key.pem"))?;
+            let mut more_certs = Vec::new();
+            for k in 0..MAX_POPULATION.certs_per_user {
+                let cert_path = d.join(more_cert_file(k, "cert"));
+                if !cert_path.exists() {
+                    break;
+                }
+                more_certs.push(load_signing_cert(
+                    &cert_path,
+                    &d.join(more_cert_file(k, "key")),
+                )?);
             }
+            let SigningCert {
+                signer,
+                cert,
+                cert_pem,
+                key_pem,
+            } = first;
             let meta = d.join("user.json");
             let user_roles = if meta.exists() {
                 parse_user_roles(&read(&meta)?)
@@ -501,6 +636,7 @@ impl DemoPki {
                 cert_pem,
                 key_pem,
                 tls,
+                more_certs,
             });
         }
         Ok(DemoPki {
@@ -510,6 +646,31 @@ impl DemoPki {
             server_tls,
         })
     }
+}
+
+/// The file name of a User's certificate or key number `k + 2` (`cert-2.pem`, `key-2.pem`…).
+fn more_cert_file(k: usize, what: &str) -> String {
+    format!("{what}-{}.pem", k + 2)
+}
+
+/// An Organisation Certificate and its key, checked to match; an error names the file.
+fn load_signing_cert(cert_path: &Path, key_path: &Path) -> Result<SigningCert, PkiError> {
+    let cert_pem = String::from_utf8(read(cert_path)?)
+        .map_err(|_| PkiError::Pem("not UTF-8".into()).in_file(cert_path))?;
+    let key_pem = String::from_utf8(read(key_path)?)
+        .map_err(|_| PkiError::Pem("not UTF-8".into()).in_file(key_path))?;
+    let cert = OrgCertificate::parse(cert_pem.as_bytes()).map_err(|e| e.in_file(cert_path))?;
+    let signer = Signer::from_pkcs8(key_pem.as_bytes())
+        .map_err(|e| PkiError::Key(e.to_string()).in_file(key_path))?;
+    if signer.public_key() != cert.public_key {
+        return Err(PkiError::KeyMismatch.in_file(key_path));
+    }
+    Ok(SigningCert {
+        signer,
+        cert,
+        cert_pem,
+        key_pem,
+    })
 }
 
 /// Where the CA key `file` of the PKI directory `dir` is: `dir/ca/file` (`dcc-sign pki init`),
@@ -570,12 +731,29 @@ fn issue_user(
     not_after: u64,
     src: Source,
 ) -> Result<DemoUser, PkiError> {
-    let signer = src.signer(&format!("users/{}", s.name));
-    let mut req =
-        OrgCertRequest::signing(s.eui64, s.role, signer.public_key(), not_before, not_after);
-    req.common_name = Some(s.name.to_uppercase());
-    req.serial = Some(src.serial(&format!("users/{}", s.name)));
-    let cert = issuing.issue_org(&req)?;
+    let signing = |label: String| -> Result<SigningCert, PkiError> {
+        let signer = src.signer(&label);
+        let mut req =
+            OrgCertRequest::signing(s.eui64, s.role, signer.public_key(), not_before, not_after);
+        req.common_name = Some(s.name.to_uppercase());
+        req.serial = Some(src.serial(&label));
+        let cert = issuing.issue_org(&req)?;
+        Ok(SigningCert {
+            cert_pem: cert.to_pem(),
+            key_pem: key_to_pem(&signer)?,
+            signer,
+            cert,
+        })
+    };
+    let SigningCert {
+        signer,
+        cert,
+        cert_pem,
+        key_pem,
+    } = signing(format!("users/{}", s.name))?;
+    let more_certs = (2..=s.certs)
+        .map(|k| signing(format!("users/{}/{k}", s.name)))
+        .collect::<Result<Vec<_>, _>>()?;
     let tls_key = src.signer(&format!("users/{}/tls", s.name));
     let tls_der = issuing.issue_tls(&TlsCertRequest {
         subject: org_subject(Some(&s.name.to_uppercase()), s.role, s.eui64)?,
@@ -593,11 +771,12 @@ fn issue_user(
         eui64: s.eui64,
         role: s.role,
         user_roles: s.user_roles,
-        cert_pem: cert.to_pem(),
-        key_pem: key_to_pem(&signer)?,
+        cert_pem,
+        key_pem,
         signer,
         cert,
         tls: tls_identity(tls_der, tls_key)?,
+        more_certs,
     })
 }
 
@@ -706,6 +885,8 @@ pub struct DirectoryUser {
     pub cert: OrgCertificate,
     /// The DUIS User Roles it may send in (`user.json`, or defaults for its certificate role).
     pub user_roles: Vec<UserRole>,
+    /// Its other Organisation Certificates (`cert-2.pem`…).
+    pub more_certs: Vec<OrgCertificate>,
 }
 
 /// Reads every User of a demo directory — certificate and User Roles, never a private key:
@@ -714,17 +895,28 @@ pub fn load_directory_users(dir: &Path) -> Result<Vec<DirectoryUser>, PkiError> 
     load_user_certs(dir)?
         .into_iter()
         .map(|(name, cert)| {
-            let meta = dir.join("users").join(&name).join("user.json");
+            let d = dir.join("users").join(&name);
+            let meta = d.join("user.json");
             let user_roles = if meta.exists() {
                 parse_user_roles(&read(&meta)?)
                     .ok_or_else(|| PkiError::Demo("malformed user.json".into()).in_file(&meta))?
             } else {
                 default_user_roles(cert.role)
             };
+            let mut more_certs = Vec::new();
+            for k in 0..MAX_POPULATION.certs_per_user {
+                let path = d.join(more_cert_file(k, "cert"));
+                if !path.exists() {
+                    break;
+                }
+                more_certs
+                    .push(OrgCertificate::parse(&read(&path)?).map_err(|e| e.in_file(&path))?);
+            }
             Ok(DirectoryUser {
                 name,
                 cert,
                 user_roles,
+                more_certs,
             })
         })
         .collect()

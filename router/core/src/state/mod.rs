@@ -1,6 +1,7 @@
-//! The router's state, in `dashmap`s (sharded locks; readers never block each other):
-//! certificates ([`certstore`]), Parties ([`parties`]), devices ([`devices`]) and per-originator
-//! anti-replay windows ([`replay`]).
+//! The router's state, in sharded tables (readers never block each other): certificates
+//! ([`certstore`]), Parties ([`parties`]) and per-originator anti-replay windows ([`replay`]) in
+//! `dashmap`s, and the devices — tens of millions — in a compact table of their own
+//! ([`devices`]: 16 bytes an entry).
 //!
 //! Everything here is readable by anyone holding the [`State`]; every *change* goes through
 //! [`crate::AdminHandle`] (the single place that applies state changes, and so the seam where a
