@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p dcc-benches --bench pipeline` runs the criterion groups and then prints a
 //! summary line per worker count (`DCC_BENCH_WORKERS=1,2,4` to choose; default 1 and 2, capped
-//! at the core count). `cargo test --benches` runs everything once, tiny, as a smoke test.
+//! at the core count; `DCC_BENCH_VERIFIERS=known-signer` for one verifier). `cargo test
+//! --benches` runs everything once, tiny, as a smoke test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -22,12 +23,20 @@ use sha2::{Digest, Sha256};
 const SUPPLIER: Eui64 = Eui64::from_u64(0x90B3_D51F_3001_0000);
 const METER: Eui64 = Eui64::from_u64(0x00DB_1234_5678_0001);
 
-/// The verifiers measured: the portable reference and the router's default.
+/// The verifiers measured: the portable reference and the router's default
+/// (`DCC_BENCH_VERIFIERS=known-signer` keeps one, e.g. to profile it alone).
 fn verifiers() -> Vec<(&'static str, Arc<dyn Verifier>)> {
-    vec![
+    let all: Vec<(&'static str, Arc<dyn Verifier>)> = vec![
         ("p256", Arc::new(P256Verifier)),
         ("known-signer", Arc::new(KnownSignerVerifier::default())),
-    ]
+    ];
+    match std::env::var("DCC_BENCH_VERIFIERS") {
+        Ok(keep) => all
+            .into_iter()
+            .filter(|(name, _)| keep.split(',').any(|k| k.trim() == *name))
+            .collect(),
+        Err(_) => all,
+    }
 }
 
 fn is_real_bench() -> bool {
