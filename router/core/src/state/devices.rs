@@ -23,7 +23,7 @@
 //!   of different shards do not share a line), probes adjacent entries, and releases it; the
 //!   hash is a seeded 64-bit mixer (a few ns, unlike SipHash), seeded per table so the layout
 //!   is not predictable from the outside.
-//! - **Bulk loads.** [`Devices::upsert_many`] encodes a batch, sorts it by shard and takes each
+//! - **Bulk loads.** `Devices::upsert_many` encodes a batch, sorts it by shard and takes each
 //!   shard's lock once, which is what restore and imports use.
 
 use std::collections::HashMap;
