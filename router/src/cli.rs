@@ -119,8 +119,8 @@ struct ServeArgs {
     demo_certs_per_user: Option<usize>,
     /// Signature verifier: known-signer (per-key tables, the default) or p256 (plain, several
     /// times slower: for overload demonstrations where the load generator shares the cores)
-    #[arg(long, value_parser = ["known-signer", "p256"])]
-    verifier: Option<String>,
+    #[arg(long, value_enum)]
+    verifier: Option<crate::server::config::VerifierMode>,
 }
 
 /// `--simulated-clock-start`: Unix seconds, or an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SSZ`.
@@ -553,10 +553,8 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
     if let Some(n) = a.demo_certs_per_user {
         cfg.demo_certs_per_user = n;
     }
-    match a.verifier.as_deref() {
-        Some("p256") => cfg.verifier = crate::server::config::VerifierMode::P256,
-        Some(_) => cfg.verifier = crate::server::config::VerifierMode::KnownSigner,
-        None => {}
+    if let Some(v) = a.verifier {
+        cfg.verifier = v;
     }
     // The file was checked when read; a flag's value is checked here, and named as a flag.
     let flags = [

@@ -208,7 +208,7 @@ pub enum StoreMode {
 }
 
 /// Which signature verifier the verify workers use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum VerifierMode {
