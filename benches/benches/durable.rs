@@ -11,6 +11,9 @@
 //! * open loop at `DCC_BENCH_RATE` req/s (default 1,000) for `DCC_BENCH_SECS` s (default 5):
 //!   latency from the *intended* send time (coordinated omission corrected), p50/p99/max.
 //!
+//! `DCC_BENCH_REDB_CACHE_MIB=1024` opens the durable store with that page cache instead of
+//! the store's own ([`CACHE_BYTES`](dcc_router::store::redb_store::CACHE_BYTES)).
+//!
 //! `DCC_BENCH_DEVICES=10000000` instead measures start-up: that many devices written to a
 //! store (bulk, 100,000 per transaction), then the time to restore them into a new router
 //! and the resident memory per device.
@@ -153,7 +156,23 @@ enum Mode {
 fn store(mode: Mode, dir: &tempfile::TempDir) -> Arc<dyn Store> {
     match mode {
         Mode::Memory => Arc::new(MemoryStore::default()),
-        Mode::Durable => Arc::new(RedbStore::open(&dir.path().join("state.redb")).unwrap()),
+        Mode::Durable => {
+            let path = dir.path().join("state.redb");
+            match std::env::var("DCC_BENCH_REDB_CACHE_MIB") {
+                // A/B of redb's page cache (the store's own is `RedbStore::CACHE_BYTES`).
+                Ok(mib) => {
+                    let bytes = mib.parse::<usize>().unwrap() << 20;
+                    let file = path.clone();
+                    let opener: dcc_router::store::redb_store::Opener = Arc::new(move || {
+                        redb::Database::builder()
+                            .set_cache_size(bytes)
+                            .create(&file)
+                    });
+                    Arc::new(RedbStore::open_with(&path, opener).unwrap())
+                }
+                Err(_) => Arc::new(RedbStore::open(&path).unwrap()),
+            }
+        }
     }
 }
 

@@ -392,3 +392,26 @@ fn start_with_a_user_certificate_missing_exits_non_zero_naming_the_file() {
     // The directory was not "repaired" with a fresh demo PKI.
     assert!(!missing.exists());
 }
+
+/// A User's second certificate (`cert-2.pem`) that does not validate stops the start, and the
+/// error names that file, not the User's `cert.pem`.
+#[test]
+fn start_refusal_of_a_second_certificate_names_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki_path, pki) = pki_dir(dir.path());
+    let b = pki.user("supplier-b").unwrap();
+    let other = DemoPki::generate(now_unix()).unwrap();
+    let foreign = other
+        .issuing
+        .issue_org(&req(b.eui64, RemotePartyRole::Supplier, &b.signer))
+        .unwrap();
+    let file = pki_path.join("users/supplier-b/cert-2.pem");
+    std::fs::write(&file, foreign.to_pem()).unwrap();
+    let e = start_error(dir.path(), &pki_path);
+    assert!(
+        e.contains(&file.display().to_string()),
+        "names cert-2.pem: {e}"
+    );
+    assert!(!e.contains("supplier-b/cert.pem"), "not cert.pem: {e}");
+    assert!(e.contains("signature does not verify"), "{e}");
+}

@@ -189,23 +189,22 @@ pub fn populate(
     let admin = admin.acting_as("bootstrap", Some("PKI directory at start".into()));
     let mut done = Populated::default();
     for u in users {
-        let file = pki_dir.join("users").join(&u.name).join("cert.pem");
-        let refused = |source| BootstrapError::Certificate {
-            file: file.clone(),
-            source,
+        let refused = |index: usize| {
+            let file = u.cert_file(pki_dir, index);
+            move |source| BootstrapError::Certificate { file, source }
         };
         let eui = u.cert.subject_eui64;
         if admin.state().parties.get(eui).is_none() {
             admin
                 .upsert_party(eui, Party::approved(&u.user_roles))
-                .map_err(refused)?;
+                .map_err(refused(0))?;
             done.parties += 1;
         }
-        for cert in std::iter::once(&u.cert).chain(&u.more_certs) {
+        for (index, cert) in std::iter::once(&u.cert).chain(&u.more_certs).enumerate() {
             if admin.state().certs.get(&cert.id).is_none() {
                 admin
                     .add_certificate_pem(cert.to_pem().as_bytes())
-                    .map_err(refused)?;
+                    .map_err(refused(index))?;
                 done.certs += 1;
             }
         }

@@ -889,6 +889,19 @@ pub struct DirectoryUser {
     pub more_certs: Vec<OrgCertificate>,
 }
 
+impl DirectoryUser {
+    /// The file under `pki_dir` that certificate number `index` came from: 0 is `cert.pem`
+    /// ([`Self::cert`]), `k + 1` is `more_certs[k]` (`cert-2.pem`…) — so that an error about
+    /// one certificate names its own file.
+    pub fn cert_file(&self, pki_dir: &Path, index: usize) -> PathBuf {
+        let d = pki_dir.join("users").join(&self.name);
+        match index {
+            0 => d.join("cert.pem"),
+            k => d.join(more_cert_file(k - 1, "cert")),
+        }
+    }
+}
+
 /// Reads every User of a demo directory — certificate and User Roles, never a private key:
 /// what a router serving that PKI needs.
 pub fn load_directory_users(dir: &Path) -> Result<Vec<DirectoryUser>, PkiError> {
