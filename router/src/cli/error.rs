@@ -188,15 +188,24 @@ impl CliError {
 }
 
 /// The text printed for an error: its `Display`, then each cause in its `source()` chain that
-/// the text does not already hold, one a line (`  caused by: …`). Why the check: most errors
+/// the text does not already say, one a line (`  caused by: …`). Why the check: most errors
 /// here put their cause in their own text (`FILE: No such file or directory`), and an operator
 /// should read each cause once.
+///
+/// A cause counts as said when its text is in the report, or its text after its own context
+/// (`policy line 2: `, up to the first `: `) is: an error that words its cause's context its
+/// own way (`FILE:2: …` for the policy's `policy line 2: …`) does not get it twice.
 pub fn report(e: &(dyn Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut next = e.source();
     while let Some(cause) = next {
         let said = cause.to_string();
-        if !said.is_empty() && !text.contains(&said) {
+        let known = said.is_empty()
+            || text.contains(&said)
+            || said
+                .split_once(": ")
+                .is_some_and(|(_, rest)| !rest.is_empty() && text.contains(rest));
+        if !known {
             let _ = write!(text, "\n  caused by: {said}");
         }
         next = cause.source();
@@ -239,6 +248,20 @@ mod tests {
             r.starts_with("c.pem: not a PEM file\n  caused by: invalid utf-8"),
             "{r}"
         );
+    }
+
+    /// The policy error's `policy line 2: …` is said by the server's `FILE:2: …` already.
+    #[test]
+    fn a_cause_reworded_in_the_message_is_not_repeated() {
+        let e = CliError::Serve(ServeError::Policy {
+            path: "p.toml".into(),
+            source: crate::PolicyError::Invalid {
+                line: 2,
+                reason: "unknown key `lanes2`".into(),
+            },
+        });
+        assert!(e.source().is_some());
+        assert_eq!(report(&e), "p.toml:2: unknown key `lanes2`");
     }
 
     #[test]
