@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Err(e) => assert!(
-                e.starts_with(&path.display().to_string()),
+                e.to_string().starts_with(&path.display().to_string()),
                 "error without the file name: {e}"
             ),
         }

@@ -1,4 +1,14 @@
 //! The `dcc-router` command line: `serve` and `admin`. `main.rs` only calls [`run`].
+//!
+//! * [`CliError`] (in `error`): why a command failed, its causes kept; [`report`] is the text
+//!   printed.
+//! * [`read_device_file`] (in `device_file`): the bulk import's JSON-lines / CSV files.
+
+mod device_file;
+mod error;
+
+pub use device_file::{read_device_file, CsvProblem, DeviceFileError};
+pub use error::{report, CliError};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,10 +59,12 @@ is on disk, a request is answered accepted once its anti-replay mark is (group c
 --in-memory keeps nothing (benchmarks); the start-up line says which.
 
 Configuration keys (all optional; see the crate docs of server::config):
-  listen, metrics, data_dir, store (durable | memory), verifier (known-signer | p256), pki_dir,
-  policy, workers, io_threads, admin_users, demo_devices, prepayment_percent, demo_suppliers,
-  demo_network_operators, demo_certs_per_user (a national population in a demo PKI created at
-  first start: `--demo-suppliers 200 --demo-network-operators 20 --demo-certs-per-user 3`).
+  listen, metrics, duis, duis_plain, duis_max_connections_per_source (256: DUIS connections,
+  HTTPS and plain, one address may hold; 1..=1000000), data_dir, store (durable | memory),
+  verifier (known-signer | p256), pki_dir, policy, workers, io_threads, admin_users,
+  demo_devices, prepayment_percent, demo_suppliers, demo_network_operators, demo_certs_per_user
+  (a national population in a demo PKI created at first start: `--demo-suppliers 200
+  --demo-network-operators 20 --demo-certs-per-user 3`).
   [limits] (default): max_connections (1024), admin_reserved_connections (2), max_handshakes
   (64), handshake_timeout_ms (3000), max_connections_per_source (64), max_handshakes_per_source
   (8), max_connections_per_user (8), idle_timeout_ms (10000), max_streams_per_connection (64), stream_receive_window (131072),
@@ -482,39 +494,41 @@ pub fn run() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
 }
 
 /// A multi-thread runtime with `threads` workers (0: one per core).
-fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, CliError> {
     let mut b = tokio::runtime::Builder::new_multi_thread();
     if threads > 0 {
         b.worker_threads(threads);
     }
     b.enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .map_err(|source| CliError::Runtime { source })
 }
 
 /// The configuration in force: the file (if any), then the flags over it.
-fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
+fn serve_config(a: ServeArgs) -> Result<ServeConfig, CliError> {
     let mut cfg = match &a.config {
-        Some(p) => ServeConfig::load(p).map_err(|e| e.to_string())?,
+        Some(p) => ServeConfig::load(p)?,
         None => ServeConfig::default(),
     };
     if let Some(l) = a.listen {
         cfg.listen = l;
     }
-    let addr = |flag: &str, v: String| -> Result<Option<SocketAddr>, String> {
+    let addr = |flag: &'static str, v: String| -> Result<Option<SocketAddr>, CliError> {
         if v.trim().is_empty() {
             Ok(None)
         } else {
-            v.parse()
-                .map(Some)
-                .map_err(|e| format!("--{flag} {v:?}: {e}"))
+            v.parse().map(Some).map_err(|source| CliError::FlagAddress {
+                flag,
+                value: v,
+                source,
+            })
         }
     };
     if let Some(m) = a.metrics {
@@ -565,18 +579,18 @@ fn serve_config(a: ServeArgs) -> Result<ServeConfig, String> {
         ("demo_network_operators", a.demo_network_operators.is_some()),
         ("demo_certs_per_user", a.demo_certs_per_user.is_some()),
     ];
-    if let Err(e) = cfg.validate_top() {
-        let flag = flags.iter().any(|(k, given)| *given && *k == e.key);
+    if let Err(source) = cfg.validate_top() {
+        let flag = flags.iter().any(|(k, given)| *given && *k == source.key);
         return Err(if flag {
-            format!("--{}: {e}", e.key.replace('_', "-"))
+            CliError::FlagValue { source }
         } else {
-            e.to_string()
+            CliError::Value(source)
         });
     }
     Ok(cfg)
 }
 
-async fn serve(cfg: ServeConfig) -> Result<(), String> {
+async fn serve(cfg: ServeConfig) -> Result<(), CliError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -587,7 +601,7 @@ async fn serve(cfg: ServeConfig) -> Result<(), String> {
         .try_init()
         .ok();
     let stop = stop_signal();
-    let running = server::start(&cfg).await.map_err(|e| e.to_string())?;
+    let running = server::start(&cfg).await?;
     let pki = cfg.pki_dir();
     println!(
         "dcc-router listening on quic://{} (ALPN {})",
@@ -714,37 +728,75 @@ fn stop_signal() -> impl std::future::Future<Output = ()> {
 }
 
 /// Reads a certificate argument: an id, or a PEM file whose id is computed.
-fn cert_arg(s: &str) -> Result<CertId, String> {
+fn cert_arg(s: &str) -> Result<CertId, CliError> {
     if let Ok(id) = s.parse::<CertId>() {
         return Ok(id);
     }
-    let bytes = std::fs::read(s).map_err(|e| format!("{s}: not a certificate id, and {e}"))?;
+    let bytes = std::fs::read(s).map_err(|source| CliError::CertArgRead {
+        arg: s.to_owned(),
+        source,
+    })?;
     dcc_signing::pki::OrgCertificate::parse(&bytes)
         .map(|c| c.id)
-        .map_err(|e| format!("{s}: {e}"))
+        .map_err(|source| CliError::Certificate {
+            arg: s.to_owned(),
+            source,
+        })
 }
 
-fn duration_arg(s: &str) -> Result<Duration, String> {
+/// `--for`: 90s, 30m, 12h, 14d (no unit: seconds).
+fn duration_arg(s: &str) -> Result<Duration, CliError> {
     let s = s.trim();
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{s:?}: expected e.g. 90s, 30m, 12h, 14d"))?;
-    let secs = match unit {
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{s:?}: unit must be s, m, h or d")),
+    let n: u64 = n.parse().map_err(|source| CliError::Duration {
+        text: s.to_owned(),
+        source,
+    })?;
+    let per = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(CliError::DurationUnit { text: s.to_owned() });
+        }
     };
-    Ok(Duration::from_secs(secs))
+    n.checked_mul(per)
+        .map(Duration::from_secs)
+        .ok_or_else(|| CliError::DurationTooLong { text: s.to_owned() })
 }
 
-fn read_file(p: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
+/// The end of a delay `for_` long from now, Unix seconds.
+fn delay_end(for_: &str) -> Result<u64, CliError> {
+    let d = duration_arg(for_)?.as_secs();
+    dcc_signing::pki::now_unix()
+        .checked_add(d)
+        .ok_or_else(|| CliError::DurationTooLong {
+            text: for_.to_owned(),
+        })
 }
 
-async fn admin(a: AdminArgs) -> Result<(), String> {
+/// A PEM file named on the command line, as text.
+fn read_pem(p: &Path) -> Result<String, CliError> {
+    let bytes = std::fs::read(p).map_err(|source| CliError::Read {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|source| CliError::NotPem {
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+/// `admin key …` is audited with a reason, always.
+fn needs_reason(reason: Option<&str>, op: &'static str) -> Result<(), CliError> {
+    if reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(CliError::NeedsReason { op });
+    }
+    Ok(())
+}
+
+async fn admin(a: AdminArgs) -> Result<(), CliError> {
     let request = match a.op {
         AdminOp::Status => AdminRequest::Status,
         AdminOp::Revoke { cert } => AdminRequest::Revoke {
@@ -762,7 +814,7 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             srvs,
             until: match until {
                 Some(u) => u,
-                None => dcc_signing::pki::now_unix() + duration_arg(&for_)?.as_secs(),
+                None => delay_end(&for_)?,
             },
         },
         AdminOp::PmaDelay {
@@ -775,7 +827,7 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             srvs,
             until: match (until, for_) {
                 (Some(u), _) => Some(u),
-                (None, Some(f)) => Some(dcc_signing::pki::now_unix() + duration_arg(&f)?.as_secs()),
+                (None, Some(f)) => Some(delay_end(&f)?),
                 (None, None) => None,
             },
         },
@@ -806,15 +858,13 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             cert: cert_arg(&cert)?,
         },
         AdminOp::LoadCrl { file } => AdminRequest::LoadCrl {
-            pem: String::from_utf8(read_file(&file)?)
-                .map_err(|_| format!("{}: not a PEM file", file.display()))?,
+            pem: read_pem(&file)?,
         },
         AdminOp::Suspend { user, rights } => AdminRequest::Suspend { user, rights },
         AdminOp::Restore { user, rights } => AdminRequest::Restore { user, rights },
         AdminOp::PaymentMode { device, mode } => AdminRequest::SetPaymentMode { device, mode },
         AdminOp::AddCert { file } => AdminRequest::AddCertificate {
-            pem: String::from_utf8(read_file(&file)?)
-                .map_err(|_| format!("{}: not a PEM file", file.display()))?,
+            pem: read_pem(&file)?,
         },
         AdminOp::RetireCert { cert } => AdminRequest::RetireCertificate {
             cert: cert_arg(&cert)?,
@@ -871,22 +921,16 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             purpose,
             pma_ref,
         }) => {
-            if a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-                return Err("admin key import needs --reason (and --pma-ref)".into());
-            }
-            let pem = String::from_utf8(read_file(&file)?)
-                .map_err(|_| format!("{}: not a PEM file", file.display()))?;
+            needs_reason(a.reason.as_deref(), "key import")?;
             AdminRequest::KeyImport {
                 id,
                 purpose,
-                pem,
+                pem: read_pem(&file)?,
                 pma_ref,
             }
         }
         AdminOp::Key(KeyOp::Retire { id, pma_ref }) => {
-            if a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-                return Err("admin key retire needs --reason (and --pma-ref)".into());
-            }
+            needs_reason(a.reason.as_deref(), "key retire")?;
             AdminRequest::KeyRetire { id, pma_ref }
         }
         AdminOp::Key(KeyOp::List) => AdminRequest::KeyList,
@@ -900,8 +944,7 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             limit: per_second.zip(burst),
         },
         AdminOp::ImportDevices { file } => {
-            let tls =
-                TlsMaterial::client_from_pki_dir(&a.pki, &a.as_user).map_err(|e| e.to_string())?;
+            let tls = TlsMaterial::client_from_pki_dir(&a.pki, &a.as_user)?;
             return import_devices(&a.server, &a.server_name, &tls, &file, a.reason).await;
         }
         AdminOp::Audit {
@@ -921,19 +964,14 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
             },
         },
     };
-    let tls = TlsMaterial::client_from_pki_dir(&a.pki, &a.as_user).map_err(|e| e.to_string())?;
+    let tls = TlsMaterial::client_from_pki_dir(&a.pki, &a.as_user)?;
     let call = AdminCall {
         request,
         reason: a.reason,
     };
-    let answer = admin_call_with(a.server, &a.server_name, &tls, &call)
-        .await
-        .map_err(|e| e.to_string())?;
+    let answer = admin_call_with(a.server, &a.server_name, &tls, &call).await?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
-        );
+        println!("{}", serde_json::to_string_pretty(&answer)?);
     } else if let Some(s) = &answer.status {
         println!("store    {}", s.store);
         println!(
@@ -977,146 +1015,10 @@ async fn admin(a: AdminArgs) -> Result<(), String> {
     if answer.ok {
         Ok(())
     } else {
-        Err(answer.message)
+        Err(CliError::Refused {
+            message: answer.message,
+        })
     }
-}
-
-/// Reads a device file: JSON lines (`{"device": …}` per line) or CSV with a header.
-pub fn read_device_file(path: &Path) -> Result<Vec<DeviceRow>, String> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Line {
-        device: Eui64,
-        #[serde(default)]
-        supplier: Option<Eui64>,
-        #[serde(default)]
-        export_supplier: Option<Eui64>,
-        #[serde(default)]
-        network_operator: Option<Eui64>,
-        #[serde(default)]
-        payment_mode: Option<Mode>,
-        #[serde(default)]
-        status: Option<DevStatus>,
-        #[serde(default)]
-        wan: Option<Wan>,
-        #[serde(default)]
-        cos: Option<CosCert>,
-    }
-    let text = String::from_utf8(read_file(path)?)
-        .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
-    let at = |n: usize, m: String| format!("{}:{}: {m}", path.display(), n + 1);
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let mut rows = Vec::new();
-    let first = lines.clone().next();
-    let is_json = first.is_some_and(|(_, l)| l.trim_start().starts_with('{'));
-    if is_json {
-        for (n, l) in lines {
-            let d: Line = serde_json::from_str(l).map_err(|e| at(n, e.to_string()))?;
-            rows.push(DeviceRow {
-                device: d.device,
-                supplier: d.supplier,
-                export_supplier: d.export_supplier,
-                network_operator: d.network_operator,
-                payment_mode: d.payment_mode,
-                status: d.status,
-                wan: d.wan,
-                cos: d.cos,
-            });
-        }
-        return Ok(rows);
-    }
-    let Some((hn, header)) = lines.next() else {
-        return Ok(rows);
-    };
-    let cols: Vec<String> = header
-        .split(',')
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
-    if cols.first().map(String::as_str) != Some("device") {
-        return Err(at(hn, "CSV header must start with `device`".into()));
-    }
-    for (i, c) in cols.iter().enumerate() {
-        if cols[..i].contains(c) {
-            return Err(at(hn, format!("column {c:?} appears twice")));
-        }
-        if ![
-            "device",
-            "supplier",
-            "export_supplier",
-            "network_operator",
-            "payment_mode",
-            "status",
-            "wan",
-            "cos",
-        ]
-        .contains(&c.as_str())
-        {
-            return Err(at(hn, format!("unknown column {c:?}")));
-        }
-    }
-    for (n, l) in lines {
-        let cells: Vec<&str> = l.split(',').map(str::trim).collect();
-        if cells.len() != cols.len() {
-            return Err(at(
-                n,
-                format!("{} cells, header has {}", cells.len(), cols.len()),
-            ));
-        }
-        let mut row = DeviceRow {
-            device: Eui64::default(),
-            supplier: None,
-            export_supplier: None,
-            network_operator: None,
-            payment_mode: None,
-            status: None,
-            wan: None,
-            cos: None,
-        };
-        for (c, v) in cols.iter().zip(cells) {
-            if v.is_empty() {
-                if c == "device" {
-                    return Err(at(n, "the device cell is empty".into()));
-                }
-                continue;
-            }
-            let eui = || v.parse::<Eui64>().map_err(|e| at(n, format!("{c}: {e}")));
-            match c.as_str() {
-                "device" => row.device = eui()?,
-                "supplier" => row.supplier = Some(eui()?),
-                "export_supplier" => row.export_supplier = Some(eui()?),
-                "network_operator" => row.network_operator = Some(eui()?),
-                "payment_mode" => {
-                    row.payment_mode = Some(
-                        <Mode as clap::ValueEnum>::from_str(v, true)
-                            .map_err(|e| at(n, format!("payment_mode: {e}")))?,
-                    );
-                }
-                "wan" => {
-                    row.wan = Some(
-                        <Wan as clap::ValueEnum>::from_str(v, true)
-                            .map_err(|e| at(n, format!("wan: {e}")))?,
-                    );
-                }
-                "cos" => {
-                    row.cos = Some(
-                        <CosCert as clap::ValueEnum>::from_str(v, true)
-                            .map_err(|e| at(n, format!("cos: {e}")))?,
-                    );
-                }
-                _ => {
-                    row.status = Some(
-                        <DevStatus as clap::ValueEnum>::from_str(v, true)
-                            .map_err(|e| at(n, format!("status: {e}")))?,
-                    );
-                }
-            }
-        }
-        rows.push(row);
-    }
-    Ok(rows)
 }
 
 /// Bytes of device rows per admin frame in a bulk import: a frame is at most 64 KiB, and the
@@ -1130,7 +1032,7 @@ async fn import_devices(
     tls: &TlsMaterial,
     file: &Path,
     reason: Option<String>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let started = std::time::Instant::now();
     let rows = read_device_file(file)?;
     let read = started.elapsed();
@@ -1146,9 +1048,7 @@ async fn import_devices(
             .take(crate::server::admin_proto::MAX_REASON)
             .collect::<String>()
     });
-    let conn = AdminClient::connect(*server, server_name, tls)
-        .await
-        .map_err(|e| e.to_string())?;
+    let conn = AdminClient::connect(*server, server_name, tls).await?;
     let mut done = 0usize;
     let mut rest = rows.as_slice();
     while !rest.is_empty() {
@@ -1169,20 +1069,21 @@ async fn import_devices(
             },
             reason: reason.clone(),
         };
-        let answer = conn.call(&call).await.map_err(|e| {
+        let answer = conn.call(&call).await.map_err(|source| {
             bar.abandon();
-            format!(
-                "{}: stopped after {done} devices (all of them durable): {e}",
-                file.display()
-            )
+            CliError::ImportStopped {
+                file: file.to_path_buf(),
+                done,
+                source: Box::new(source),
+            }
         })?;
         if !answer.ok {
             bar.abandon();
-            return Err(format!(
-                "{}: stopped after {done} devices (all of them durable): {}",
-                file.display(),
-                answer.message
-            ));
+            return Err(CliError::ImportRefused {
+                file: file.to_path_buf(),
+                done,
+                message: answer.message,
+            });
         }
         done += chunk.len();
         bar.set_position(done as u64);
@@ -1202,13 +1103,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("devices.csv");
-        std::fs::write(&p, text).unwrap();
-        (dir, p)
-    }
-
     #[test]
     fn simulated_clock_starts_parse_as_unix_seconds_or_rfc_3339_utc() {
         assert_eq!(parse_clock_start("2026-12-01T20:00:00Z"), Ok(1_796_155_200));
@@ -1222,74 +1116,6 @@ mod tests {
             "2026-12-01T24:00:00Z",
         ] {
             assert!(parse_clock_start(bad).is_err(), "{bad}");
-        }
-    }
-
-    /// The CSV `wan` and `cos` columns (DP094, ECoS) reach the rows, and a bad value names
-    /// its line and column.
-    #[test]
-    fn device_files_carry_the_wan_and_cos_columns() {
-        let (_d, p) = file(
-            "device,supplier,wan,cos\n02-DC-D0-00-00-00-00-01,02-DC-C0-00-00-00-00-01,none,ecos\n02-DC-D0-00-00-00-00-02,,poor,\n",
-        );
-        let rows = read_device_file(&p).unwrap();
-        assert_eq!(
-            (rows[0].wan, rows[0].cos, rows[1].wan, rows[1].cos),
-            (Some(Wan::None), Some(CosCert::Ecos), Some(Wan::Poor), None)
-        );
-        let d = rows[0].to_device();
-        assert_eq!(
-            (d.wan, d.cos),
-            (
-                crate::state::WanState::None,
-                crate::state::CosCertificate::Ecos
-            )
-        );
-        let (_d, p) = file("device,wan\n02-DC-D0-00-00-00-00-01,sometimes\n");
-        let e = read_device_file(&p).unwrap_err();
-        assert!(e.contains(":2:") && e.contains("wan"), "{e}");
-    }
-
-    #[test]
-    fn device_files_parse_as_csv_or_json_lines_and_name_the_line_of_an_error() {
-        let (_d, p) = file(
-            "device,supplier,payment_mode\n02-DC-D0-00-00-00-00-01,02-DC-C0-00-00-00-00-01,prepayment\n02-DC-D0-00-00-00-00-02,,\n",
-        );
-        let rows = read_device_file(&p).unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].payment_mode, Some(Mode::Prepayment));
-        assert_eq!(rows[1].supplier, None);
-        let (_d, p) = file("{\"device\":\"02-DC-D0-00-00-00-00-03\",\"status\":\"suspended\"}\n");
-        assert_eq!(
-            read_device_file(&p).unwrap()[0].status,
-            Some(DevStatus::Suspended)
-        );
-        for (text, want) in [
-            (
-                "device,supplier\n,02-DC-C0-00-00-00-00-01\n",
-                ":2: the device cell is empty",
-            ),
-            (
-                "device,supplier,supplier\n",
-                ":1: column \"supplier\" appears twice",
-            ),
-            (
-                "supplier,device\n",
-                ":1: CSV header must start with `device`",
-            ),
-            ("device,colour\n", ":1: unknown column \"colour\""),
-            ("device\nnot-an-eui\n", ":2: device:"),
-            (
-                "{\"device\":\"02-DC-D0-00-00-00-00-03\",\"x\":1}\n",
-                ":1: unknown field",
-            ),
-        ] {
-            let (_d, p) = file(text);
-            let e = read_device_file(&p).unwrap_err();
-            assert!(
-                e.contains("devices.csv") && e.contains(want),
-                "{text:?}: {e}"
-            );
         }
     }
 }

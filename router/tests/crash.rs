@@ -568,19 +568,6 @@ enum Outcome {
     Refused(String),
 }
 
-fn device_row(device: Eui64) -> DeviceRow {
-    DeviceRow {
-        device,
-        supplier: None,
-        export_supplier: None,
-        network_operator: None,
-        payment_mode: None,
-        status: None,
-        wan: None,
-        cos: None,
-    }
-}
-
 /// The admin changes of round `r`, at random moments up to a little after the stop (so that
 /// some are in flight when it comes).
 fn plan(
@@ -627,7 +614,7 @@ fn plan(
                     network_operator: Some(netop),
                     payment_mode: Some(Mode::Credit),
                     status: Some(DevStatus::Commissioned),
-                    ..device_row(demo_device(new_device))
+                    ..DeviceRow::new(demo_device(new_device))
                 },
             },
         ),

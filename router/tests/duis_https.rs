@@ -22,8 +22,13 @@ struct Env {
 }
 
 async fn start() -> Env {
+    start_with(|_| {}).await
+}
+
+/// [`start`], with `change` made to the configuration first.
+async fn start_with(change: impl FnOnce(&mut ServeConfig)) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = ServeConfig {
+    let mut cfg = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics: None,
         duis: Some("127.0.0.1:0".parse().unwrap()),
@@ -33,6 +38,7 @@ async fn start() -> Env {
         demo_devices: 20,
         ..ServeConfig::default()
     };
+    change(&mut cfg);
     let running = server::start(&cfg).await.unwrap();
     let pki = DemoPki::load_from_dir(&cfg.pki_dir()).unwrap();
     Env {
@@ -241,6 +247,40 @@ async fn duis_refusals_paths_and_identity() {
         .await
         .unwrap();
     assert_eq!(env.read_answer(&r.body).0, "I0");
+    env.running.shutdown().await;
+}
+
+/// `duis_max_connections_per_source` is the cap the DUIS listeners apply: with 2 from a file,
+/// a third connection from the same address gets no answer (closed at accept) while the two
+/// are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_per_source_cap_holds_on_the_duis_listeners() {
+    let file = ServeConfig::from_toml_str(
+        "duis_max_connections_per_source = 2\n",
+        std::path::Path::new("router.toml"),
+    )
+    .unwrap();
+    let env = start_with(|cfg| {
+        cfg.duis_max_connections_per_source = file.duis_max_connections_per_source;
+    })
+    .await;
+    let mut a = env.https("supplier-a").await;
+    let mut b = env.https("supplier-b").await;
+    for c in [&mut a, &mut b] {
+        let r = c.post(DuisService::SendCommand, "not xml").await.unwrap();
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let tls = TlsMaterial::client_of_demo(&env.pki, "supplier-a").unwrap();
+    let third =
+        match DuisClient::connect_tls(env.running.duis_addr.unwrap(), "localhost", &tls).await {
+            Ok(mut c) => c.post(DuisService::SendCommand, "not xml").await.is_err(),
+            Err(_) => true,
+        };
+    assert!(third, "a third connection from one address was served");
+    for c in [&mut a, &mut b] {
+        let r = c.post(DuisService::SendCommand, "not xml").await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "the two are still served");
+    }
     env.running.shutdown().await;
 }
 

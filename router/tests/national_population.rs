@@ -8,10 +8,9 @@
 //! timeout and a few requests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
+use common::serve::{Server, Start};
 use dcc_router::client::demo::{demo_device, DemoMarket};
 use dcc_router::client::{Client, StreamMode};
 use dcc_router::ingress::tls::TlsMaterial;
@@ -24,15 +23,6 @@ const SUPPLIERS: usize = 12;
 const NETWORK_OPERATORS: usize = 3;
 const CERTS: usize = 2;
 const DEVICES: u64 = 1_000;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn request(signer: &Signer, cert: &OrgCertificate, device: u64, counter: u64) -> Vec<u8> {
     let h = Header {
@@ -51,40 +41,6 @@ fn request(signer: &Signer, cert: &OrgCertificate, device: u64, counter: u64) ->
     signer.sign_envelope(&h, b"payload").unwrap()
 }
 
-/// Starts `dcc-router serve ARGS`: the process, its QUIC address and its `state` banner line.
-fn start(args: &[&str]) -> (Killed, std::net::SocketAddr, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dcc-router"))
-        .arg("serve")
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let serve = Killed(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut addr = None;
-    let mut state = String::new();
-    while addr.is_none() || state.is_empty() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server prints its address and state");
-        if let Some(rest) = line.strip_prefix("dcc-router listening on quic://") {
-            addr = rest.split_whitespace().next().map(|a| a.parse().unwrap());
-        }
-        if line.trim_start().starts_with("state ") {
-            state = line;
-        }
-    }
-    (serve, addr.unwrap(), state)
-}
-
 /// The number before the word starting with `after` in a banner line.
 fn number(line: &str, after: &str) -> usize {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -96,27 +52,30 @@ fn number(line: &str, after: &str) -> usize {
 fn serve_first_start_creates_a_national_population_in_its_demo_pki() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (serve, _, state) = start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics",
-        "",
-        "--duis",
-        "",
-        "--in-memory",
-        "--workers",
-        "1",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--demo-devices",
-        "500",
-        "--demo-suppliers",
-        "6",
-        "--demo-network-operators",
-        "2",
-        "--demo-certs-per-user",
-        "3",
-    ]);
+    // A first start on the default demo PKI (DATA/pki), sized here: not the helper's small one.
+    let start = Start {
+        data_dir: &data,
+        pki: &data.join("pki"),
+        small: false,
+    };
+    let serve = Server::try_start_with(
+        &start,
+        &[
+            "--in-memory",
+            "--workers",
+            "1",
+            "--demo-devices",
+            "500",
+            "--demo-suppliers",
+            "6",
+            "--demo-network-operators",
+            "2",
+            "--demo-certs-per-user",
+            "3",
+        ],
+    )
+    .unwrap();
+    let state = serve.banner_line("state ").to_owned();
     drop(serve);
     let pki = DemoPki::load_from_dir(&data.join("pki")).unwrap();
     let national: Vec<_> = pki
@@ -226,7 +185,15 @@ async fn pki_init_national_population_serves_requests_from_many_users_and_keys()
         ),
     )
     .unwrap();
-    let (serve, addr, state) = start(&["--config", config.to_str().unwrap()]);
+    // Sized by the configuration file; its pki_dir is the `pki init` directory.
+    let data = dir.path().join("data");
+    let start = Start {
+        data_dir: &data,
+        pki: &pki_dir,
+        small: false,
+    };
+    let serve = Server::try_start_with(&start, &["--config", config.to_str().unwrap()]).unwrap();
+    let (addr, state) = (serve.addr, serve.banner_line("state ").to_owned());
     // Every certificate registered (the router may hold more of its own), every User a Party.
     assert!(number(&state, "certificates") >= certs, "{state}");
     assert!(number(&state, "parties") >= users, "{state}");

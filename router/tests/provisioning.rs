@@ -8,14 +8,10 @@
 
 mod common;
 
-use common::serve::{run, Out};
+use common::serve::{Out, Server, Start};
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use dcc_router::client::{Client, StreamMode};
@@ -30,154 +26,20 @@ use dcc_signing::{
 };
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dcc-router");
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 const DEMO_DEVICES: u64 = 200;
 const ADMIN_WHO: &str = "admin 02-DC-C0-00-00-00-00-7F";
 
 // ---- processes ----
 
-/// A `dcc-router serve` child; killed on drop (every path, panics included).
-struct Server {
-    child: Option<Child>,
-    addr: SocketAddr,
-    pki: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let stderr = data_dir.with_extension(format!("stderr-{}.log", now_nanos()));
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics",
-                "",
-                "--duis",
-                "",
-            ])
-            .args([
-                "--workers",
-                "1",
-                "--demo-devices",
-                &DEMO_DEVICES.to_string(),
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Keep draining so the child never blocks on a full pipe.
-                    continue;
-                }
-            }
-        });
-        let mut server = Server {
-            child: Some(child),
-            addr: "127.0.0.1:0".parse().unwrap(),
-            pki: data_dir.join("pki"),
-            stderr,
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("dcc-router listening on quic://") {
-                        server.addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-                        return server;
-                    }
-                }
-                Err(e) => panic!(
-                    "server did not start ({e:?}); stderr:\n{}",
-                    server.stderr_text()
-                ),
-            }
-        }
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// SIGTERM, then wait (bounded) for the exit status.
-    fn stop(mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
-        let ok = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                return s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("server did not exit within 20 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Runs `dcc-router admin --server ADDR --pki PKI ARGS…`.
-    fn admin(&self, args: &[&str]) -> Out {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("admin")
-            .args(["--server", &self.addr.to_string()])
-            .arg("--pki")
-            .arg(&self.pki)
-            .args(args);
-        run(cmd)
-    }
-
-    /// `admin --json status`, the status report.
-    fn status(&self) -> Value {
-        let out = self.admin(&["--json", "status"]);
-        assert_eq!(out.code, 0, "{out:?}");
-        let v: Value = serde_json::from_str(&out.stdout).unwrap();
-        assert_eq!(v["ok"], true);
-        v["status"].clone()
-    }
-
-    /// `admin --json audit ARGS…`, the entries.
-    fn audit(&self, args: &[&str]) -> Vec<Value> {
-        let mut a = vec!["--json", "audit"];
-        a.extend_from_slice(args);
-        let out = self.admin(&a);
-        assert_eq!(out.code, 0, "{out:?}");
-        let v: Value = serde_json::from_str(&out.stdout).unwrap();
-        v["audit"].as_array().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn now_nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
+/// `serve` on `data_dir` (its demo PKI), with [`DEMO_DEVICES`] demo devices.
+fn start(data_dir: &Path) -> Server {
+    let devices = DEMO_DEVICES.to_string();
+    let start = Start {
+        data_dir,
+        pki: &data_dir.join("pki"),
+        small: false,
+    };
+    Server::try_start_with(&start, &["--workers", "1", "--demo-devices", &devices]).unwrap()
 }
 
 /// Asserts success and that stdout contains `message`.
@@ -322,7 +184,7 @@ fn every_provisioning_op_end_to_end_and_state_survives_a_restart() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let srv = Server::start(&data);
+    let srv = start(&data);
     let users = Users::load(&srv);
     let (a, b, srp, netop) = (
         users.eui("supplier-a"),
@@ -737,7 +599,7 @@ fn every_provisioning_op_end_to_end_and_state_survives_a_restart() {
     let audit_len = all.len();
     let status = srv.stop();
     assert!(status.success(), "{status:?}");
-    let srv = Server::start(&data);
+    let srv = start(&data);
     let st = srv.status();
     assert_eq!(st["devices"].as_u64().unwrap(), total_devices);
     assert_eq!(st["parties"].as_u64().unwrap(), parties_before + 1);
@@ -780,7 +642,7 @@ fn every_provisioning_op_end_to_end_and_state_survives_a_restart() {
 #[test]
 fn refused_admin_operations_exit_non_zero_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(&dir.path().join("data"));
+    let srv = start(&dir.path().join("data"));
     let users = Users::load(&srv);
     let (a, netop) = (users.eui("supplier-a"), users.eui("netop"));
     let before = srv.status();
@@ -877,7 +739,7 @@ fn refused_admin_operations_exit_non_zero_and_change_nothing() {
 #[test]
 fn decommissioning_an_unknown_device_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(&dir.path().join("data"));
+    let srv = start(&dir.path().join("data"));
     let unknown_dev = "02-DC-D0-00-00-00-EE-EE";
     let devices = srv.status()["devices"].as_u64().unwrap();
     let out = srv.admin(&["decommission", unknown_dev]);

@@ -183,6 +183,21 @@ pub struct DeviceRow {
 }
 
 impl DeviceRow {
+    /// A row that names `device` and no field: every field its default (a new device) or
+    /// unchanged (an existing one).
+    pub fn new(device: Eui64) -> Self {
+        DeviceRow {
+            device,
+            supplier: None,
+            export_supplier: None,
+            network_operator: None,
+            payment_mode: None,
+            status: None,
+            wan: None,
+            cos: None,
+        }
+    }
+
     /// The device it describes.
     pub fn to_device(&self) -> Device {
         Device {

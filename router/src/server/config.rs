@@ -5,6 +5,7 @@
 //! metrics = "127.0.0.1:9464"       # Prometheus text endpoint; omit or "" to disable
 //! duis = "127.0.0.1:8443"          # DUIS XML over HTTPS (client certificates as on QUIC); "" disables
 //! duis_plain = ""                  # DUIS over plain HTTP for test rigs (DCC Boxed clients); keep it on loopback
+//! duis_max_connections_per_source = 256 # 1..=1000000; DUIS (HTTPS and plain) connections from one address
 //! # duis_signing_key = "k.pem"     # the DCC XML-signing key and certificate the router signs DUIS
 //! # duis_signing_cert = "c.pem"    # responses with; unset: one made at first start in data_dir/dcc-xml-sign
 //! data_dir = "dcc-router-data"     # demo PKI and the state store (state.redb) live here
@@ -64,6 +65,7 @@ use std::time::Duration;
 use dcc_signing::Eui64;
 use serde::Deserialize;
 
+use crate::ingress::https::HttpLimits;
 use crate::ingress::server::Limits;
 use crate::router::{default_workers, MAX_WORKERS};
 
@@ -84,6 +86,49 @@ pub struct InvalidValue {
     pub value: u64,
     /// The values allowed, as text (`0..=1024 (0: one per core)`).
     pub range: String,
+}
+
+/// `duis_max_connections_per_source`: how many DUIS connections (HTTPS and plain HTTP, TLS
+/// handshakes included) one source address may hold; see
+/// [`HttpLimits::max_connections_per_source`]. A value out of 1..=1000000 cannot be built, so
+/// a file that gives one is refused with its line when read, and no code path can hand the
+/// ingress a 0 (which would refuse every client) or a cap that is no cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u64")]
+pub struct DuisConnectionsPerSource(usize);
+
+impl DuisConnectionsPerSource {
+    /// The configuration key.
+    pub const KEY: &'static str = "duis_max_connections_per_source";
+    /// The most allowed (as QUIC's `[limits] max_connections_per_source`).
+    pub const MAX: usize = 1_000_000;
+
+    /// The cap.
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for DuisConnectionsPerSource {
+    /// The HTTPS ingress's own default (one default, kept with [`HttpLimits`]).
+    fn default() -> Self {
+        DuisConnectionsPerSource(HttpLimits::default().max_connections_per_source)
+    }
+}
+
+impl TryFrom<u64> for DuisConnectionsPerSource {
+    type Error = InvalidValue;
+
+    fn try_from(value: u64) -> Result<Self, InvalidValue> {
+        match usize::try_from(value) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(DuisConnectionsPerSource(n)),
+            _ => Err(InvalidValue {
+                key: Self::KEY,
+                value,
+                range: format!("1..={}", Self::MAX),
+            }),
+        }
+    }
 }
 
 /// Why a configuration file was refused.
@@ -135,6 +180,8 @@ pub struct ServeConfig {
     /// DUIS over plain HTTP, for test rigs (`None`, the default, disables it).
     #[serde(deserialize_with = "optional_addr")]
     pub duis_plain: Option<SocketAddr>,
+    /// Connections one source address may hold on each DUIS listener.
+    pub duis_max_connections_per_source: DuisConnectionsPerSource,
     /// The DCC XML-signing key (PKCS#8 PEM) for DUIS responses; with `duis_signing_cert`.
     pub duis_signing_key: Option<PathBuf>,
     /// Its certificate (PEM).
@@ -417,6 +464,7 @@ impl Default for ServeConfig {
             metrics: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             duis: Some(SocketAddr::from(([127, 0, 0, 1], 8443))),
             duis_plain: None,
+            duis_max_connections_per_source: DuisConnectionsPerSource::default(),
             duis_signing_key: None,
             duis_signing_cert: None,
             data_dir: PathBuf::from("dcc-router-data"),
@@ -575,6 +623,15 @@ impl ServeConfig {
         Self::from_toml_str(&text, path)
     }
 
+    /// The DUIS ingress limits in force: the HTTPS ingress's defaults, with the configured
+    /// per-source cap.
+    pub fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
+            max_connections_per_source: self.duis_max_connections_per_source.get(),
+            ..HttpLimits::default()
+        }
+    }
+
     /// The state store file (durable mode).
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join(crate::store::redb_store::FILE_NAME)
@@ -683,6 +740,44 @@ mod tests {
             ..ServeConfig::default()
         };
         assert!(matches!(c.validate(), Err(ConfigError::Value(v)) if v.key == "workers"));
+    }
+
+    /// `duis_max_connections_per_source` reaches the DUIS ingress's limits; a value out of
+    /// range is refused with its line, never clamped.
+    #[test]
+    fn the_duis_per_source_cap_is_configured_and_checked() {
+        let c = ServeConfig::default();
+        assert_eq!(c.http_limits(), HttpLimits::default());
+        let c = ServeConfig::from_toml_str(
+            "workers = 1\nduis_max_connections_per_source = 3\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.duis_max_connections_per_source.get(), 3);
+        assert_eq!(c.http_limits().max_connections_per_source, 3);
+        assert_eq!(
+            c.http_limits().max_body,
+            HttpLimits::default().max_body,
+            "the other limits keep their defaults"
+        );
+        for (value, why) in [
+            ("0", "out of range 1..=1000000"),
+            ("1000001", "out of range 1..=1000000"),
+            ("-1", "u64"),
+            ("\"many\"", "u64"),
+        ] {
+            let e = ServeConfig::from_toml_str(
+                &format!("workers = 1\n\nduis_max_connections_per_source = {value}\n"),
+                Path::new("c.toml"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with("c.toml:3:") && e.contains(why),
+                "{value}: {e}"
+            );
+        }
+        assert!(DuisConnectionsPerSource::try_from(1_000_000).is_ok());
     }
 
     #[test]

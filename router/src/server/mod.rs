@@ -414,7 +414,7 @@ pub async fn start(cfg: &ServeConfig) -> Result<Running, ServeError> {
             signer,
             Arc::clone(&metrics),
         ));
-        let limits = crate::ingress::https::HttpLimits::default();
+        let limits = cfg.http_limits();
         for (listener, tls) in [
             (duis_listener, Some(https_server_config(&tls)?)),
             (duis_plain_listener, None),

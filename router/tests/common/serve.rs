@@ -21,6 +21,22 @@ pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub pki: PathBuf,
+    /// Its start-up lines on stdout, from `dcc-router listening on …` to `Point a client at
+    /// it:` (the `state`, `store`, `PKI` … lines).
+    pub banner: Vec<String>,
+}
+
+/// How [`Server::try_start_with`] starts `serve`: always on 127.0.0.1:0 without metrics or
+/// DUIS, with `--data-dir`.
+pub struct Start<'a> {
+    /// `--data-dir`.
+    pub data_dir: &'a Path,
+    /// The PKI directory `admin` commands use (not passed to `serve`: a `pki_dir` comes from
+    /// the test's configuration file, if any).
+    pub pki: &'a Path,
+    /// Add `--workers 1 --demo-devices 20` (a small, quick server). Off where the test's own
+    /// arguments or configuration size the server: a flag given twice is a usage error.
+    pub small: bool,
 }
 
 /// How a server start failed: exit code and stderr.
@@ -31,24 +47,40 @@ pub struct StartFailure {
 }
 
 impl Server {
-    /// Starts `serve --data-dir DATA ARGS…` and waits for its listening line; a child that
-    /// exits first is a [`StartFailure`].
+    /// Starts a small `serve --data-dir DATA ARGS…` ([`Start::small`]) and waits for its
+    /// banner; a child that exits first is a [`StartFailure`].
     pub fn try_start(data_dir: &Path, pki: &Path, args: &[&str]) -> Result<Server, StartFailure> {
+        Self::try_start_with(
+            &Start {
+                data_dir,
+                pki,
+                small: true,
+            },
+            args,
+        )
+    }
+
+    /// Starts `serve` as `start` says, with `args` after, and waits for its banner (to `Point
+    /// a client at it:`); a child that exits first is a [`StartFailure`].
+    pub fn try_start_with(start: &Start<'_>, args: &[&str]) -> Result<Server, StartFailure> {
         // An anonymous file: the data dir may be unusable (that is what some tests check).
         let mut log = tempfile::tempfile().unwrap();
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics",
-                "",
-                "--duis",
-                "",
-            ])
-            .args(["--workers", "1", "--demo-devices", "20"])
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "",
+            "--duis",
+            "",
+        ]);
+        if start.small {
+            cmd.args(["--workers", "1", "--demo-devices", "20"]);
+        }
+        let mut child = cmd
             .arg("--data-dir")
-            .arg(data_dir)
+            .arg(start.data_dir)
             .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -67,7 +99,8 @@ impl Server {
         let mut server = Server {
             child: Some(child),
             addr: "127.0.0.1:0".parse().unwrap(),
-            pki: pki.to_path_buf(),
+            pki: start.pki.to_path_buf(),
+            banner: Vec::new(),
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -76,6 +109,13 @@ impl Server {
                 Ok(line) => {
                     if let Some(rest) = line.strip_prefix("dcc-router listening on quic://") {
                         server.addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                    }
+                    if server.banner.is_empty() && !line.starts_with("dcc-router listening") {
+                        continue;
+                    }
+                    let done = line == "Point a client at it:";
+                    server.banner.push(line);
+                    if done {
                         return Ok(server);
                     }
                 }
@@ -93,6 +133,14 @@ impl Server {
                 ),
             }
         }
+    }
+
+    /// The banner line that starts (after its indent) with `word`, e.g. `state`.
+    pub fn banner_line(&self, word: &str) -> &str {
+        self.banner
+            .iter()
+            .find(|l| l.trim_start().starts_with(word))
+            .unwrap_or_else(|| panic!("no {word:?} line in {:?}", self.banner))
     }
 
     pub fn start(data_dir: &Path) -> Server {
@@ -134,10 +182,23 @@ impl Server {
         run(cmd)
     }
 
+    /// `admin --json status`, the status report.
     pub fn status(&self) -> Value {
         let out = self.admin(&["--json", "status"]);
         assert_eq!(out.code, 0, "{out:?}");
-        serde_json::from_str::<Value>(&out.stdout).unwrap()["status"].clone()
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["ok"], true, "{out:?}");
+        v["status"].clone()
+    }
+
+    /// `admin --json audit ARGS…`, the entries.
+    pub fn audit(&self, args: &[&str]) -> Vec<Value> {
+        let mut a = vec!["--json", "audit"];
+        a.extend_from_slice(args);
+        let out = self.admin(&a);
+        assert_eq!(out.code, 0, "{out:?}");
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        v["audit"].as_array().unwrap().clone()
     }
 }
 
