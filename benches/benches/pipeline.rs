@@ -7,13 +7,24 @@
 //! summary line per worker count (`DCC_BENCH_WORKERS=1,2,4` to choose; default 1 and 2, capped
 //! at the core count; `DCC_BENCH_VERIFIERS=known-signer` for one verifier). `cargo test
 //! --benches` runs everything once, tiny, as a smoke test.
+//!
+//! How requests are submitted and answers collected (`DCC_BENCH_SUBMIT`):
+//! * `callback` (the default) — as the QUIC ingress does: [`Router::submit_with`], and the
+//!   callback does on the verify worker what the ingress's does (records the metrics, encodes
+//!   the answer frame, queues it on a tokio channel); one task on a tokio runtime drains the
+//!   channel with `recv_many`, as a stream's writer does. What the worker pays per answer is
+//!   then what it pays in the server.
+//! * `future` — [`Router::submit`] and a blocking `wait` on each future in order (an embedder
+//!   blocking on answers; every answer may have to wake the waiting thread).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use dcc_router::ingress::frame::framed_with;
 use dcc_router::policy::{LaneCapacity, RateLimit};
+use dcc_router::server::{encode_response, metrics::Metrics};
 use dcc_router::state::CertRecord;
 use dcc_router::{Device, Lane, Party, Policy, ResponseCode, Router, State};
 use dcc_signing::verify::{KnownSignerVerifier, P256Verifier, PreparedKey, Verifier};
@@ -36,6 +47,20 @@ fn verifiers() -> Vec<(&'static str, Arc<dyn Verifier>)> {
             .filter(|(name, _)| keep.split(',').any(|k| k.trim() == *name))
             .collect(),
         Err(_) => all,
+    }
+}
+
+/// How the fixture submits and waits (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Submit {
+    Callback,
+    Future,
+}
+
+fn submit_mode() -> Submit {
+    match std::env::var("DCC_BENCH_SUBMIT").as_deref() {
+        Ok("future") => Submit::Future,
+        _ => Submit::Callback,
     }
 }
 
@@ -93,6 +118,13 @@ impl Fixture {
 
     /// Submits every request and waits for all answers; returns the elapsed time.
     fn run(&self, router: &Router) -> Duration {
+        match submit_mode() {
+            Submit::Callback => self.run_callback(router),
+            Submit::Future => self.run_future(router),
+        }
+    }
+
+    fn run_future(&self, router: &Router) -> Duration {
         let start = Instant::now();
         let futs: Vec<_> = self
             .requests
@@ -104,6 +136,47 @@ impl Fixture {
             assert_eq!(r.code, ResponseCode::Success, "{r:?}");
         }
         start.elapsed()
+    }
+
+    /// As the QUIC ingress: the callback (on the verify worker) observes the metrics, encodes
+    /// the answer frame and queues it for a writer task that drains the queue in batches.
+    fn run_callback(&self, router: &Router) -> Duration {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let n = self.requests.len();
+        let writer = rt.spawn(async move {
+            let mut queued = Vec::with_capacity(256);
+            let (mut got, mut ok) = (0, 0);
+            while got < n {
+                let k = rx.recv_many(&mut queued, 256).await;
+                if k == 0 {
+                    break;
+                }
+                got += k;
+                ok += queued.drain(..).filter(|(_, success)| *success).count();
+            }
+            ok
+        });
+        let start = Instant::now();
+        for b in &self.requests {
+            let (metrics, tx) = (Arc::clone(&metrics), tx.clone());
+            router.submit_with(b.clone(), move |r| {
+                metrics.observe(&r);
+                let success = r.code == ResponseCode::Success;
+                if let Ok(frame) = framed_with(64, |out| encode_response(out, &r)) {
+                    let _ = tx.send((frame, success));
+                }
+            });
+        }
+        drop(tx);
+        let ok = rt.block_on(writer).unwrap();
+        let elapsed = start.elapsed();
+        assert_eq!(ok, n, "every request answered I0");
+        elapsed
     }
 }
 
@@ -198,7 +271,11 @@ fn summary() {
     let fx = Fixture::new(n);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = worker_counts();
-    println!("pipeline summary ({cores} cores visible, n = {n} requests per run, best of {reps})");
+    println!(
+        "pipeline summary ({cores} cores visible, n = {n} requests per run, best of {reps}, \
+         submit: {:?})",
+        submit_mode()
+    );
     for (name, verifier) in verifiers() {
         let (key, set) = verify_set(256, &*verifier);
         // Interleave the single-thread and pipeline runs so that both see the same machine
