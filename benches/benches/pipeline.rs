@@ -196,14 +196,38 @@ fn verify_set(n: usize, verifier: &dyn Verifier) -> (Arc<dyn PreparedKey>, Vec<S
     (key, set)
 }
 
-fn single_thread_rate(key: &dyn PreparedKey, set: &[Signed], rounds: usize) -> f64 {
+/// Single-thread verify rate (wall clock) and CPU time per verification, in ns.
+fn single_thread_rate(key: &dyn PreparedKey, set: &[Signed], rounds: usize) -> (f64, f64) {
     let start = Instant::now();
+    let cpu = cpu_time::ThreadTime::now();
     for _ in 0..rounds {
         for (d, s) in set {
             key.verify_prehash(d, s).unwrap();
         }
     }
-    (rounds * set.len()) as f64 / start.elapsed().as_secs_f64()
+    let count = (rounds * set.len()) as f64;
+    (
+        count / start.elapsed().as_secs_f64(),
+        cpu.elapsed().as_nanos() as f64 / count,
+    )
+}
+
+/// CPU time (ns) used so far by the live router's verify workers (threads `dcc-verify-*`),
+/// from `/proc/self/task/*/schedstat` (Linux; `None` elsewhere). Why CPU time: on a shared
+/// machine wall-clock rates move with other people's load, while the CPU a worker spends per
+/// request barely does — the per-request cost outside verification is read from it.
+fn workers_cpu_ns() -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = entry.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.starts_with("dcc-verify-") {
+            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            let ns: u64 = stat.split_whitespace().next()?.parse().ok()?;
+            total = Some(total.unwrap_or(0) + ns);
+        }
+    }
+    total
 }
 
 fn worker_counts() -> Vec<usize> {
@@ -279,25 +303,45 @@ fn summary() {
     for (name, verifier) in verifiers() {
         let (key, set) = verify_set(256, &*verifier);
         // Interleave the single-thread and pipeline runs so that both see the same machine
-        // (on a shared box the load drifts between minutes); keep the best of each.
-        let mut single = 0f64;
+        // (on a shared box the load drifts between minutes); keep the best of each (for CPU
+        // per request, the least: other load only adds to it).
+        let (mut single, mut single_cpu) = (0f64, f64::MAX);
         let mut best = vec![0f64; workers.len()];
+        let mut worker_cpu = vec![f64::MAX; workers.len()];
         for _ in 0..reps {
-            single = single.max(single_thread_rate(&*key, &set, rounds.max(1)));
+            let (rate, cpu) = single_thread_rate(&*key, &set, rounds.max(1));
+            single = single.max(rate);
+            single_cpu = single_cpu.min(cpu);
             for (i, &w) in workers.iter().enumerate() {
                 let router = fx.router(w, &verifier);
+                let before = workers_cpu_ns();
                 let t = fx.run(&router);
+                if let (Some(a), Some(b)) = (before, workers_cpu_ns()) {
+                    worker_cpu[i] = worker_cpu[i].min(b.saturating_sub(a) as f64 / n as f64);
+                }
                 router.shutdown();
                 best[i] = best[i].max(n as f64 / t.as_secs_f64());
             }
         }
-        println!("  single-thread {name} verify: {single:.0}/s");
-        for (&w, &rate) in workers.iter().zip(&best) {
+        println!(
+            "  single-thread {name} verify: {single:.0}/s, {:.2} µs CPU each",
+            single_cpu / 1e3
+        );
+        for ((&w, &rate), &cpu) in workers.iter().zip(&best).zip(&worker_cpu) {
             let ideal = single * w as f64;
             println!(
                 "  {name}, workers {w}: {rate:.0} req/s = {:.1} % of {w} x single-thread ({ideal:.0}/s)",
                 100.0 * rate / ideal
             );
+            if cpu < f64::MAX {
+                println!(
+                    "  {name}, workers {w}: worker CPU {:.2} µs/request, {:.2} µs outside \
+                     verification ({:.1} % of the worker's time)",
+                    cpu / 1e3,
+                    (cpu - single_cpu) / 1e3,
+                    100.0 * (cpu - single_cpu) / cpu
+                );
+            }
         }
     }
 }
