@@ -239,8 +239,8 @@ fn batch_verify_cpu(
 /// from `/proc/self/task/*/schedstat` (Linux; `None` elsewhere). Why CPU time: on a shared
 /// machine wall-clock rates move with other people's load, while the CPU a worker spends per
 /// request barely does — the per-request cost outside verification is read from it.
-fn workers_cpu_ns() -> Option<u64> {
-    let mut total = None;
+fn workers_cpu_ns() -> Option<(usize, u64)> {
+    let mut total: Option<(usize, u64)> = None;
     for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let dir = entry.path();
         // A thread may end while we look (another router's worker, a runtime thread).
@@ -254,10 +254,24 @@ fn workers_cpu_ns() -> Option<u64> {
             .next()
             .and_then(|f| f.parse::<u64>().ok())
         {
-            total = Some(total.unwrap_or(0) + ns);
+            let (n, sum) = total.unwrap_or((0, 0));
+            total = Some((n + 1, sum + ns));
         }
     }
     total
+}
+
+/// The workers' CPU so far, once all `w` have started (a thread takes its name when it first
+/// runs, so one not yet running would be missed); `None` where `/proc` does not say.
+fn started_workers_cpu_ns(w: usize) -> Option<u64> {
+    for _ in 0..1000 {
+        match workers_cpu_ns() {
+            Some((n, ns)) if n >= w => return Some(ns),
+            None if !std::path::Path::new("/proc/self/task").exists() => return None,
+            _ => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    None
 }
 
 fn worker_counts() -> Vec<usize> {
@@ -350,9 +364,9 @@ fn summary() {
             single_cpu = single_cpu.min(batch_verify_cpu(&*verifier, &*key, &set, rounds.max(1)));
             for (i, &w) in workers.iter().enumerate() {
                 let router = fx.router(w, &verifier);
-                let before = workers_cpu_ns();
+                let before = started_workers_cpu_ns(w);
                 let t = fx.run(&router);
-                if let (Some(a), Some(b)) = (before, workers_cpu_ns()) {
+                if let (Some(a), Some((_, b))) = (before, workers_cpu_ns()) {
                     worker_cpu[i] = worker_cpu[i].min(b.saturating_sub(a) as f64 / n as f64);
                 }
                 router.shutdown();
