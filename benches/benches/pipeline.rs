@@ -12,9 +12,11 @@
 //! How requests are submitted and answers collected (`DCC_BENCH_SUBMIT`):
 //! * `callback` (the default) — as the QUIC ingress does: [`Router::submit_with`], and the
 //!   callback does on the verify worker what the ingress's does (records the metrics, encodes
-//!   the answer frame, queues it on a tokio channel); one task on a tokio runtime drains the
-//!   channel with `recv_many`, as a stream's writer does. What the worker pays per answer is
-//!   then what it pays in the server.
+//!   the answer frame, keeps it aside until the worker has delivered its batch, then queues
+//!   the batch's answers on a tokio channel as one message); one task on a tokio runtime
+//!   drains the channel with `recv_many`, as a stream's writer does. What the worker pays per
+//!   answer is then what it pays in the server. `DCC_BENCH_LEGACY_SEND=1` queues each answer
+//!   as its own message (the ingress before it kept answers aside).
 //! * `future` — [`Router::submit`] and a blocking `wait` on each future in order (an embedder
 //!   blocking on answers; every answer may have to wake the waiting thread).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -147,18 +149,19 @@ impl Fixture {
             .build()
             .unwrap();
         let metrics = Arc::new(Metrics::default());
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Queued>>();
         let n = self.requests.len();
         let writer = rt.spawn(async move {
             let mut queued = Vec::with_capacity(256);
             let (mut got, mut ok) = (0, 0);
             while got < n {
-                let k = rx.recv_many(&mut queued, 256).await;
-                if k == 0 {
+                if rx.recv_many(&mut queued, 256).await == 0 {
                     break;
                 }
-                got += k;
-                ok += queued.drain(..).filter(|(_, success)| *success).count();
+                for answers in queued.drain(..) {
+                    got += answers.len();
+                    ok += answers.iter().filter(|(_, success)| *success).count();
+                }
             }
             ok
         });
@@ -169,7 +172,11 @@ impl Fixture {
                 metrics.observe(&r);
                 let success = r.code == ResponseCode::Success;
                 if let Ok(frame) = framed_with(64, |out| encode_response(out, &r)) {
-                    let _ = tx.send((frame, success));
+                    if legacy_send() {
+                        let _ = tx.send(vec![(frame, success)]);
+                    } else {
+                        queue_answer(&tx, (frame, success));
+                    }
                 }
             });
         }
@@ -178,6 +185,43 @@ impl Fixture {
         let elapsed = start.elapsed();
         assert_eq!(ok, n, "every request answered I0");
         elapsed
+    }
+}
+
+/// An answer frame for the writer, and whether it was I0.
+type Queued = (bytes::Bytes, bool);
+type AnswerTx = tokio::sync::mpsc::UnboundedSender<Vec<Queued>>;
+
+thread_local! {
+    static PENDING: std::cell::RefCell<Vec<(AnswerTx, Vec<Queued>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `DCC_BENCH_LEGACY_SEND=1`: one channel message per answer, as the ingress sent before it
+/// kept a batch's answers aside (for the side-by-side figures).
+fn legacy_send() -> bool {
+    static LEGACY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LEGACY.get_or_init(|| std::env::var_os("DCC_BENCH_LEGACY_SEND").is_some())
+}
+
+/// What the ingress's `server::queue_answer` does: the answers a worker delivers together go
+/// to the writer as one message, sent once they are all delivered.
+fn queue_answer(tx: &AnswerTx, answer: Queued) {
+    let first = PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        let first = p.is_empty();
+        match p.iter_mut().find(|(t, _)| t.same_channel(tx)) {
+            Some((_, queued)) => queued.push(answer),
+            None => p.push((tx.clone(), vec![answer])),
+        }
+        first
+    });
+    if first {
+        dcc_router::after_answers(|| {
+            for (tx, answers) in PENDING.with(|p| std::mem::take(&mut *p.borrow_mut())) {
+                let _ = tx.send(answers);
+            }
+        });
     }
 }
 

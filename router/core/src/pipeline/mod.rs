@@ -166,8 +166,8 @@ impl Reply {
         if let Some(tx) = self.tx.take() {
             self.counters.record(self.lane, code);
             self.timings.total = self.submitted.elapsed();
-            // At once, or after the worker's batch ([`outbox`]: one wake-up per waiter per
-            // batch, and no callback under a certificate lock).
+            // At once, or after the worker's batch ([`outbox`]: no callback under a certificate
+            // lock, and a callback can batch its wake-ups with `after_answers`).
             outbox::deliver(
                 tx,
                 Response {

@@ -2,22 +2,26 @@
 //!
 //! Why: delivering an answer is the one per-request cost of a worker that is not verification
 //! or bookkeeping — completing a future or running the ingress's callback wakes whoever waits
-//! (a thread, or the task that writes a stream's answers), and a wake-up is a system call and an
-//! inter-processor interrupt (≈ 1 µs here, against a 16 µs verification; see BENCHMARKS.md,
-//! "Router pipeline"). Answered one at a time between commits, a waiter that keeps up is woken
-//! for every answer: it wakes, takes the one answer there is, and sleeps again before the next.
-//! Delivered back to back after the batch, the first answer wakes it and the others of the
-//! batch are queued before it runs: one wake-up per waiter per batch. The callbacks also no
-//! longer run under the signer certificate's read lock (commit answers inside it), so a
-//! revocation waits less.
+//! (a thread, or the task that writes a stream's answers), and a wake-up is a system call and,
+//! on a virtual machine, an inter-processor interrupt: in the profile before this module it was
+//! 10 % of the worker's time (BENCHMARKS.md, "Router pipeline"). Answered one at a time
+//! between commits, a waiter that keeps up is woken for every answer: woken onto the worker's
+//! core, it preempts the worker, takes the one answer there is and sleeps again before the next.
 //!
 //! How: [`Batch::open`] marks the worker thread as batching; until the guard is dropped, a
 //! [`Reply`](super::Reply) answered on this thread is counted and timed as before, and its
 //! delivery queued here. Dropping the guard — at the end of the batch, or while unwinding from
 //! a panic — delivers everything queued, each delivery isolated from a panicking callback, so
 //! every reply is still answered exactly once (a `Reply` dropped unanswered still answers
-//! *unavailable*, through here). Answers made on other threads (admission refusals, a
-//! dispatcher's own thread) are delivered at once, as before. The answer's `total` timing is
+//! *unavailable*, through here); then it runs what the callbacks asked to run once all are
+//! delivered ([`after_answers`]). That second step is what removes the wake-ups: a callback
+//! that forwards to a queue keeps its answer aside and flushes once, so each queue gets the
+//! batch's answers in one message and its consumer one wake-up per batch. Delivering back to
+//! back alone did not do it (measured: the first wake-up already preempts the worker).
+//!
+//! Answers made on other threads (admission refusals, a dispatcher's own thread) are delivered
+//! at once, as before. The callbacks no longer run under the signer certificate's read lock
+//! (commit answers inside it), so a revocation waits less. The answer's `total` timing is
 //! taken when it is made, before the rest of its batch commits (a few µs at most).
 
 use std::cell::RefCell;
@@ -26,11 +30,41 @@ use super::ReplyTo;
 use crate::response::Response;
 
 /// Per thread: whether a batch is open, and the deliveries it holds (the buffer is kept
-/// between batches, so holding costs no allocation once warm).
+/// between batches, so holding costs no allocation once warm); while its answers are being
+/// delivered, what is to run once they all are ([`after_answers`]).
 #[derive(Default)]
 struct Held {
     open: bool,
     queued: Vec<(ReplyTo, Response)>,
+    delivering: bool,
+    after: Vec<Box<dyn FnOnce()>>,
+}
+
+/// Runs `f` once the answers a verify worker is delivering together have all been delivered;
+/// at once when called anywhere else (outside an answer callback, or in one run on another
+/// thread: an admission refusal, a dispatcher's thread).
+///
+/// For a [`Router::submit_with`](crate::Router::submit_with) callback that forwards answers
+/// to a queue whose consumer must be woken (the QUIC ingress's stream writers): the callback
+/// keeps its answer aside and asks for a flush here, and the flush hands each queue all its
+/// answers of the batch in one message — one wake-up per queue per batch. Waking the consumer
+/// from every callback instead costs a wake-up per answer: the consumer, woken onto the
+/// worker's core, preempts the worker, takes the one answer there is and sleeps again before
+/// the next callback runs.
+pub fn after_answers(f: impl FnOnce() + 'static) {
+    let mut f = Some(f);
+    let _ = HELD.try_with(|held| {
+        if let Ok(mut held) = held.try_borrow_mut() {
+            if held.delivering {
+                if let Some(f) = f.take() {
+                    held.after.push(Box::new(f));
+                }
+            }
+        }
+    });
+    if let Some(f) = f {
+        f();
+    }
 }
 
 thread_local! {
@@ -90,6 +124,7 @@ impl Drop for Batch {
                 held.try_borrow_mut()
                     .map(|mut held| {
                         held.open = false;
+                        held.delivering = true;
                         std::mem::take(&mut held.queued)
                     })
                     .unwrap_or_default()
@@ -99,14 +134,23 @@ impl Drop for Batch {
             // One callback's panic must not cost the others their answer.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| to.deliver(r)));
         }
-        // Give the (empty) buffer back for the next batch.
-        let _ = HELD.try_with(|held| {
-            if let Ok(mut held) = held.try_borrow_mut() {
-                if held.queued.capacity() == 0 {
-                    held.queued = queued;
-                }
-            }
-        });
+        // Give the (empty) buffer back for the next batch; take what waits for the end.
+        let after = HELD
+            .try_with(|held| {
+                held.try_borrow_mut()
+                    .map(|mut held| {
+                        held.delivering = false;
+                        if held.queued.capacity() == 0 {
+                            held.queued = queued;
+                        }
+                        std::mem::take(&mut held.after)
+                    })
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        for f in after {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        }
     }
 }
 
@@ -194,6 +238,38 @@ mod tests {
             );
         }
         assert_eq!(*log.lock().unwrap(), [ResponseCode::Busy]);
+    }
+
+    #[test]
+    fn after_answers_runs_once_the_batch_is_delivered_and_at_once_elsewhere() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l = Arc::clone(&log);
+        after_answers(move || l.lock().unwrap().push(ResponseCode::Acknowledged));
+        assert_eq!(*log.lock().unwrap(), [ResponseCode::Acknowledged]);
+        log.lock().unwrap().clear();
+        {
+            let _batch = Batch::open();
+            for code in [ResponseCode::Success, ResponseCode::Busy] {
+                let l = Arc::clone(&log);
+                deliver(
+                    ReplyTo::Callback(Box::new(move |r: Response| {
+                        l.lock().unwrap().push(r.code);
+                        let l = Arc::clone(&l);
+                        after_answers(move || l.lock().unwrap().push(ResponseCode::Acknowledged));
+                    })),
+                    answer(code),
+                );
+            }
+        }
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                ResponseCode::Success,
+                ResponseCode::Busy,
+                ResponseCode::Acknowledged,
+                ResponseCode::Acknowledged
+            ]
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ fn run(shared: &Shared) {
             }
         }
         // The batch's answers are delivered together when `_answers` is dropped, after the
-        // last commit (see `outbox`: one wake-up per waiter per batch, not per answer).
+        // last commit (see `outbox`: callbacks can then wake their consumer once per batch).
         let _answers = outbox::Batch::open();
         // A panicking verifier or dispatcher must not take the worker with it: the batch's
         // replies are dropped during unwinding (answered *unavailable*) and the worker goes on.
