@@ -255,7 +255,7 @@ pub struct Server {
 /// handlers always send.
 #[derive(Debug)]
 pub struct Answer {
-    tx: mpsc::UnboundedSender<Vec<Queued>>,
+    tx: AnswerTx,
     held: Held,
 }
 
@@ -301,10 +301,13 @@ impl Drop for Held {
 /// An answer frame waiting for the stream's writer, with what it holds.
 type Queued = (Bytes, Held);
 
+/// Where a stream's answers go: one message per delivery (one verify batch's answers).
+type AnswerTx = mpsc::UnboundedSender<Vec<Queued>>;
+
 thread_local! {
     /// Answers made on this thread during a verify worker's delivery of its batch, per stream,
     /// until the batch's answers are all delivered (see [`queue_answer`]).
-    static PENDING: std::cell::RefCell<Vec<(mpsc::UnboundedSender<Vec<Queued>>, Vec<Queued>)>> =
+    static PENDING: std::cell::RefCell<Vec<(AnswerTx, Vec<Queued>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -313,7 +316,7 @@ thread_local! {
 /// again: so the answers a worker delivers together (one verify batch) are kept aside here and
 /// sent per stream as one message when the worker has delivered them all
 /// ([`dcc_router_core::after_answers`]); anywhere else that is at once.
-fn queue_answer(tx: &mpsc::UnboundedSender<Vec<Queued>>, answer: Queued) {
+fn queue_answer(tx: &AnswerTx, answer: Queued) {
     let mut answer = Some(answer);
     let first = PENDING
         .try_with(|p| {
