@@ -67,6 +67,7 @@ pub use clock::Clock;
 pub use counters::{Counters, CountersSnapshot};
 pub use egress::{Command, CosCounterSignature, DispatchReply, Dispatcher, SimulatedWan, WanModel};
 pub use pipeline::lanes::Lane;
+pub use pipeline::outbox::after_answers;
 pub use policy::{Policy, PolicyError};
 pub use response::{Response, ResponseCode, Timings, UnknownResponseCode};
 pub use router::{BuildError, ResponseFuture, Router, RouterBuilder};

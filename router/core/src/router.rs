@@ -295,7 +295,9 @@ impl Router {
     /// than wait for them (the QUIC ingress writes each answer to the stream its request came
     /// on): no future or task per request. `on_answer` runs on the submitting thread when the
     /// request is refused at admission, otherwise on a verify worker thread, so it must be
-    /// quick and must not block (send on a channel, push to a buffer).
+    /// quick and must not block (send on a channel, push to a buffer). A worker runs the
+    /// callbacks of one verify batch together; a callback that wakes a consumer can keep its
+    /// answer aside and wake it once for the batch with [`after_answers`](crate::after_answers).
     pub fn submit_with<F>(&self, bytes: impl Into<Vec<u8>>, on_answer: F)
     where
         F: FnOnce(Response) + Send + 'static,

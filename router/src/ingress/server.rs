@@ -13,8 +13,10 @@
 //! quinn call, see [`FrameReader`]) and hands each frame to the handler, and a writer that
 //! sends every answer waiting for it in one quinn call. There is no task or future per
 //! request: the handler gets an [`Answer`] it completes from wherever the answer is produced
-//! (the router does so on its verify worker thread), and the answer goes straight into the
-//! writer's queue. Under load the writer wakes once per batch of answers, not once per answer.
+//! (the router does so on its verify worker thread), and the answer goes into the writer's
+//! queue. The writer wakes once per batch of answers, not once per answer: answers completed
+//! together by a verify worker (its batch) reach each stream's queue as one message
+//! ([`dcc_router_core::after_answers`]), so the worker wakes each writer once per batch.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -30,7 +32,8 @@ use super::frame::{framed, framed_with, write_frames, FrameError, FrameReader};
 use super::identity::PeerIdentity;
 use dcc_signing::Eui64;
 
-/// Answers written to a stream in one quinn call, at most.
+/// Messages taken from a stream's queue for one quinn call, at most (each message holds the
+/// answers one verify batch completed for the stream, usually one to eight).
 const MAX_WRITE_BATCH: usize = 256;
 
 /// Handles request frames from authenticated peers.
@@ -252,7 +255,7 @@ pub struct Server {
 /// handlers always send.
 #[derive(Debug)]
 pub struct Answer {
-    tx: mpsc::UnboundedSender<Queued>,
+    tx: AnswerTx,
     held: Held,
 }
 
@@ -298,6 +301,61 @@ impl Drop for Held {
 /// An answer frame waiting for the stream's writer, with what it holds.
 type Queued = (Bytes, Held);
 
+/// Where a stream's answers go: one message per delivery (one verify batch's answers).
+type AnswerTx = mpsc::UnboundedSender<Vec<Queued>>;
+
+thread_local! {
+    /// Answers made on this thread during a verify worker's delivery of its batch, per stream,
+    /// until the batch's answers are all delivered (see [`queue_answer`]).
+    static PENDING: std::cell::RefCell<Vec<(AnswerTx, Vec<Queued>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Queues an answer for its stream's writer. Every message may wake the writer, and a writer
+/// woken onto the verify worker's core preempts it, takes the one answer there is and sleeps
+/// again: so the answers a worker delivers together (one verify batch) are kept aside here and
+/// sent per stream as one message when the worker has delivered them all
+/// ([`dcc_router_core::after_answers`]); anywhere else that is at once.
+fn queue_answer(tx: &AnswerTx, answer: Queued) {
+    let mut answer = Some(answer);
+    let first = PENDING
+        .try_with(|p| {
+            let Ok(mut p) = p.try_borrow_mut() else {
+                return false;
+            };
+            let first = p.is_empty();
+            if let Some(a) = answer.take() {
+                match p.iter_mut().find(|(t, _)| t.same_channel(tx)) {
+                    Some((_, queued)) => queued.push(a),
+                    None => p.push((tx.clone(), vec![a])),
+                }
+            }
+            first
+        })
+        .unwrap_or(false);
+    if let Some(a) = answer {
+        // No thread-local left (thread teardown): send it alone.
+        let _ = tx.send(vec![a]);
+    } else if first {
+        dcc_router_core::after_answers(flush_answers);
+    }
+}
+
+/// Sends each stream its answers kept aside by [`queue_answer`], one message per stream.
+fn flush_answers() {
+    let pending = PENDING
+        .try_with(|p| {
+            p.try_borrow_mut()
+                .map(|mut p| std::mem::take(&mut *p))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    for (tx, answers) in pending {
+        // The writer is gone only when the stream failed; nobody is left to tell.
+        let _ = tx.send(answers);
+    }
+}
+
 impl Answer {
     /// Sends the answer frame's payload (cheap, never blocks: it is queued for the stream's
     /// writer). A payload over the frame maximum is dropped with a log line.
@@ -314,9 +372,7 @@ impl Answer {
     fn queue(self, frame: Result<Bytes, FrameError>) {
         match frame {
             // The writer is gone only when the stream failed; nobody is left to tell.
-            Ok(frame) => {
-                let _ = self.tx.send((frame, self.held));
-            }
+            Ok(frame) => queue_answer(&self.tx, (frame, self.held)),
             Err(e) => tracing::error!(error = %e, "answer not sent"),
         }
     }
@@ -701,7 +757,7 @@ async fn serve_stream(
     tracker: Arc<Tracker>,
 ) {
     // Answers flow through one writer task per stream, in completion order.
-    let (tx, rx) = mpsc::unbounded_channel::<Queued>();
+    let (tx, rx) = mpsc::unbounded_channel::<Vec<Queued>>();
     let writer = tokio::spawn(write_answers(send, rx));
     let mut frames = FrameReader::new(recv);
     loop {
@@ -733,7 +789,7 @@ async fn serve_stream(
         };
         if stop.is_cancelled() {
             if let Ok(f) = framed(&handler.shutdown_answer(&frame)) {
-                let _ = tx.send((f, Held::uncounted(permit)));
+                let _ = tx.send(vec![(f, Held::uncounted(permit))]);
             }
             continue;
         }
@@ -749,12 +805,12 @@ async fn serve_stream(
 
 /// Writes answers as they come, all those waiting in one call; finishes the stream when the
 /// reader and every outstanding [`Answer`] are gone.
-async fn write_answers(mut send: quinn::SendStream, mut rx: mpsc::UnboundedReceiver<Queued>) {
+async fn write_answers(mut send: quinn::SendStream, mut rx: mpsc::UnboundedReceiver<Vec<Queued>>) {
     let mut queued = Vec::with_capacity(MAX_WRITE_BATCH);
     let mut frames = Vec::with_capacity(MAX_WRITE_BATCH);
     let mut permits = Vec::with_capacity(MAX_WRITE_BATCH);
     while rx.recv_many(&mut queued, MAX_WRITE_BATCH).await > 0 {
-        for (frame, held) in queued.drain(..) {
+        for (frame, held) in queued.drain(..).flatten() {
             frames.push(frame);
             permits.push(held);
         }

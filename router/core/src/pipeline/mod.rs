@@ -24,6 +24,7 @@ pub mod decode;
 pub mod dispatch;
 pub(crate) mod effects;
 pub mod lanes;
+pub(crate) mod outbox;
 pub mod persist;
 pub mod reputation;
 pub mod verify;
@@ -165,13 +166,18 @@ impl Reply {
         if let Some(tx) = self.tx.take() {
             self.counters.record(self.lane, code);
             self.timings.total = self.submitted.elapsed();
-            tx.deliver(Response {
-                request_id: self.request_id,
-                code,
-                detail,
-                lane: self.lane,
-                timings: self.timings,
-            });
+            // At once, or after the worker's batch ([`outbox`]: no callback under a certificate
+            // lock, and a callback can batch its wake-ups with `after_answers`).
+            outbox::deliver(
+                tx,
+                Response {
+                    request_id: self.request_id,
+                    code,
+                    detail,
+                    lane: self.lane,
+                    timings: self.timings,
+                },
+            );
         }
     }
 }

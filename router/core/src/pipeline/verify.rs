@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::lanes::{Drr, Lane};
 use super::reputation::{self, Standing};
-use super::{commit, Job, Shared};
+use super::{commit, outbox, Job, Shared};
 use crate::egress::Signed;
 use crate::response::ResponseCode;
 
@@ -52,6 +52,9 @@ fn run(shared: &Shared) {
                 shared.lanes.fill(&mut drr, &mut batch, shared.batch);
             }
         }
+        // The batch's answers are delivered together when `_answers` is dropped, after the
+        // last commit (see `outbox`: callbacks can then wake their consumer once per batch).
+        let _answers = outbox::Batch::open();
         // A panicking verifier or dispatcher must not take the worker with it: the batch's
         // replies are dropped during unwinding (answered *unavailable*) and the worker goes on.
         let run = std::panic::AssertUnwindSafe(|| process(shared, &mut batch));
