@@ -13,7 +13,8 @@
 #   KEEP_DIR      keep the server's data dir and logs here instead of a temporary dir
 #   POPULATION    "national": the server's first start creates 200 Suppliers, 20 network
 #                 operators, 2 signing certificates each (plus the demo Users), and the demo
-#                 devices default to 1,000,000 (issue 15.4)
+#                 devices default to 1,000,000 (issue 15.4); the server's per-address
+#                 connection cap is raised for loadgen's 224 connections from 127.0.0.1
 #   DEVICES       demo devices (serve --demo-devices and loadgen --devices alike)
 #
 # Builds the release binaries first (cargo decides whether anything is stale). The server runs
@@ -32,7 +33,12 @@ population=()
 case "${POPULATION:-}" in
     "") ;;
     national)
-        population=(--demo-suppliers 200 --demo-network-operators 20 --demo-certs-per-user 2)
+        # loadgen opens one QUIC connection per User (224 here, plus the admin), all from
+        # 127.0.0.1: above the server's default cap per address (64).
+        printf '[limits]\nmax_connections_per_source = 1024\n' \
+            >"$dir/national.toml"
+        population=(--config "$dir/national.toml" --demo-suppliers 200
+            --demo-network-operators 20 --demo-certs-per-user 2)
         DEVICES="${DEVICES:-1000000}"
         ;;
     *) echo "POPULATION=$POPULATION: only \"national\" is known" >&2; exit 2 ;;

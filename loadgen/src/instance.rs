@@ -26,10 +26,19 @@
 //! order by up to window ÷ 10,000/s = **6.5 s** of counter time (more than any default lane
 //! holds a request at the rates where counters follow the clock); and processes stay abreast
 //! while no instance runs ahead of the clock by more than that, i.e. give every instance the
-//! same share of the rate (the same `--rate`). Two runs one after the other against the same
-//! router are safe while the first did not run ahead of the clock (a User above 10,000
-//! requests per second for a long run); otherwise leave as many seconds between them as the
-//! first ran ahead.
+//! same share of the rate (the same `--rate`).
+//!
+//! **The only instance (`1/1`, the default) counts densely**: it starts at the clock and adds 1
+//! per request, without following the clock. It has no one to keep abreast of, and dense
+//! counters tolerate far more reordering — a window of 65,472 *requests* of one User, many
+//! seconds for all but the busiest — which matters when the generator itself falls seconds
+//! behind and its senders drift apart (a known-signer overload on one small machine, where the
+//! clock rule gave `R7` too-old answers by the thousand).
+//!
+//! Two runs one after the other against the same router are safe while, for each User, the
+//! first sent fewer requests than the clock ticked since it started (on average below 10,000
+//! requests per second per User); otherwise leave as many seconds between them as the first
+//! ran ahead.
 //!
 //! Counters start at [`COUNTER_FLOOR`] (2^60) plus the clock: loadgen before `--instance` drew
 //! counters from the clock in microseconds (≈ 1.8 × 10^15 in 2026), and a router with a durable
@@ -173,9 +182,10 @@ impl CounterClock {
         self.instance
     }
 
-    /// The next counter after `last` (0: none yet): the clock's tick rounded down to this
-    /// instance's residue class, or the least counter of that class above `last` (`last + N`)
-    /// if that is not above `last`.
+    /// The next counter after `last` (0: none yet). The first is the clock's tick rounded
+    /// down to this instance's residue class; then, for one of several instances, that or the
+    /// least counter of the class above `last` (`last + N`), whichever is higher; for the only
+    /// instance, `last + 1`.
     pub fn next_after(&self, last: u64) -> u64 {
         let now = self
             .origin_ticks
@@ -184,6 +194,10 @@ impl CounterClock {
         let slot = now - now % n + self.instance.index;
         if last == 0 {
             return slot;
+        }
+        if n == 1 {
+            // The only instance counts densely (module docs).
+            return last.saturating_add(1);
         }
         // The least counter above `last` in this instance's class (`last` is in it, unless
         // the instance changed after counters were drawn).
@@ -262,6 +276,13 @@ mod tests {
                 last = v;
             }
         }
+        let sole = CounterClock::default();
+        let first = sole.next_after(0);
+        assert_eq!(
+            sole.next_after(first),
+            first + 1,
+            "the only instance counts densely"
+        );
         let firsts: Vec<u64> = clocks.iter().map(|c| c.next_after(0)).collect();
         assert!(firsts.iter().all(|&f| f > COUNTER_FLOOR));
     }
