@@ -83,7 +83,7 @@ pub struct Args {
     pub policy: Option<PathBuf>,
     /// Verifier of the embedded router (inproc only; default: the scenario's, else known-signer).
     #[arg(long, value_enum)]
-    pub verifier: Option<crate::scenario::VerifierChoice>,
+    pub verifier: Option<crate::scenario::VerifierMode>,
     /// This process is the K-th of N loadgen processes sending as the same Users at the same
     /// time (1-based; e.g. `--instance 2/3`): each draws the Users' anti-replay counters from its
     /// own residue class mod N of a shared clock, so the processes never send the same counter
@@ -156,7 +156,7 @@ pub async fn make_target(
             },
             args.verifier
                 .or(scenario.load.verifier)
-                .unwrap_or(crate::scenario::VerifierChoice::KnownSigner),
+                .unwrap_or(crate::scenario::VerifierMode::KnownSigner),
             // A DP092 window may only be planned 20:00–08:00 UTC: such scenarios run the
             // embedded router on a simulated clock from the next 20:00.
             scenario.plans_maintenance(),
