@@ -24,7 +24,7 @@ use crate::target::{self, mock, Target, TargetKind};
     version,
     about,
     long_about = None,
-    after_help = "Several generator processes against one server: run each with --out DIR, then\n`loadgen merge DIR1/latency.hlog DIR2/latency.hlog …` prints one per-lane report.\nA scenario rate of \"capacity\" uses the target's published estimate, else a calibration\nramp (printed step by step); --rate skips both."
+    after_help = "Several generator processes against one server: run each with --instance K/N\n(K of N: disjoint anti-replay counters; the same --rate each) and --out DIR, then\n`loadgen merge DIR1/latency.hlog DIR2/latency.hlog …` prints one per-lane report.\nA scenario rate of \"capacity\" uses the target's published estimate, else a calibration\nramp (printed step by step); --rate skips both."
 )]
 pub struct Args {
     /// Built-in scenario name (steady, overload, solr, maintenance, attack) or a scenario TOML file.
@@ -83,7 +83,14 @@ pub struct Args {
     pub policy: Option<PathBuf>,
     /// Verifier of the embedded router (inproc only; default: the scenario's, else known-signer).
     #[arg(long, value_enum)]
-    pub verifier: Option<crate::scenario::VerifierChoice>,
+    pub verifier: Option<crate::scenario::VerifierMode>,
+    /// This process is the K-th of N loadgen processes sending as the same Users at the same
+    /// time (1-based; e.g. `--instance 2/3`): each draws the Users' anti-replay counters from its
+    /// own residue class mod N of a shared clock, so the processes never send the same counter
+    /// and stay within the router's anti-replay window of each other. Give every instance the
+    /// same --rate (its share of the total) and its own --out, then `loadgen merge`.
+    #[arg(long, value_name = "K/N", default_value = "1/1")]
+    pub instance: crate::instance::Instance,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
@@ -119,16 +126,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Builds the world the scenario runs in: loadgen's own population, or for a server target
 /// (QUIC, HTTPS) the server's, read from `--pki` ([`World::from_pki_dir`]).
+/// Its anti-replay counters are drawn for `--instance`.
 pub fn make_world(args: &Args, scenario: &Scenario) -> Result<World, String> {
-    if target::parse_kind(&args.target)
+    let world = if target::parse_kind(&args.target)
         .map_err(|e| e.to_string())?
         .is_server()
     {
         World::from_pki_dir(&args.pki, scenario, args.devices, args.prepayment_percent)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?
     } else {
-        Ok(World::new(&scenario.population))
-    }
+        World::new(&scenario.population)
+    };
+    Ok(world.with_instance(args.instance))
 }
 
 /// Builds the target named by `--target` (for QUIC: connects one client per User of `world`).
@@ -147,7 +156,7 @@ pub async fn make_target(
             },
             args.verifier
                 .or(scenario.load.verifier)
-                .unwrap_or(crate::scenario::VerifierChoice::KnownSigner),
+                .unwrap_or(crate::scenario::VerifierMode::KnownSigner),
             // A DP092 window may only be planned 20:00–08:00 UTC: such scenarios run the
             // embedded router on a simulated clock from the next 20:00.
             scenario.plans_maintenance(),
@@ -277,14 +286,15 @@ async fn async_main(args: Args) -> Result<bool, String> {
         eprintln!(
             "loadgen: population from {} (the scenario's [population] does not apply): {} \
              Suppliers, {} network operator(s), {} SRP(s), {} Other User(s); {} devices, {} % \
-             prepayment",
+             prepayment; instance {}",
             args.pki.display(),
             world.suppliers.len(),
             world.network_operators.len(),
             world.srps.len(),
             world.other_users.len(),
             world.devices,
-            args.prepayment_percent
+            args.prepayment_percent,
+            args.instance
         );
     }
     let target = match make_target(&args, &scenario, &world).await {
@@ -448,6 +458,27 @@ mod tests {
                 Args::parse_from(["loadgen", "--target", t, "--pki", missing.to_str().unwrap()]);
             let err = make_world(&args, &sc).unwrap_err();
             assert!(err.contains("PKI directory"), "{t}: {err}");
+        }
+    }
+
+    #[test]
+    fn instance_defaults_to_the_sole_one_and_bad_ones_are_refused() {
+        use crate::instance::Instance;
+        assert_eq!(Args::parse_from(["loadgen"]).instance, Instance::SOLE);
+        let a = Args::parse_from(["loadgen", "--instance", "2/2"]);
+        assert_eq!(a.instance, Instance::new(2, 2).unwrap());
+        let sc = Scenario::load("steady").unwrap();
+        assert_eq!(make_world(&a, &sc).unwrap().instance(), a.instance);
+        for (bad, says) in [
+            ("0/2", "K must be 1..=N"),
+            ("3/2", "K must be 1..=N"),
+            ("1/0", "N must be 1..="),
+            ("two", "is not K/N"),
+        ] {
+            let e = Args::try_parse_from(["loadgen", "--instance", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says) && e.contains("--instance"), "{bad}: {e}");
         }
     }
 

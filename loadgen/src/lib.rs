@@ -19,6 +19,7 @@ pub mod cli;
 pub mod clock;
 pub mod duis;
 pub mod expect;
+pub mod instance;
 pub mod merge;
 pub mod outcome;
 pub mod population;

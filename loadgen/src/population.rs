@@ -5,7 +5,7 @@
 //! its index, and its EUI-64, registered Supplier and payment mode are pure functions of that
 //! index, so a population of millions costs nothing until a target registers it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,7 @@ use dcc_signing::duis::IssuerSerial;
 use dcc_signing::pki::demo::DemoPki;
 use dcc_signing::{CertId, Eui64, RemotePartyRole, Signer, UserRole};
 
+use crate::instance::{CounterClock, Instance};
 use crate::scenario::{Party, PopulationSpec, Scenario};
 
 /// Why a population could not be read from a PKI directory.
@@ -73,13 +74,18 @@ pub struct User {
     /// The DUIS names (`X509IssuerSerial`) of `more_keys`' certificates, in the same order
     /// (empty for loadgen's own population).
     pub more_xml_ids: Vec<IssuerSerial>,
+    /// The last anti-replay counter drawn (0: none yet).
     counter: AtomicU64,
+    /// Where counters come from: the clock, in this process's residue class
+    /// ([`crate::instance`]).
+    counters: CounterClock,
 }
 
 impl User {
-    /// The next anti-replay counter: fresh and increasing across every signing thread.
+    /// The next anti-replay counter: fresh and increasing across every signing thread, and
+    /// disjoint from other loadgen instances' ([`crate::instance`]).
     pub fn next_counter(&self) -> u64 {
-        self.counter.fetch_add(1, Ordering::Relaxed)
+        self.counters.draw(&self.counter)
     }
 }
 
@@ -146,12 +152,9 @@ impl World {
     /// Builds the population: fresh random keys, certificate ids under [`DEMO_ISSUER`].
     pub fn new(spec: &PopulationSpec) -> World {
         let issuer = CertId::issuer_hash_of(DEMO_ISSUER);
-        // Counters start at the current time in microseconds so that a second run against a
-        // long-lived router still sends counters above the first run's.
-        let start = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(1);
+        // Counters follow the clock, so that a second run against a long-lived router still
+        // sends counters above the first run's ([`crate::instance`]).
+        let counters = CounterClock::default();
         let mut users = Vec::new();
         let mut add = |party: Party, n: usize, roles: &[UserRole], rr: RemotePartyRole| {
             (0..n)
@@ -169,7 +172,8 @@ impl World {
                         xml_id: None,
                         more_keys: Vec::new(),
                         more_xml_ids: Vec::new(),
-                        counter: AtomicU64::new(start),
+                        counter: AtomicU64::new(0),
+                        counters,
                     });
                     idx
                 })
@@ -236,6 +240,24 @@ impl World {
         w
     }
 
+    /// This process as instance `instance` of several sending as the same Users
+    /// (`--instance K/N`): every User's counters from now on come from the instance's residue
+    /// class ([`crate::instance`]). Call before the first request is drawn.
+    pub fn with_instance(mut self, instance: Instance) -> World {
+        let counters = CounterClock::new(instance);
+        for u in &mut self.users {
+            u.counters = counters;
+        }
+        self
+    }
+
+    /// The instance this population draws counters for.
+    pub fn instance(&self) -> Instance {
+        self.users
+            .first()
+            .map_or(Instance::SOLE, |u| u.counters.instance())
+    }
+
     /// The population of a `dcc-router serve` instance, read from its PKI directory: the
     /// directory's Users with their real signing keys and certificate ids, and the server's demo
     /// devices (`devices` of them, `prepayment_percent` % in prepayment), assigned to Suppliers
@@ -276,10 +298,7 @@ impl World {
         devices: u64,
         prepayment_percent: u8,
     ) -> Result<World, PkiPopulationError> {
-        let start = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(1);
+        let counters = CounterClock::default();
         let mut demo = pki.users;
         demo.sort_by(|a, b| a.name.cmp(&b.name));
         let admin_eui = dcc_router::client::demo::DEMO_ADMIN;
@@ -344,7 +363,8 @@ impl World {
                     .into_iter()
                     .map(|c| (c.signer, c.cert.id))
                     .collect(),
-                counter: AtomicU64::new(start),
+                counter: AtomicU64::new(0),
+                counters,
             });
         }
         let missing = |why: String| PkiPopulationError::Missing {
@@ -555,7 +575,15 @@ mod tests {
         }
         let u = &w.users[0];
         let a = u.next_counter();
-        assert_eq!(u.next_counter(), a + 1);
+        assert_eq!(u.next_counter(), a + 1, "the only instance counts densely");
+        let w = w.with_instance(Instance::new(2, 3).unwrap());
+        assert_eq!(w.instance().to_string(), "2/3");
+        let u = &w.users[0];
+        let b = u.next_counter();
+        assert!(b > a + 1);
+        assert_eq!(b % 3, 1, "instance 2 of 3 draws counters ≡ 1 mod 3");
+        let c = u.next_counter();
+        assert!(c >= b + 3 && c % 3 == 1);
     }
 
     #[test]

@@ -104,18 +104,13 @@ pub struct LoadSpec {
     /// twice the router's capacity stays within what one machine's generator can sign and send;
     /// what they show is lane behaviour, not absolute rates. `--verifier` overrides it.
     #[serde(default)]
-    pub verifier: Option<VerifierChoice>,
+    pub verifier: Option<VerifierMode>,
 }
 
-/// Which verifier an embedded router uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum VerifierChoice {
-    /// The known-signer verifier (precomputed per-key tables): the router's default.
-    KnownSigner,
-    /// Plain `p256` verification.
-    P256,
-}
+/// Which verifier an embedded router uses: the server's own type (`dcc-router serve
+/// --verifier`), so that scenario files, loadgen's `--verifier` and the server's name the same
+/// two verifiers the same way.
+pub use dcc_router::server::config::VerifierMode;
 
 /// `[population]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -20,6 +20,19 @@ const DEVICES: u64 = 1000;
 // Runtime-agnostic, so it serialises tests that each run their own runtime.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A one-worker server on loopback, no metrics or DUIS ingress, [`DEVICES`] demo devices.
+fn test_config(data: &std::path::Path) -> ServeConfig {
+    ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics: None,
+        duis: None,
+        data_dir: data.to_path_buf(),
+        workers: 1,
+        demo_devices: DEVICES,
+        ..ServeConfig::default()
+    }
+}
+
 async fn run_over_quic(name: &str, rate: f64, duration: Duration) -> Report {
     run_over_quic_with(name, Some(rate), duration, DEVICES, |_| {}).await
 }
@@ -36,13 +49,8 @@ async fn run_over_quic_with(
     let _guard = ONE_AT_A_TIME.lock().await;
     let data = tempfile::tempdir().unwrap();
     let mut cfg = ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics: None,
-        duis: None,
-        data_dir: data.path().to_path_buf(),
-        workers: 1,
         demo_devices: devices,
-        ..ServeConfig::default()
+        ..test_config(data.path())
     };
     configure(&mut cfg);
     let running = server::start(&cfg).await.unwrap();
@@ -165,14 +173,8 @@ async fn maintenance_window_crossed_by_the_loadgen_process() {
         .unwrap()
         .as_secs();
     let cfg = ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        metrics: None,
-        duis: None,
-        data_dir: data.path().to_path_buf(),
-        workers: 1,
-        demo_devices: DEVICES,
         simulated_clock_start: Some(loadgen::target::inproc::next_evening(now)),
-        ..ServeConfig::default()
+        ..test_config(data.path())
     };
     let running = server::start(&cfg).await.unwrap();
     let pki = cfg.pki_dir();
@@ -254,4 +256,71 @@ async fn maintenance_window_crossed_by_the_loadgen_process() {
         .iter()
         .any(|c| c["code"] == "R10");
     assert!(r10, "{}", report["codes"]);
+}
+
+/// Issue 15: two loadgen processes sending as the same Users at the same time, `--instance 1/2`
+/// and `--instance 2/2`, against one server. The second starts a second after the first, so
+/// their counters would be a million apart had each drawn them from its own start time (the
+/// first's then fall out of the router's anti-replay window: `R7` too-old); with instances
+/// they are disjoint residues of one clock. Both reports: every request accepted, no `R7`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_as_the_same_users_never_collide_on_counters() {
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let data = tempfile::tempdir().unwrap();
+    let cfg = test_config(data.path());
+    let running = server::start(&cfg).await.unwrap();
+    let pki = cfg.pki_dir();
+    let addr = running.addr.to_string();
+    let spawn = |instance: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args([
+                "-s",
+                "steady",
+                "--rate",
+                "100",
+                "-d",
+                "4s",
+                "--senders",
+                "2",
+            ])
+            .args(["--json", "-q", "--instance", instance])
+            .args(["--target", &format!("quic://{addr}")])
+            .arg("--pki")
+            .arg(&pki)
+            .args(["--devices", &DEVICES.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn("1/2");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = spawn("2/2");
+    let outs =
+        tokio::task::spawn_blocking(move || [first, second].map(|c| c.wait_with_output().unwrap()))
+            .await
+            .unwrap();
+    running.shutdown().await;
+    for (out, instance) in outs.iter().zip(["1/2", "2/2"]) {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let report: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{instance}: {e}: stdout {stdout}\nstderr {stderr}"));
+        let codes = &report["codes"];
+        assert!(
+            codes.as_array().unwrap().iter().all(|c| c["code"] != "R7"),
+            "{instance}: {codes}"
+        );
+        let sum = |field: &str| -> u64 {
+            report["lanes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l[field].as_u64().unwrap())
+                .sum()
+        };
+        assert!(sum("ok") > 0, "{instance}");
+        assert_eq!(sum("ok"), sum("answered"), "{instance}: {codes}");
+        assert_eq!(out.status.code(), Some(0), "{instance}: {stderr}");
+    }
 }

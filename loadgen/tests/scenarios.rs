@@ -53,7 +53,7 @@ async fn run_builtin(name: &str, rate: Option<f64>, duration: Duration, workers:
         InProcTarget::new(
             Some(workers),
             dcc_router::Policy::default(),
-            loadgen::scenario::VerifierChoice::KnownSigner,
+            loadgen::scenario::VerifierMode::KnownSigner,
             Scenario::load(name).unwrap().plans_maintenance(),
         )
         .unwrap(),

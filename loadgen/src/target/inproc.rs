@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::scenario::VerifierChoice;
+use crate::scenario::VerifierMode;
 use dcc_router::state::maintenance::MaintenanceWindow;
 use dcc_router::{
     CertRecord, Clock, Device, DeviceStatus, Party, PaymentMode, Policy, Response, ResponseCode,
@@ -71,14 +71,14 @@ impl InProcTarget {
     pub fn new(
         workers: Option<usize>,
         policy: Policy,
-        verifier: VerifierChoice,
+        verifier: VerifierMode,
         night_clock: bool,
     ) -> Result<Self, TargetError> {
         let mut b = Router::builder().policy(policy);
         if night_clock {
             b = b.clock(Clock::simulated(next_evening(now_unix())));
         }
-        if verifier == VerifierChoice::P256 {
+        if verifier == VerifierMode::P256 {
             b = b.verifier(std::sync::Arc::new(P256Verifier));
         }
         if let Some(w) = workers {
@@ -313,7 +313,7 @@ impl Target for InProcTarget {
 pub fn build(
     workers: Option<usize>,
     policy: Policy,
-    verifier: VerifierChoice,
+    verifier: VerifierMode,
     night_clock: bool,
 ) -> Result<Arc<dyn Target>, TargetError> {
     Ok(Arc::new(InProcTarget::new(

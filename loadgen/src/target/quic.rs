@@ -91,13 +91,27 @@ pub async fn connect(
 ) -> Result<QuicTarget, TargetError> {
     let server = resolve(addr).await?;
     let mut clients = Vec::with_capacity(world.users.len());
+    // One connection per User, all from this host's address: a national population needs
+    // more than the server's default per-address cap, and a refusal should say so.
+    let per_source = dcc_router::ingress::server::Limits::default().max_connections_per_source;
+    let hint = if world.users.len() >= per_source {
+        format!(
+            " (loadgen opens one connection per User, {} here plus the admin's, all from one \
+             address, and the server caps connections per address: `[limits] \
+             max_connections_per_source`, {per_source} by default — raise it in the server's \
+             --config)",
+            world.users.len()
+        )
+    } else {
+        String::new()
+    };
     for u in &world.users {
         let tls = user_tls(pki, &u.name)?;
         let c = Client::connect(server, SERVER_NAME, &tls, mode)
             .await
             .map_err(|e| {
                 TargetError::Admin(format!(
-                    "quic://{addr}: connecting as {} ({}): {e}",
+                    "quic://{addr}: connecting as {} ({}): {e}{hint}",
                     u.name, u.eui
                 ))
             })?;

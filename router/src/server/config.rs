@@ -63,7 +63,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dcc_signing::Eui64;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ingress::https::HttpLimits;
 use crate::ingress::server::Limits;
@@ -254,8 +254,9 @@ pub enum StoreMode {
     Memory,
 }
 
-/// Which signature verifier the verify workers use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+/// Which signature verifier the verify workers use (also loadgen's, for its embedded router
+/// and its scenario files: one type, so the names cannot drift apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum VerifierMode {
