@@ -94,8 +94,13 @@ impl Fixture {
     /// Why a window rather than one burst: a burst is over in a few hundred ms, so a single
     /// slow fsync would decide the figure; with a window the workers go on verifying while a
     /// group is written, as they do under sustained load.
+    ///
+    /// Answers come back as the QUIC ingress forwards them: those a worker batch or a persist
+    /// group delivers together reach the submitter as one message ([`forward`]);
+    /// `DCC_BENCH_LEGACY_SEND=1` sends one message per answer instead.
     fn saturate(&self, router: &Router, window: usize) -> f64 {
-        let (tx, rx) = std::sync::mpsc::channel::<ResponseCode>();
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<ResponseCode>>();
+        let legacy = std::env::var_os("DCC_BENCH_LEGACY_SEND").is_some();
         let start = Instant::now();
         let mut sent = 0usize;
         let mut done = 0usize;
@@ -104,13 +109,20 @@ impl Fixture {
             while sent < n && sent - done < window {
                 let tx = tx.clone();
                 router.submit_with(self.requests[sent].clone(), move |r| {
-                    let _ = tx.send(r.code);
+                    if legacy {
+                        let _ = tx.send(vec![r.code]);
+                    } else {
+                        forward(&tx, r.code);
+                    }
                 });
                 sent += 1;
             }
-            let code = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-            assert_eq!(code, ResponseCode::Success);
-            done += 1;
+            let codes = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+            assert!(
+                codes.iter().all(|c| *c == ResponseCode::Success),
+                "{codes:?}"
+            );
+            done += codes.len();
         }
         n as f64 / start.elapsed().as_secs_f64()
     }
@@ -144,6 +156,30 @@ impl Fixture {
         }
         let h = hist.lock().unwrap().clone();
         h
+    }
+}
+
+thread_local! {
+    /// Answers kept aside on a worker (or the persist thread) until its batch is delivered.
+    static HELD: std::cell::RefCell<Vec<ResponseCode>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// What the QUIC ingress does with an answer (`ingress::server::queue_answer`): keeps it
+/// aside and sends the answers delivered together as one message once they all are
+/// ([`dcc_router::after_answers`]), so the submitter wakes once per batch, not per answer.
+/// One submitter per thread at a time, as in this bench.
+fn forward(tx: &std::sync::mpsc::Sender<Vec<ResponseCode>>, code: ResponseCode) {
+    let first = HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        h.push(code);
+        h.len() == 1
+    });
+    if first {
+        let tx = tx.clone();
+        dcc_router::after_answers(move || {
+            let codes = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+            let _ = tx.send(codes);
+        });
     }
 }
 

@@ -12,6 +12,10 @@
 //! | the certificate still allows the request (revoked, delay ended, expired while the group was written) | per request, under the certificate's read lock, at hand-off | as commit: R3 / R4 / R5 |
 //! | the device is still registered to the delegating Supplier (MP185) | per request, at hand-off | E4 |
 //!
+//! Answers: the group's are delivered together after its hand-off (the same
+//! [`outbox`](super::outbox) batch a verify worker opens), so that an ingress wakes each
+//! stream's writer once per group.
+//!
 //! Why a dedicated thread: a verify worker that waited for its own fsync would idle for the
 //! sync's duration; here workers go on verifying while the previous group syncs, and the
 //! group grows with the load, so the fsync cost per request falls as throughput rises.
@@ -33,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use dcc_signing::Eui64;
 
-use super::{commit, dispatch, effects, Job, Shared};
+use super::{commit, dispatch, effects, outbox, Job, Shared};
 use crate::response::ResponseCode;
 
 /// Verified requests that may wait for their group commit. Bounded so that a stalled disk
@@ -119,6 +123,10 @@ fn persist_group(
     last_error_log: &mut Option<Instant>,
     stats: &mut Stats,
 ) {
+    // The group's answers are delivered together once it is handed off, as a verify worker
+    // delivers its batch's ([`outbox`]): an ingress forwarding them wakes each stream's writer
+    // once per group, not once per answer, and no callback runs under a certificate's lock.
+    let _answers = outbox::Batch::open();
     let mut marks: HashMap<Eui64, u64> = HashMap::new();
     for job in group.iter() {
         let id = job.header.request_id;
