@@ -12,9 +12,9 @@
 //! | the certificate still allows the request (revoked, delay ended, expired while the group was written) | per request, under the certificate's read lock, at hand-off | as commit: R3 / R4 / R5 |
 //! | the device is still registered to the delegating Supplier (MP185) | per request, at hand-off | E4 |
 //!
-//! Answers: the group's are delivered together after its hand-off (the same
-//! [`outbox`](super::outbox) batch a verify worker opens), so that an ingress wakes each
-//! stream's writer once per group.
+//! Answers: the group's are delivered together after its hand-off (the same batch a verify
+//! worker opens, `pipeline/outbox.rs`), so that an ingress using
+//! [`after_answers`](crate::after_answers) wakes each stream's writer once per group.
 //!
 //! Why a dedicated thread: a verify worker that waited for its own fsync would idle for the
 //! sync's duration; here workers go on verifying while the previous group syncs, and the
