@@ -50,7 +50,14 @@ started=$(date +%s.%N)
     --duis '' --metrics '' ${population[@]+"${population[@]}"} \
     ${DEVICES:+--demo-devices "$DEVICES"} "$@" >"$dir/serve.log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null || true; [ -n "${KEEP_DIR:-}" ] || rm -rf "$dir"' EXIT
+# Wait for the server to be gone (it drains, and its worker finishes what is queued): a run
+# started right after must not calibrate its capacity beside the last one's server.
+stop_server() {
+    kill "$server" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+    [ -n "${KEEP_DIR:-}" ] || rm -rf "$dir"
+}
+trap stop_server EXIT
 # A national PKI and a million devices take a while to create on a small machine.
 for _ in $(seq 1 3000); do
     grep -q "listening on" "$dir/serve.log" && break

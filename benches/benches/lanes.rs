@@ -1,4 +1,4 @@
-//! Lane scheduling overhead: the four bounded lanes with the deficit-round-robin pick against a
+//! Lane scheduling overhead: the four bounded lanes with the weighted-round pick against a
 //! bare flume channel, and the whole pipeline's per-request overhead with verification taken
 //! out (a verifier that accepts everything), so that what is left is decode, admission, lanes,
 //! worker hand-over, commit and dispatch.
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dcc_router::pipeline::lanes::{Drr, Lane, Lanes};
+use dcc_router::pipeline::lanes::{Lane, Lanes, Round};
 use dcc_router::policy::{LaneCapacity, RateLimit};
 use dcc_router::state::CertRecord;
 use dcc_router::{Device, Party, Policy, ResponseCode, Router, State};
@@ -24,7 +24,7 @@ fn bench_lanes(c: &mut Criterion) {
     g.throughput(Throughput::Elements(ITEMS as u64));
 
     let lanes: Lanes<u64> = Lanes::new(&policy);
-    let mut drr = Drr::new(&policy);
+    let mut round = Round::new(&policy);
     let mut out = Vec::with_capacity(8);
     g.bench_function("drr_4_lanes_push_fill_batch8", |b| {
         b.iter(|| {
@@ -34,7 +34,7 @@ fn bench_lanes(c: &mut Criterion) {
             let mut got = 0;
             while got < ITEMS {
                 out.clear();
-                lanes.fill(&mut drr, &mut out, 8);
+                lanes.fill(&mut round, &mut out, 8);
                 got += out.len();
             }
             got

@@ -180,10 +180,10 @@ async fn overload_holds() {
         .unwrap();
     let inproc = InProcTarget::from_router(router, 1, 700.0);
     let r = run_on("overload", None, Duration::from_secs(6), inproc).await;
-    // With ONE worker under sustained overload, L1 p99 rose 4.7–20× over steady in trial
-    // runs on a shared 2-core machine (L0 mostly ~1.5–2×): a router scheduling finding
-    // reported to the lead (deficit round robin caps L1 at its weight share while L2/L3 are
-    // backlogged). The latency verdicts are printed by `run_on`, not gated.
+    // With ONE worker under sustained overload L1 gets its quota share of the rounds while
+    // L2/L3 are backlogged (32 of 37), so its p99 depends on how close its own demand comes to
+    // that share on the machine at hand: the latency verdicts are printed by `run_on`, not
+    // gated (BENCHMARKS.md, "Highest lane first within weighted rounds").
     let hold = r.phases.iter().find(|p| p.name == "hold").unwrap();
     let l3 = hold.lanes.iter().find(|l| l.lane == "L3").unwrap();
     assert!(l3.busy > 0);

@@ -135,7 +135,7 @@ fn l3_is_not_starved_by_sustained_higher_lanes() {
         .skip(1)
         .map(|d| d.lane)
         .collect();
-    // With deficit round robin (8:4:2:1) an L3 request is served in every round of 15; a
+    // With weighted rounds (8:4:2:1) an L3 request is served in every round of 15; a
     // biased "highest lane first" pick would serve all 150 others first.
     let first_l3 = order.iter().position(|l| *l == Lane::L3).unwrap();
     assert!(first_l3 < 15, "first L3 at {first_l3}");

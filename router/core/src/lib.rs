@@ -13,8 +13,8 @@
 //!  decode ──► admit ──► lanes[L0..L3] ──► verify workers ──► commit ──► dispatch ──► Response
 //!  (zero-copy (cheap     (bounded flume;   (OS threads;       (cert state  (I0 on delivery,
 //!   header)   checks in   full → busy;     deadline → busy;    re-checked,  I99 for dated /
-//!             domain      deficit round    SHA-256 + batched   anti-replay  scheduled)
-//!             order,      robin 64:32:4:1) ECDSA P-256)        committed,
+//!             domain      weighted rounds, SHA-256 + batched   anti-replay  scheduled)
+//!             order,      highest first)   ECDSA P-256)        committed,
 //!             classify,                                        under the
 //!             rate limit)                                      cert's lock)
 //! ```

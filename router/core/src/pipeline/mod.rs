@@ -3,7 +3,7 @@
 //! 1. [`decode`] — bytes → envelope (zero-copy, bounded, typed errors);
 //! 2. [`admit`] — the cheap checks, in domain order, then lane classification, rate limit and
 //!    lane admission;
-//! 3. [`lanes`] — four bounded queues and the deficit-round-robin pick;
+//! 3. [`lanes`] — four bounded queues and the weighted, highest-first pick;
 //! 4. [`verify`] — the worker pool (OS threads): deadline check, SHA-256, batched ECDSA;
 //!    failures feed [`reputation`], which demotes (admit: lane L3) and then refuses (admit
 //!    and verify: R9) originators whose signatures keep failing;

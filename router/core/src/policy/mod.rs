@@ -55,7 +55,8 @@ impl LaneCapacity {
     }
 }
 
-/// How many requests a worker takes from a lane per deficit-round-robin visit: 1..=1024.
+/// How many requests a lane may give a worker per scheduling round (highest lane with quota
+/// first, see `pipeline::lanes`): 1..=1024.
 /// Under saturation a lane gets `weight / sum(weights)` of the verify capacity.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct WorkerShare(NonZeroU32);
