@@ -144,6 +144,26 @@ async fn valid_request_succeeds_and_metrics_count_it() {
         "{body}"
     );
     assert!(body.contains("dcc_router_verify_seconds_count 2"), "{body}");
+    // Per lane: the top-up (L1) and the read (L3) each waited for a worker and were answered;
+    // L0 saw none. Every bucket line is cumulative, ending at the count.
+    for (lane, n) in [("L0", 0), ("L1", 1), ("L2", 0), ("L3", 1)] {
+        for name in ["dcc_router_queued_seconds", "dcc_router_in_router_seconds"] {
+            assert!(
+                body.contains(&format!("{name}_count{{lane=\"{lane}\"}} {n}\n")),
+                "{name} {lane}: {body}"
+            );
+            assert!(
+                body.contains(&format!(
+                    "{name}_bucket{{lane=\"{lane}\",le=\"+Inf\"}} {n}\n"
+                )),
+                "{name} {lane}: {body}"
+            );
+        }
+    }
+    assert!(
+        body.contains("dcc_router_in_router_seconds_bucket{lane=\"L1\",le=\"10\"} 1\n"),
+        "one L1 answer within 10 s: {body}"
+    );
     assert!(body.contains("dcc_router_lane_queue_depth{lane=\"L0\"} 0"));
     // The capacity estimate: the same figure in the metrics and in `admin status`.
     let status = env.admin(AdminRequest::Status).await;

@@ -1,8 +1,10 @@
 //! Prometheus text exposition on a local HTTP endpoint.
 //!
 //! Gauges and counters come from the router itself (lane depth, responses by lane and code); the
-//! verify-latency histogram is recorded here, from each answered request's timings, with fixed
-//! buckets in atomics (no lock on the answer path).
+//! latency histograms are recorded here, from each answered request's timings, with fixed
+//! buckets in atomics (no lock on the answer path): the verify batch, and per lane the wait for
+//! a worker and the whole time in the router — so that a run under overload shows whether a
+//! lane's latency was spent queued behind other lanes or outside the lanes (ingress, answer).
 //!
 //! The endpoint speaks just enough HTTP/1.1 for a scraper: `GET /metrics`, one response, close.
 //! It is meant for localhost; requests are bounded to 8 KiB and 5 s.
@@ -22,12 +24,65 @@ const BUCKETS: [f64; 12] = [
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
 ];
 
+/// Upper bounds (seconds) of the per-lane wait and time-in-router buckets (up to the longest
+/// lane deadline).
+const LANE_BUCKETS: [f64; 16] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// A fixed-bucket histogram in atomics.
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; LANE_BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        if let Some(i) = LANE_BUCKETS.iter().position(|&b| s <= b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` lines of `name` with the label `lane`.
+    fn render(&self, out: &mut String, name: &str, lane: &str) {
+        let mut cumulative = 0;
+        for (b, c) in LANE_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += c.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{lane=\"{lane}\",le=\"{b}\"}} {cumulative}"
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{lane=\"{lane}\",le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum{{lane=\"{lane}\"}} {}",
+            self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
+        );
+        let _ = writeln!(out, "{name}_count{{lane=\"{lane}\"}} {count}");
+    }
+}
+
 /// Metrics recorded by the server shell.
 #[derive(Debug, Default)]
 pub struct Metrics {
     verify_buckets: [AtomicU64; BUCKETS.len()],
     verify_count: AtomicU64,
     verify_sum_nanos: AtomicU64,
+    /// Per lane: how long requests that reached a worker waited for it.
+    queued: [Histogram; 4],
+    /// Per lane: submit to answer, for the same requests.
+    in_router: [Histogram; 4],
     /// The capacity estimate, set once at start (before any answer).
     capacity: std::sync::OnceLock<super::capacity::CapacityEstimate>,
 }
@@ -47,6 +102,10 @@ impl Metrics {
     pub fn observe(&self, r: &Response) {
         if r.timings.verify.is_zero() {
             return;
+        }
+        if let Some(lane) = r.lane {
+            self.queued[lane.index()].observe(r.timings.queued);
+            self.in_router[lane.index()].observe(r.timings.total);
         }
         let s = r.timings.verify.as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|&b| s <= b) {
@@ -118,6 +177,24 @@ impl Metrics {
             self.verify_sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
         );
         let _ = writeln!(out, "dcc_router_verify_seconds_count {count}");
+        for (name, help, per_lane) in [
+            (
+                "dcc_router_queued_seconds",
+                "Time each verified request waited in its lane for a worker.",
+                &self.queued,
+            ),
+            (
+                "dcc_router_in_router_seconds",
+                "Submit to answer of each verified request: admission, lane wait, verify batch, commit.",
+                &self.in_router,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            for (i, h) in per_lane.iter().enumerate() {
+                h.render(&mut out, name, &format!("L{i}"));
+            }
+        }
         let _ = writeln!(out, "# HELP dcc_router_connections QUIC connections open.");
         let _ = writeln!(out, "# TYPE dcc_router_connections gauge");
         let _ = writeln!(out, "dcc_router_connections {connections}");
