@@ -26,7 +26,7 @@ fn bench_lanes(c: &mut Criterion) {
     let lanes: Lanes<u64> = Lanes::new(&policy);
     let mut round = Round::new(&policy);
     let mut out = Vec::with_capacity(8);
-    g.bench_function("drr_4_lanes_push_fill_batch8", |b| {
+    g.bench_function("rounds_4_lanes_push_fill_batch8", |b| {
         b.iter(|| {
             for i in 0..ITEMS {
                 lanes.push(Lane::ALL[i % 4], i as u64).unwrap();
