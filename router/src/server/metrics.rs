@@ -31,18 +31,28 @@ const LANE_BUCKETS: [f64; 16] = [
     5.0, 10.0,
 ];
 
-/// A fixed-bucket histogram in atomics.
-#[derive(Debug, Default)]
-struct Histogram {
-    buckets: [AtomicU64; LANE_BUCKETS.len()],
+/// A fixed-bucket histogram in atomics, over the upper bounds `bounds` (one per bucket).
+#[derive(Debug)]
+struct Histogram<const N: usize> {
+    bounds: &'static [f64; N],
+    buckets: [AtomicU64; N],
     count: AtomicU64,
     sum_nanos: AtomicU64,
 }
 
-impl Histogram {
+impl<const N: usize> Histogram<N> {
+    fn new(bounds: &'static [f64; N]) -> Self {
+        Histogram {
+            bounds,
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
     fn observe(&self, d: Duration) {
         let s = d.as_secs_f64();
-        if let Some(i) = LANE_BUCKETS.iter().position(|&b| s <= b) {
+        if let Some(i) = self.bounds.iter().position(|&b| s <= b) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
@@ -52,39 +62,60 @@ impl Histogram {
         );
     }
 
-    /// Writes the `_bucket`, `_sum` and `_count` lines of `name` with the label `lane`.
-    fn render(&self, out: &mut String, name: &str, lane: &str) {
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` lines of `name`, with `labels` (`lane="L1"`,
+    /// or empty) before each bucket's `le`.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
-        for (b, c) in LANE_BUCKETS.iter().zip(&self.buckets) {
+        for (b, c) in self.bounds.iter().zip(&self.buckets) {
             cumulative += c.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{lane=\"{lane}\",le=\"{b}\"}} {cumulative}"
-            );
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cumulative}");
         }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{lane=\"{lane}\",le=\"+Inf\"}} {count}");
+        let count = self.count();
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("{{{s}}}")
+            }
+        };
         let _ = writeln!(
             out,
-            "{name}_sum{{lane=\"{lane}\"}} {}",
+            "{name}_sum{} {}",
+            braces(labels),
             self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
         );
-        let _ = writeln!(out, "{name}_count{{lane=\"{lane}\"}} {count}");
+        let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
     }
 }
 
 /// Metrics recorded by the server shell.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    verify_buckets: [AtomicU64; BUCKETS.len()],
-    verify_count: AtomicU64,
-    verify_sum_nanos: AtomicU64,
+    /// The verify batch each verified request was checked in.
+    verify: Histogram<{ BUCKETS.len() }>,
     /// Per lane: how long requests that reached a worker waited for it.
-    queued: [Histogram; 4],
+    queued: [Histogram<{ LANE_BUCKETS.len() }>; 4],
     /// Per lane: submit to answer, for the same requests.
-    in_router: [Histogram; 4],
+    in_router: [Histogram<{ LANE_BUCKETS.len() }>; 4],
     /// The capacity estimate, set once at start (before any answer).
     capacity: std::sync::OnceLock<super::capacity::CapacityEstimate>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            verify: Histogram::new(&BUCKETS),
+            queued: std::array::from_fn(|_| Histogram::new(&LANE_BUCKETS)),
+            in_router: std::array::from_fn(|_| Histogram::new(&LANE_BUCKETS)),
+            capacity: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 impl Metrics {
@@ -107,13 +138,7 @@ impl Metrics {
             self.queued[lane.index()].observe(r.timings.queued);
             self.in_router[lane.index()].observe(r.timings.total);
         }
-        let s = r.timings.verify.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|&b| s <= b) {
-            self.verify_buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.verify_count.fetch_add(1, Ordering::Relaxed);
-        self.verify_sum_nanos
-            .fetch_add(r.timings.verify.as_nanos() as u64, Ordering::Relaxed);
+        self.verify.observe(r.timings.verify);
     }
 
     /// Renders the exposition text.
@@ -158,25 +183,8 @@ impl Metrics {
         }
         let _ = writeln!(out, "# HELP dcc_router_verify_seconds Time of the verify batch each answered request was checked in.");
         let _ = writeln!(out, "# TYPE dcc_router_verify_seconds histogram");
-        let mut cumulative = 0;
-        for (b, c) in BUCKETS.iter().zip(&self.verify_buckets) {
-            cumulative += c.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "dcc_router_verify_seconds_bucket{{le=\"{b}\"}} {cumulative}"
-            );
-        }
-        let count = self.verify_count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "dcc_router_verify_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "dcc_router_verify_seconds_sum {}",
-            self.verify_sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
-        );
-        let _ = writeln!(out, "dcc_router_verify_seconds_count {count}");
+        self.verify
+            .render(&mut out, "dcc_router_verify_seconds", "");
         for (name, help, per_lane) in [
             (
                 "dcc_router_queued_seconds",
@@ -192,7 +200,7 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} histogram");
             for (i, h) in per_lane.iter().enumerate() {
-                h.render(&mut out, name, &format!("L{i}"));
+                h.render(&mut out, name, &format!("lane=\"L{i}\""));
             }
         }
         let _ = writeln!(out, "# HELP dcc_router_connections QUIC connections open.");
@@ -285,4 +293,31 @@ pub fn serve_on(
         }
     });
     Ok((local, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_renders_cumulative_buckets_with_and_without_labels() {
+        let h = Histogram::new(&[0.001, 0.01]);
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(5));
+        h.observe(Duration::from_secs(1)); // above every bound: only in +Inf
+        let mut out = String::new();
+        h.render(&mut out, "x_seconds", "");
+        assert_eq!(
+            out,
+            "x_seconds_bucket{le=\"0.001\"} 1\nx_seconds_bucket{le=\"0.01\"} 2\n\
+             x_seconds_bucket{le=\"+Inf\"} 3\nx_seconds_sum 1.0055\nx_seconds_count 3\n"
+        );
+        let mut out = String::new();
+        h.render(&mut out, "x_seconds", "lane=\"L1\"");
+        assert!(
+            out.starts_with("x_seconds_bucket{lane=\"L1\",le=\"0.001\"} 1\n"),
+            "{out}"
+        );
+        assert!(out.ends_with("x_seconds_count{lane=\"L1\"} 3\n"), "{out}");
+    }
 }
