@@ -143,6 +143,38 @@ pub struct ExpectResult {
     pub observed: String,
     /// Whether it held.
     pub passed: bool,
+    /// Why a latency check could not be judged (then `passed` is false): the generator fell
+    /// behind its schedule in a phase the check reads, so the latencies measure the generator's
+    /// lag, not the target. Counting checks are always judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_measured: Option<String>,
+}
+
+/// A phase whose sends were late (over [`crate::sender::LATE_THRESHOLD`]) or dropped for more
+/// than this share of its requests cannot support a latency verdict: corrected latencies count
+/// from the intended send time, so they then grow with the generator's own lag.
+pub const MAX_LATE_SHARE: f64 = 0.01;
+
+/// Why `phase` (or the whole run) cannot support a latency verdict, if it cannot.
+fn generator_fell_behind(totals: &Snapshot, plan: &Plan, phase: Option<usize>) -> Option<String> {
+    let g = totals.generator(phase);
+    let asked = g.sent + g.dropped;
+    if asked == 0 {
+        return None;
+    }
+    let behind = g.late + g.dropped;
+    (behind as f64 > MAX_LATE_SHARE * asked as f64).then(|| {
+        let name = phase
+            .and_then(|p| plan.phase_names.get(p))
+            .map_or("the run".to_owned(), |n| format!("phase {n}"));
+        format!(
+            "the generator fell behind in {name}: {} of {asked} requests sent late (> {} ms) or \
+             dropped, so its latencies measure the generator; give it more signing threads or \
+             cores (loadgen README, \"Sizing the generator\")",
+            behind,
+            crate::sender::LATE_THRESHOLD.as_millis()
+        )
+    })
 }
 
 impl Expect {
@@ -300,6 +332,7 @@ impl Expect {
                         other(tag, lane, phase, *outcome)
                     ),
                     passed: n <= *max,
+                    not_measured: None,
                 }
             }
             Expect::MinCount {
@@ -320,6 +353,7 @@ impl Expect {
                         other(tag, lane, phase, *outcome)
                     ),
                     passed: n >= *min,
+                    not_measured: None,
                 }
             }
             Expect::MinShare {
@@ -346,6 +380,7 @@ impl Expect {
                         other(tag, lane, phase, *outcome)
                     ),
                     passed: d > 0 && share >= *min,
+                    not_measured: None,
                 }
             }
             Expect::MaxLatency {
@@ -356,6 +391,7 @@ impl Expect {
                 why,
             } => {
                 let v = p_ms(*lane, phase_idx(phase), *percentile);
+                let not_measured = generator_fell_behind(totals, plan, phase_idx(phase));
                 ExpectResult {
                     check: format!(
                         "{}: ok p{percentile} ≤ {max_ms} ms",
@@ -364,7 +400,8 @@ impl Expect {
                     why: why.clone(),
                     observed: v
                         .map_or("no successful request".to_owned(), |v| format!("{v:.3} ms")),
-                    passed: v.is_some_and(|v| v <= *max_ms),
+                    passed: not_measured.is_none() && v.is_some_and(|v| v <= *max_ms),
+                    not_measured,
                 }
             }
             Expect::LatencyRatio {
@@ -392,13 +429,17 @@ impl Expect {
                         false,
                     ),
                 };
+                let not_measured = [phase, baseline_phase]
+                    .into_iter()
+                    .find_map(|p| generator_fell_behind(totals, plan, plan.phase_index(p)));
                 ExpectResult {
                     check: format!(
                         "lane {lane}: ok p{percentile} in {phase} ≤ {max_ratio} × in {baseline_phase}"
                     ),
                     why: why.clone(),
                     observed,
-                    passed,
+                    passed: passed && not_measured.is_none(),
+                    not_measured,
                 }
             }
         }
@@ -414,9 +455,9 @@ mod tests {
     use crate::outcome::Outcome;
     use crate::scenario::{Overrides, Scenario};
 
-    #[test]
-    fn busy_and_throttled_are_told_apart_and_both_reported() {
-        let plan = Plan::build(
+    /// The built-in overload scenario at 100 requests/s.
+    fn overload_plan() -> Plan {
+        Plan::build(
             Scenario::load("overload").unwrap(),
             &Overrides {
                 rate: Some(100.0),
@@ -424,7 +465,12 @@ mod tests {
             },
             None,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn busy_and_throttled_are_told_apart_and_both_reported() {
+        let plan = overload_plan();
         let hold = plan.phase_index("hold").unwrap();
         let mut totals = Snapshot::new(plan.phase_names.len(), plan.tags.len());
         let ms = Duration::from_millis(1);
@@ -459,5 +505,64 @@ mod tests {
         .evaluate(&plan, &totals);
         assert!(!throttled.passed);
         assert_eq!(throttled.observed, "5 of 6; busy (R10, lane capacity): 0");
+    }
+
+    /// A latency verdict needs a generator that kept to its schedule: with 2 % of `hold`'s
+    /// sends late it is "not measured" (and not passed), whatever the latencies; with none
+    /// late the same latencies are judged.
+    #[test]
+    fn latency_checks_are_not_judged_on_a_generator_that_fell_behind() {
+        let plan = overload_plan();
+        let (steady, hold) = (
+            plan.phase_index("steady").unwrap(),
+            plan.phase_index("hold").unwrap(),
+        );
+        let check = Expect::LatencyRatio {
+            lane: Lane::L1,
+            phase: "hold".into(),
+            baseline_phase: "steady".into(),
+            percentile: 99.0,
+            max_ratio: 3.0,
+            floor_ms: None,
+            why: String::new(),
+        };
+        let ms = Duration::from_millis(1);
+        let run = |late_in_hold: u64| {
+            let mut totals = Snapshot::new(plan.phase_names.len(), plan.tags.len());
+            for phase in [steady, hold] {
+                for i in 0..100 {
+                    let late = phase == hold && i < late_in_hold;
+                    totals.record_send(phase, if late { 50 * ms } else { ms }, late);
+                    totals.record_outcome(phase, 0, &Outcome::ok(Lane::L1), ms, ms);
+                }
+            }
+            check.evaluate(&plan, &totals)
+        };
+        let judged = run(0);
+        assert!(judged.passed && judged.not_measured.is_none(), "{judged:?}");
+        let one = run(1);
+        assert!(one.passed, "1 % late is within the bound: {one:?}");
+        let behind = run(2);
+        assert!(!behind.passed, "{behind:?}");
+        let why = behind.not_measured.unwrap();
+        assert!(
+            why.contains("phase hold") && why.contains("2 of 100"),
+            "{why}"
+        );
+        // A counting check on the same run is still judged.
+        let counted = Expect::MaxCount {
+            tag: None,
+            lane: Some(Lane::L0),
+            phase: None,
+            outcome: OutcomeClass::Busy,
+            max: 0,
+            why: String::new(),
+        };
+        let mut totals = Snapshot::new(plan.phase_names.len(), plan.tags.len());
+        for _ in 0..10 {
+            totals.record_send(hold, 50 * ms, true);
+        }
+        let r = counted.evaluate(&plan, &totals);
+        assert!(r.passed && r.not_measured.is_none());
     }
 }

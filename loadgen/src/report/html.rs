@@ -438,9 +438,12 @@ pub fn render(r: &RunResult, report: &Report) -> String {
                 s,
                 "<tr><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 if e.passed { "pass" } else { "fail" },
-                if e.passed { "PASS" } else { "FAIL" },
+                super::text::verdict(e),
                 esc(&e.check),
-                esc(&e.observed),
+                esc(&match &e.not_measured {
+                    Some(why) => format!("{} — not measured: {why}", e.observed),
+                    None => e.observed.clone(),
+                }),
                 esc(&e.why)
             );
         }
