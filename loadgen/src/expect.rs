@@ -150,6 +150,17 @@ pub struct ExpectResult {
     pub not_measured: Option<String>,
 }
 
+impl ExpectResult {
+    /// `PASS`, `FAIL`, or `NOT MEASURED` (a latency check the generator's lag made meaningless).
+    pub fn verdict(&self) -> &'static str {
+        match (self.passed, &self.not_measured) {
+            (true, _) => "PASS",
+            (false, Some(_)) => "NOT MEASURED",
+            (false, None) => "FAIL",
+        }
+    }
+}
+
 /// A phase whose sends were late (over [`crate::sender::LATE_THRESHOLD`]) or dropped for more
 /// than this share of its requests cannot support a latency verdict: corrected latencies count
 /// from the intended send time, so they then grow with the generator's own lag.

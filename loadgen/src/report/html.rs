@@ -438,7 +438,7 @@ pub fn render(r: &RunResult, report: &Report) -> String {
                 s,
                 "<tr><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 if e.passed { "pass" } else { "fail" },
-                super::text::verdict(e),
+                e.verdict(),
                 esc(&e.check),
                 esc(&match &e.not_measured {
                     Some(why) => format!("{} — not measured: {why}", e.observed),

@@ -155,7 +155,7 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(
                 s,
                 "  [{}] {} — observed {}{}",
-                verdict(e),
+                e.verdict(),
                 e.check,
                 e.observed,
                 if e.why.is_empty() {
@@ -185,13 +185,4 @@ pub fn render(r: &Report) -> String {
         );
     }
     s
-}
-
-/// `PASS`, `FAIL`, or `NOT MEASURED` (a latency check the generator's lag made meaningless).
-pub(crate) fn verdict(e: &crate::expect::ExpectResult) -> &'static str {
-    match (e.passed, &e.not_measured) {
-        (true, _) => "PASS",
-        (false, Some(_)) => "NOT MEASURED",
-        (false, None) => "FAIL",
-    }
 }

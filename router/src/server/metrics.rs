@@ -62,35 +62,24 @@ impl<const N: usize> Histogram<N> {
         );
     }
 
-    fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
     /// Writes the `_bucket`, `_sum` and `_count` lines of `name`, with `labels` (`lane="L1"`,
     /// or empty) before each bucket's `le`.
     fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
+        let (le, braced) = if labels.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (format!("{labels},"), format!("{{{labels}}}"))
+        };
         let mut cumulative = 0;
         for (b, c) in self.bounds.iter().zip(&self.buckets) {
             cumulative += c.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cumulative}");
+            let _ = writeln!(out, "{name}_bucket{{{le}le=\"{b}\"}} {cumulative}");
         }
-        let count = self.count();
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let braces = |s: &str| {
-            if s.is_empty() {
-                String::new()
-            } else {
-                format!("{{{s}}}")
-            }
-        };
-        let _ = writeln!(
-            out,
-            "{name}_sum{} {}",
-            braces(labels),
-            self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
-        );
-        let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{le}le=\"+Inf\"}} {count}");
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{braced} {sum}");
+        let _ = writeln!(out, "{name}_count{braced} {count}");
     }
 }
 

@@ -195,16 +195,22 @@ mod tests {
         assert_eq!(Lane::try_from(4), Err(LaneOutOfRange(4)));
     }
 
+    /// The default policy's lanes with `n` requests (numbered 0..n) queued in each of `which`.
+    fn lanes_holding(policy: &Policy, which: &[Lane], n: u32) -> Lanes<u32> {
+        let lanes = Lanes::new(policy);
+        for &l in which {
+            for i in 0..n {
+                lanes.push(l, i).unwrap();
+            }
+        }
+        lanes
+    }
+
     /// Under saturation each lane gets its weight's share, and L3 is served in every round.
     #[test]
     fn drr_shares_follow_weights() {
         let policy = Policy::default();
-        let lanes: Lanes<u32> = Lanes::new(&policy);
-        for l in Lane::ALL {
-            for i in 0..200 {
-                lanes.push(l, i).unwrap();
-            }
-        }
+        let lanes = lanes_holding(&policy, &Lane::ALL, 200);
         let mut round = Round::new(&policy);
         let mut out = Vec::new();
         // Two full rounds of the default quanta 64:32:4:1.
@@ -228,12 +234,7 @@ mod tests {
     #[test]
     fn a_higher_lane_is_served_at_the_next_batch_mid_round() {
         let policy = Policy::default();
-        let lanes: Lanes<u32> = Lanes::new(&policy);
-        for l in [Lane::L1, Lane::L2, Lane::L3] {
-            for i in 0..200 {
-                lanes.push(l, i).unwrap();
-            }
-        }
+        let lanes = lanes_holding(&policy, &[Lane::L1, Lane::L2, Lane::L3], 200);
         let mut round = Round::new(&policy);
         let mut out = Vec::new();
         lanes.fill(&mut round, &mut out, 8);
@@ -250,12 +251,7 @@ mod tests {
     #[test]
     fn every_lane_gets_its_quota_in_every_round_even_under_a_flood_above_it() {
         let policy = Policy::default();
-        let lanes: Lanes<u32> = Lanes::new(&policy);
-        for l in Lane::ALL {
-            for i in 0..1000 {
-                lanes.push(l, i).unwrap();
-            }
-        }
+        let lanes = lanes_holding(&policy, &Lane::ALL, 1000);
         let mut round = Round::new(&policy);
         let mut got = [0usize; 4];
         let mut out = Vec::new();

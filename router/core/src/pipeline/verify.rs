@@ -7,9 +7,9 @@
 //! share work across a batch pay off here), then passes the good ones to the commit stage.
 //!
 //! A batch is also bounded in *time*: its answers leave together after its last commit (see
-//! `pipeline/outbox.rs`), and a request that arrives in L0 while one runs waits for it, so a batch of 8
-//! plain-`p256` verifications (≈ 2 ms) would add up to two batches' time to every prepayment and
-//! supply-continuity answer under load. Each worker keeps a running mean of its cost per request
+//! `pipeline/outbox.rs`), and a request that arrives in L0 while one runs waits for it, so a
+//! batch of 8 plain-`p256` verifications (≈ 2 ms) would add up to two batches' time to every
+//! prepayment and supply-continuity answer under load. Each worker keeps a running mean of its cost per request
 //! (wall clock, so it also sees time lost to other processes on a shared machine) and takes at
 //! most [`BATCH_BUDGET`] of work per batch — up to the configured size (8) with a fast verifier,
 //! one or two with plain `p256`.
